@@ -1,0 +1,86 @@
+"""The engine protocol: an ASE calculator plus the settings that define it.
+
+An engine is a small object with a ``name``, a ``version``, JSON-serialisable
+``settings`` (every number that can change a result, with defaults filled in) and a
+factory :meth:`Engine.calculator` returning a fresh ASE calculator. Studies never
+know which engine they run on; the store keys results on
+``(structure, engine.describe())``, so changing any setting is a cache miss.
+
+How a program is *launched* (executable, MPI ranks, threads) is not part of the
+settings: it cannot change a result and lives in the engine's profile (see
+:mod:`halex.engines.cp2k`).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+from ase.calculators.calculator import BaseCalculator
+
+from halex.checks import check_elements, check_structure
+from halex.errors import InputError
+
+__all__ = ["Engine"]
+
+
+class Engine(ABC):
+    """Base class of all halex engines.
+
+    Subclasses set :attr:`name` and :attr:`defaults` and implement
+    :attr:`version`, :attr:`supported_elements` and :meth:`calculator`.
+    """
+
+    #: Registry name of the engine.
+    name: str = ""
+    #: Default settings; user settings override them key by key.
+    defaults: Mapping[str, Any] = {}
+
+    def __init__(self, **settings: Any) -> None:
+        unknown = sorted(set(settings) - set(self.defaults))
+        if unknown:
+            raise InputError(
+                f"unknown setting(s) {', '.join(unknown)} for engine {self.name!r}; "
+                f"known: {', '.join(sorted(self.defaults))}"
+            )
+        merged = {**self.defaults, **settings}
+        try:
+            json.dumps(merged)
+        except TypeError as exc:
+            raise InputError(f"engine settings must be JSON-serialisable: {exc}") from None
+        self._settings = merged
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """A copy of the complete settings (defaults filled in)."""
+        return json.loads(json.dumps(self._settings))
+
+    @property
+    @abstractmethod
+    def version(self) -> str:
+        """Version string of the code and model/parameters behind the engine."""
+
+    @property
+    @abstractmethod
+    def supported_elements(self) -> frozenset[str]:
+        """Chemical symbols the engine can describe."""
+
+    @abstractmethod
+    def calculator(self, directory: str | Path | None = None) -> BaseCalculator:
+        """A fresh ASE calculator; file-based engines run inside ``directory``."""
+
+    def check(self, atoms: Atoms) -> None:
+        """Raise a :class:`~halex.errors.HalexError` if ``atoms`` cannot be computed."""
+        check_structure(atoms)
+        check_elements(atoms, self.supported_elements, engine=self.name)
+
+    def describe(self) -> dict[str, Any]:
+        """``{"name", "version", "settings"}``: recorded with every result."""
+        return {"name": self.name, "version": self.version, "settings": self.settings}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._settings!r})"

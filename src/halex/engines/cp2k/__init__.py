@@ -1,0 +1,111 @@
+"""Real DFT with CP2K: PBE / GTH / DZVP-MOLOPT-SR-GTH, non-periodic wavelet box.
+
+The engine is split as ASE's file-IO calculators are: :class:`Cp2kTemplate`
+(write input, run, parse) and :class:`Cp2kProfile` (executable, MPI ranks,
+threads, data directory). Settings (the physics) are recorded with every result
+and are part of the cache key; the profile (the launch) is not.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ase.calculators.genericfileio import GenericFileIOCalculator
+
+from halex.engines.base import Engine
+from halex.engines.cp2k.profile import Cp2kProfile, find_data_dir
+from halex.engines.cp2k.template import Cp2kTemplate, build_input, parse_cp2k_output
+from halex.errors import InputError
+
+__all__ = ["Cp2kEngine", "Cp2kProfile", "Cp2kTemplate", "build_input", "parse_cp2k_output", "find_data_dir"]
+
+
+class Cp2kEngine(Engine):
+    """CP2K Quickstep engine.
+
+    Settings (defaults = the reference DFT study, SPEC §4)
+    ------------------------------------------------------
+    xc : "PBE"
+    basis_set : "DZVP-MOLOPT-SR-GTH"  (file ``basis_file``)
+    potential : "GTH-PBE"             (file ``potential_file``)
+    cutoff_ry : 400.0                 auxiliary plane-wave cutoff (Ry)
+    rel_cutoff_ry : 60.0              relative cutoff (Ry)
+    vacuum : 7.0                      Å on each side of non-periodic models
+    poisson_solver : "WAVELET"        non-periodic Poisson solver
+    eps_scf, max_scf, max_outer_scf, eps_default : SCF convergence
+    charge, multiplicity, uks : electronic state
+
+    The launch profile is built from ``profile`` keyword arguments or the environment
+    (see :mod:`halex.engines.cp2k.profile`).
+    """
+
+    name = "cp2k"
+    defaults = {
+        "xc": "PBE",
+        "basis_set": "DZVP-MOLOPT-SR-GTH",
+        "potential": "GTH-PBE",
+        "basis_file": "BASIS_MOLOPT",
+        "potential_file": "GTH_POTENTIALS",
+        "cutoff_ry": 400.0,
+        "rel_cutoff_ry": 60.0,
+        "vacuum": 7.0,
+        "poisson_solver": "WAVELET",
+        "eps_scf": 1.0e-6,
+        "max_scf": 50,
+        "max_outer_scf": 20,
+        "eps_default": 1.0e-12,
+        "charge": 0,
+        "multiplicity": 1,
+        "uks": False,
+    }
+
+    def __init__(self, profile: Cp2kProfile | None = None, **settings: Any) -> None:
+        super().__init__(**settings)
+        s = self._settings
+        if not float(s["cutoff_ry"]) > 0 or not float(s["rel_cutoff_ry"]) > 0:
+            raise InputError("cutoff_ry and rel_cutoff_ry must be positive (Ry)")
+        if not float(s["vacuum"]) >= 3.0:
+            raise InputError(f"vacuum must be at least 3 Å around a non-periodic model, got {s['vacuum']!r}")
+        self._profile = profile
+
+    @property
+    def profile(self) -> Cp2kProfile:
+        """Launch profile (created on first use; raises if CP2K is missing)."""
+        if self._profile is None:
+            self._profile = Cp2kProfile()
+        return self._profile
+
+    @cached_property
+    def version(self) -> str:  # type: ignore[override]
+        return f"CP2K {self.profile.version()}"
+
+    @cached_property
+    def supported_elements(self) -> frozenset[str]:  # type: ignore[override]
+        """Elements with both the basis set and the pseudopotential in the data files."""
+        data = self.profile.data_dir
+        basis = _elements_with(data / self._settings["basis_file"], self._settings["basis_set"])
+        pots = _elements_with(data / self._settings["potential_file"], self._settings["potential"])
+        return frozenset(basis & pots)
+
+    def calculator(self, directory: str | Path | None = None) -> GenericFileIOCalculator:
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix="halex-cp2k-")
+        return GenericFileIOCalculator(
+            template=Cp2kTemplate(), profile=self.profile, directory=directory, parameters=self.settings
+        )
+
+
+def _elements_with(path: Path, name: str) -> set[str]:
+    """Elements having an entry called ``name`` (or ``name-qN``) in a CP2K data file."""
+    pattern = re.compile(rf"^\s*([A-Z][a-z]?)\s+(?:\S+\s+)*{re.escape(name)}(?:-q\d+)?(?:\s|$)")
+    found: set[str] = set()
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            m = pattern.match(line)
+            if m:
+                found.add(m.group(1))
+    return found

@@ -1,0 +1,187 @@
+"""CP2K input template and output parser (ASE ``CalculatorTemplate``).
+
+The template writes a ``cp2k.inp`` for an ENERGY_FORCE run, launches it through a
+:class:`~halex.engines.cp2k.profile.Cp2kProfile` and parses energy and forces from
+the main output. Reference level of theory (SPEC §4, the DFT study it reproduces):
+PBE, GTH pseudopotentials, DZVP-MOLOPT-SR-GTH basis, 400 Ry plane-wave cutoff,
+non-periodic box with the wavelet Poisson solver and vacuum around the model.
+Periodic structures (all three ``pbc`` True) use the periodic Ewald/PW solver and
+their own cell (used for bulk PbX2 references).
+
+Successive calls in the same directory restart from the previous wavefunction
+(``SCF_GUESS RESTART``), which saves most SCF cycles during a relaxation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.genericfileio import CalculatorTemplate
+
+from halex.errors import EngineRunError
+from halex.units import HA_PER_BOHR_EV_PER_A, HARTREE_EV
+
+__all__ = ["Cp2kTemplate", "parse_cp2k_output", "build_input", "box_for"]
+
+INPUT = "cp2k.inp"
+OUTPUT = "cp2k.out"
+PROJECT = "halex"
+
+_ENERGY_RE = re.compile(r"ENERGY\|\s+Total FORCE_EVAL \( QS \) energy \[(?:a\.u\.|hartree)\]:\s+(-?\d+\.\d+(?:[EeDd][-+]?\d+)?)")
+
+
+def box_for(atoms: Atoms, vacuum: float) -> tuple[np.ndarray, np.ndarray]:
+    """Orthorhombic box (Å) with ``vacuum`` on each side, and positions centred in it."""
+    pos = atoms.get_positions()
+    lo, hi = pos.min(axis=0), pos.max(axis=0)
+    box = (hi - lo) + 2.0 * vacuum
+    return box, pos - lo + vacuum
+
+
+def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool) -> str:
+    """Text of a CP2K ENERGY_FORCE input for ``atoms`` with ``settings``."""
+    s = settings
+    periodic = bool(np.all(atoms.pbc))
+    if periodic:
+        cell = atoms.cell.array
+        positions = atoms.get_positions()
+        cell_block = "\n".join(f"      {v} {x:.10f} {y:.10f} {z:.10f}" for v, (x, y, z) in zip("ABC", cell))
+        cell_block += "\n      PERIODIC XYZ"
+        poisson = "      PERIODIC XYZ\n      POISSON_SOLVER PERIODIC"
+    else:
+        box, positions = box_for(atoms, float(s["vacuum"]))
+        cell_block = f"      ABC {box[0]:.6f} {box[1]:.6f} {box[2]:.6f}\n      PERIODIC NONE"
+        poisson = f"      PERIODIC NONE\n      POISSON_SOLVER {s['poisson_solver']}"
+    coords = "\n".join(f"      {sym} {x:.10f} {y:.10f} {z:.10f}" for sym, (x, y, z) in zip(atoms.get_chemical_symbols(), positions))
+    kinds = "\n".join(
+        f"    &KIND {el}\n      BASIS_SET {s['basis_set']}\n      POTENTIAL {s['potential']}\n    &END KIND"
+        for el in sorted(set(atoms.get_chemical_symbols()))
+    )
+    uks = "    UKS TRUE\n" if s["uks"] or s["multiplicity"] != 1 else ""
+    return f"""&GLOBAL
+  PROJECT {PROJECT}
+  RUN_TYPE ENERGY_FORCE
+  PRINT_LEVEL LOW
+&END GLOBAL
+&FORCE_EVAL
+  METHOD QS
+  &DFT
+    BASIS_SET_FILE_NAME {data_dir / s['basis_file']}
+    POTENTIAL_FILE_NAME {data_dir / s['potential_file']}
+    CHARGE {int(s['charge'])}
+    MULTIPLICITY {int(s['multiplicity'])}
+{uks}    WFN_RESTART_FILE_NAME {PROJECT}-RESTART.wfn
+    &MGRID
+      CUTOFF {float(s['cutoff_ry'])}
+      REL_CUTOFF {float(s['rel_cutoff_ry'])}
+    &END MGRID
+    &QS
+      EPS_DEFAULT {float(s['eps_default'])}
+    &END QS
+    &POISSON
+{poisson}
+    &END POISSON
+    &SCF
+      EPS_SCF {float(s['eps_scf'])}
+      MAX_SCF {int(s['max_scf'])}
+      SCF_GUESS {'RESTART' if restart else 'ATOMIC'}
+      &OT
+        MINIMIZER DIIS
+        PRECONDITIONER FULL_SINGLE_INVERSE
+      &END OT
+      &OUTER_SCF
+        EPS_SCF {float(s['eps_scf'])}
+        MAX_SCF {int(s['max_outer_scf'])}
+      &END OUTER_SCF
+      &PRINT
+        &RESTART
+          BACKUP_COPIES 0
+        &END RESTART
+      &END PRINT
+    &END SCF
+    &XC
+      &XC_FUNCTIONAL {s['xc']}
+      &END XC_FUNCTIONAL
+    &END XC
+  &END DFT
+  &SUBSYS
+    &CELL
+{cell_block}
+    &END CELL
+    &COORD
+{coords}
+    &END COORD
+{kinds}
+  &END SUBSYS
+  &PRINT
+    &FORCES ON
+    &END FORCES
+  &END PRINT
+&END FORCE_EVAL
+"""
+
+
+def parse_cp2k_output(text: str, natoms: int | None = None) -> dict[str, Any]:
+    """Energy (eV) and forces (eV/Å) of the last ENERGY_FORCE step of a CP2K output.
+
+    Raises
+    ------
+    EngineRunError
+        No energy in the output, an unconverged SCF, or a force block of the wrong size.
+    """
+    if "SCF run NOT converged" in text:
+        raise EngineRunError("CP2K SCF did not converge: raise max_scf / max_outer_scf or check the structure")
+    energies = _ENERGY_RE.findall(text)
+    if not energies:
+        raise EngineRunError("no 'ENERGY| Total FORCE_EVAL' line in the CP2K output: the run did not finish")
+    energy = float(energies[-1].replace("D", "E").replace("d", "e")) * HARTREE_EV
+
+    start = text.rfind("ATOMIC FORCES in [a.u.]")
+    if start < 0:
+        raise EngineRunError("no 'ATOMIC FORCES' block in the CP2K output")
+    rows = []
+    for line in text[start:].splitlines()[3:]:
+        parts = line.split()
+        if not parts or parts[0] == "SUM":
+            break
+        rows.append([float(v) for v in parts[3:6]])
+    forces = np.array(rows) * HA_PER_BOHR_EV_PER_A
+    if natoms is not None and len(forces) != natoms:
+        raise EngineRunError(f"CP2K force block has {len(forces)} rows for {natoms} atoms")
+    return {"energy": energy, "free_energy": energy, "forces": forces}
+
+
+class Cp2kTemplate(CalculatorTemplate):
+    """Write / run / parse for CP2K ENERGY_FORCE calculations."""
+
+    def __init__(self) -> None:
+        super().__init__(name="cp2k", implemented_properties=["energy", "free_energy", "forces"])
+        self.inputname = INPUT
+        self.outputname = OUTPUT
+        self._natoms: int | None = None
+
+    def write_input(self, profile, directory, atoms, parameters, properties) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        restart = (directory / f"{PROJECT}-RESTART.wfn").is_file()
+        self._natoms = len(atoms)
+        text = build_input(atoms, parameters, data_dir=profile.data_dir, restart=restart)
+        (directory / INPUT).write_text(text)
+
+    def execute(self, directory, profile) -> None:
+        profile.run(Path(directory), INPUT, OUTPUT, errorfile="cp2k.err")
+
+    def read_results(self, directory) -> dict[str, Any]:
+        text = (Path(directory) / OUTPUT).read_text(errors="replace")
+        return parse_cp2k_output(text, self._natoms)
+
+    def load_profile(self, cfg, **kwargs):  # pragma: no cover - ASE config hook
+        from halex.engines.cp2k.profile import Cp2kProfile
+
+        return Cp2kProfile(**kwargs)
+

@@ -1,0 +1,87 @@
+"""The embedded default engine: CHGNet, a universal ML interatomic potential.
+
+Why CHGNet (see ``docs/engines.md``): its pretrained weights (model 0.3.0, trained on
+the Materials Project PBE/PBE+U trajectory set MPtrj) ship inside the ``chgnet`` PyPI
+wheel, so it loads with no network; it covers every element of the problem
+(Cs, Pb, Cl, I, S; Z = 1–94); it is the fastest of the offline universal potentials
+measured on this project's 2-core CPU machines (≈ 0.5 s per energy+forces call at
+775 atoms, SevenNet-0 3–4× slower); and, being PBE-trained, it carries the same
+systematic lattice overestimate as the PBE reference study (a(CsPbCl3) ≈ 5.74 Å).
+
+Another model is one subclass away: implement :meth:`calculator` and register it with
+:func:`halex.engines.register_engine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Any
+
+from ase.calculators.calculator import BaseCalculator
+from ase.data import chemical_symbols
+
+from halex.engines.base import Engine
+from halex.errors import EngineUnavailableError, InputError
+
+__all__ = ["CHGNetEngine"]
+
+
+class CHGNetEngine(Engine):
+    """CHGNet through its ASE calculator.
+
+    Settings
+    --------
+    model : str
+        Pretrained model version shipped with the package (``"0.3.0"``).
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    threads : int or None
+        PyTorch intra-op threads (None: PyTorch's default). Not a physical setting,
+        but recorded.
+    """
+
+    name = "mlip"
+    defaults = {"model": "0.3.0", "device": "cpu"}
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        if self._settings["device"] not in ("cpu", "cuda", "mps"):
+            raise InputError(f"device must be 'cpu', 'cuda' or 'mps', got {self._settings['device']!r}")
+        self._model = None  # loaded on first use, owned by this engine instance
+
+    def _load(self):
+        if self._model is None:
+            try:
+                from chgnet.model import CHGNet
+            except ImportError as exc:
+                raise EngineUnavailableError(
+                    f"the 'mlip' engine needs the chgnet package ({exc}): pip install -e '.[mlip]'"
+                ) from None
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    self._model = CHGNet.load(model_name=self._settings["model"], verbose=False)
+                except Exception as exc:  # unknown model names raise various errors
+                    raise EngineUnavailableError(
+                        f"cannot load CHGNet model {self._settings['model']!r}: {exc}"
+                    ) from None
+        return self._model
+
+    @property
+    def version(self) -> str:
+        import chgnet
+
+        return f"chgnet {chgnet.__version__}, model {self._settings['model']}"
+
+    @property
+    def supported_elements(self) -> frozenset[str]:
+        # CHGNet's atom embedding and AtomRef cover atomic numbers 1..94
+        return frozenset(chemical_symbols[1:95])
+
+    def calculator(self, directory: str | Path | None = None) -> BaseCalculator:
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        model = self._load()
+        with contextlib.redirect_stdout(io.StringIO()):
+            return CHGNetCalculator(model=model, use_device=self._settings["device"], on_isolated_atoms="ignore")

@@ -1,0 +1,93 @@
+"""Structure files at the edge: read with clear errors, write atomically.
+
+Extended XYZ (``.extxyz``/``.xyz``) is the default format because it keeps the
+per-atom arrays ``domain``/``layer``/``role`` and ``atoms.info``; any format ASE
+reads (CIF, POSCAR, ``.traj``, ...) is accepted on input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ase import Atoms
+
+from halex.errors import FileFormatError
+
+__all__ = ["read_structure", "write_structure", "atomic_output"]
+
+
+def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
+    """Read one structure from ``path``.
+
+    Raises
+    ------
+    FileFormatError
+        If the file does not exist, is empty or cannot be parsed.
+    """
+    import ase.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"structure file {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise FileFormatError(f"structure file {str(path)!r} is empty")
+    try:
+        atoms = ase.io.read(path, index=index)
+    except Exception as exc:  # ASE raises many types for a bad file
+        raise FileFormatError(
+            f"cannot read structure file {str(path)!r}: {type(exc).__name__}: {exc}. "
+            "Give an extended XYZ, CIF, POSCAR or ASE trajectory file"
+        ) from None
+    if isinstance(atoms, list):  # index was a slice
+        raise FileFormatError(f"{str(path)!r}: expected one structure, got {len(atoms)}")
+    return atoms
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator:
+    """Open a temporary file next to ``path`` and rename it onto ``path`` on success.
+
+    Nothing is left at ``path`` if the block raises, so no half-written output
+    ever appears.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None = None) -> Path:
+    """Write ``atoms`` to ``path`` atomically (temporary file, then rename).
+
+    The format is guessed from the suffix (``.extxyz`` by default) and must be one
+    ASE writes. Returns the path written.
+    """
+    import ase.io
+    from ase.io.formats import ioformats
+
+    path = Path(path)
+    fmt = format
+    if fmt is None:
+        suffix = path.suffix.lower().lstrip(".")
+        fmt = {"xyz": "extxyz", "": "extxyz"}.get(suffix, suffix)
+    if fmt not in ioformats or not ioformats[fmt].can_write:
+        raise FileFormatError(
+            f"cannot write {str(path)!r}: unknown output format {fmt!r}; use .extxyz, .cif, .traj or .vasp"
+        )
+    binary = ioformats[fmt].isbinary
+    with atomic_output(path, "wb" if binary else "w") as fh:
+        ase.io.write(fh, atoms, format=fmt)
+    return path

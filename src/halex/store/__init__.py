@@ -1,0 +1,236 @@
+"""Persistent result store on :mod:`ase.db` (SQLite file by default, PostgreSQL URL too).
+
+One row per computed structure. Rows are keyed by :func:`result_key`, a SHA-256 of
+the structure (numbers, positions, cell, pbc), the engine (name, version, settings)
+and the task (single point or relaxation parameters), so asking twice is a cache hit
+that costs nothing.
+
+Row key-value pairs (queryable with ``halex db list`` or ``ase db``):
+
+=============  ===============================================================
+``hkey``       result key (hex SHA-256)
+``status``     ``"done"`` or ``"running"`` (a relaxation checkpoint)
+``task``       ``"energy"`` or ``"relax"``
+``engine``     engine name; ``engine_version`` its version string
+``label``      free text given by the caller (e.g. a model name)
+``step``       optimizer steps taken; ``converged`` whether fmax was reached
+``fmax_target``  requested maximum force (eV/Å); ``fmax_final`` the reached one
+=============  ===============================================================
+
+The row's ``data`` holds the engine settings, the task, ``atoms.info`` and every
+per-atom array that ASE's database does not store itself (``domain``, ``layer``,
+``role``, ...), so they survive the round trip.
+
+Concurrency: SQLite writes go through ASE's lock file plus SQLite's own locking;
+the get-or-create sequences of halex hold an extra ``fcntl`` lock, so two processes
+writing to one file do not corrupt it or duplicate work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from halex.errors import StoreError
+
+__all__ = ["ResultStore", "result_key", "DEFAULT_DB"]
+
+DEFAULT_DB = "halex.db"
+
+#: arrays ase.db stores itself
+_NATIVE_ARRAYS = {"numbers", "positions", "tags", "momenta", "masses", "initial_magmoms", "initial_charges"}
+#: decimals used when hashing coordinates (1e-6 Å)
+_DECIMALS = 6
+
+
+def _canonical(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _canonical(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float):
+        return float(repr(obj)) if np.isfinite(obj) else str(obj)
+    return obj
+
+
+def result_key(atoms: Atoms, engine: Mapping[str, Any], task: Mapping[str, Any]) -> str:
+    """SHA-256 key of (structure, engine description, task).
+
+    Positions and cell are rounded to 1e-6 Å (so numerically identical inputs that
+    went through a text file hash equally); per-atom labels (domain, layer, role) are
+    not part of the key because they do not change energies.
+    """
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
+    h.update((np.round(atoms.get_positions(), _DECIMALS) + 0.0).astype(np.float64).tobytes())
+    h.update((np.round(atoms.cell.array, _DECIMALS) + 0.0).astype(np.float64).tobytes())
+    h.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
+    h.update(json.dumps(_canonical({"engine": engine, "task": task}), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _encode_arrays(atoms: Atoms) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, values in atoms.arrays.items():
+        if name in _NATIVE_ARRAYS:
+            continue
+        if values.dtype.kind in "US":
+            out[name] = {"str": [str(v) for v in values]}
+        else:
+            out[name] = np.array(values)
+    return out
+
+
+def _decode_arrays(atoms: Atoms, encoded: Mapping[str, Any]) -> None:
+    for name, values in encoded.items():
+        arr = np.array(values["str"]) if isinstance(values, Mapping) else np.asarray(values)
+        if name in atoms.arrays:
+            del atoms.arrays[name]
+        atoms.new_array(name, arr)
+
+
+def _jsonable_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in info.items():
+        try:
+            json.dumps(_canonical(v))
+        except TypeError:
+            continue
+        out[str(k)] = _canonical(v)
+    return out
+
+
+class ResultStore:
+    """Results of engines on structures, in an ASE database.
+
+    Parameters
+    ----------
+    url
+        Path of an SQLite file (created if needed) or a ``postgresql://`` URL.
+    workdir
+        Where relaxation trajectories and file-based engine runs are kept
+        (default: ``<db stem>.runs/`` next to an SQLite file, ``./halex-runs`` else).
+    """
+
+    def __init__(self, url: str | os.PathLike = DEFAULT_DB, *, workdir: str | os.PathLike | None = None) -> None:
+        import ase.db
+
+        self.url = str(url)
+        self._is_file = not self.url.startswith(("postgresql://", "postgres://", "mysql://", "mariadb://"))
+        if self._is_file:
+            path = Path(self.url)
+            if path.suffix not in (".db", ".sqlite", ".sqlite3"):
+                raise StoreError(f"result store {self.url!r}: use a file ending in .db or a postgresql:// URL")
+            if path.exists() and not path.is_file():
+                raise StoreError(f"result store {self.url!r} exists and is not a file")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                with open(path, "rb") as fh:
+                    head = fh.read(16)
+                if head and not head.startswith(b"SQLite format 3"):
+                    raise StoreError(f"{self.url!r} is not an SQLite database")
+        try:
+            self._db = ase.db.connect(self.url, type="db", append=True) if self._is_file else ase.db.connect(self.url)
+        except Exception as exc:
+            raise StoreError(f"cannot open result store {self.url!r}: {exc}") from None
+        if workdir is None:
+            workdir = Path(self.url).with_suffix(".runs") if self._is_file else Path("halex-runs")
+        self.workdir = Path(workdir)
+
+    # -- locking ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Inter-process lock around get-or-create sequences (no-op for server databases)."""
+        if not self._is_file:
+            yield
+            return
+        import fcntl
+
+        with open(self.url + ".halex-lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- queries ---------------------------------------------------------------
+    def find(self, key: str, *, status: str = "done"):
+        """The first row with ``hkey == key`` and the given status, or None."""
+        try:
+            for row in self._db.select(hkey=key, status=status, sort="id"):
+                return row
+        except Exception as exc:
+            raise StoreError(f"cannot read result store {self.url!r}: {exc}") from None
+        return None
+
+    def rows(self, selection: str | None = None, **kwargs: Any) -> list:
+        """Rows matching an ase.db selection string and/or key=value pairs."""
+        try:
+            return list(self._db.select(selection, sort="id", **kwargs))
+        except Exception as exc:
+            raise StoreError(f"bad selection {selection!r} for {self.url!r}: {exc}") from None
+
+    def get_row(self, id: int):
+        """Row with integer ``id``; raises :class:`StoreError` if absent."""
+        try:
+            return self._db.get(id=int(id))
+        except KeyError:
+            raise StoreError(f"no row with id {id} in {self.url!r} (see 'halex db list')") from None
+        except (TypeError, ValueError):
+            raise StoreError(f"row id must be an integer, got {id!r}") from None
+
+    def count(self, **kwargs: Any) -> int:
+        return self._db.count(**kwargs)
+
+    def to_atoms(self, row) -> Atoms:
+        """Atoms of ``row`` with energy/forces, per-atom arrays and info restored."""
+        atoms = row.toatoms()
+        results = {}
+        if row.get("energy") is not None:
+            results["energy"] = row.energy
+        if row.get("forces") is not None:
+            results["forces"] = np.array(row.forces)
+        data = row.data
+        _decode_arrays(atoms, data.get("arrays", {}))
+        atoms.info.update(data.get("info", {}))
+        if results:
+            atoms.calc = SinglePointCalculator(atoms, **results)
+        return atoms
+
+    # -- writes ----------------------------------------------------------------
+    def write(self, atoms: Atoms, *, key: str, status: str, kvp: Mapping[str, Any], data: Mapping[str, Any], id: int | None = None) -> int:
+        """Write (or with ``id`` overwrite) one row; energies/forces come from ``atoms.calc``."""
+        payload = dict(data)
+        payload["arrays"] = _encode_arrays(atoms)
+        payload["info"] = _jsonable_info(atoms.info)
+        pairs = {k: v for k, v in kvp.items() if v is not None}
+        try:
+            if id is None:
+                return self._db.write(atoms, hkey=key, status=status, data=payload, **pairs)
+            self._db.update(id, atoms=atoms, hkey=key, status=status, data=payload, **pairs)
+            return id
+        except Exception as exc:
+            raise StoreError(f"cannot write to result store {self.url!r}: {exc}") from None
+
+    def delete(self, ids: list[int]) -> None:
+        if ids:
+            self._db.delete(list(ids))
+
+    def run_dir(self, key: str) -> Path:
+        """Per-result working directory (trajectory, engine files)."""
+        d = self.workdir / key[:16]
+        d.mkdir(parents=True, exist_ok=True)
+        return d
