@@ -44,6 +44,13 @@ def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
         ) from None
     if isinstance(atoms, list):  # index was a slice
         raise FileFormatError(f"{str(path)!r}: expected one structure, got {len(atoms)}")
+    from halex.arrays import HALEX_ARRAYS, set_arrays
+
+    # extxyz hands string columns back as object arrays: give them halex's dtypes
+    try:
+        set_arrays(atoms, {k: atoms.arrays[k] for k in HALEX_ARRAYS if k in atoms.arrays})
+    except (TypeError, ValueError) as exc:
+        raise FileFormatError(f"{str(path)!r}: malformed per-atom array: {exc}") from None
     return atoms
 
 

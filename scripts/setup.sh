@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# halex set-up from a fresh clone: Debian's cp2k, a virtual environment .venv with the
+# CPU build of PyTorch and halex with every extra, then the demo on the default engine.
+#   bash scripts/setup.sh            # install + demo
+#   bash scripts/setup.sh --no-demo  # install only (used by scripts/test.sh)
+# Environment: PYTHON (interpreter, default python3), TORCH_SPEC (default torch==2.13.0;
+# elsewhere e.g. "torch --index-url https://download.pytorch.org/whl/cpu").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+demo=1
+[ "${1:-}" = "--no-demo" ] && demo=0
+py=${PYTHON:-python3}
+quiet_pip() { "$@" 2>&1 | { grep -v -E "WARNING: Location|^$" || true; }; return "${PIPESTATUS[0]}"; }
+
+if ! command -v cp2k.psmp >/dev/null 2>&1; then
+  echo "[setup] installing CP2K (Debian package cp2k)"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cp2k >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($py --version)"
+  $py -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+  echo "[setup] installing PyTorch (CPU) first: ${TORCH_SPEC:-torch==2.13.0}"
+  # shellcheck disable=SC2086
+  quiet_pip .venv/bin/pip install -q ${TORCH_SPEC:-torch==2.13.0}
+fi
+echo "[setup] installing halex with all extras"
+quiet_pip .venv/bin/pip install -q -e ".[all]"
+.venv/bin/halex --version
+
+if [ "$demo" = 1 ]; then
+  echo "[setup] running the demo (output in demo-output/)"
+  .venv/bin/halex demo -o demo-output
+fi

@@ -1,0 +1,1 @@
+"""The ``halex`` command line (thin layer over the Python API)."""

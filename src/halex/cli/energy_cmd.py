@@ -1,0 +1,26 @@
+"""halex energy MODEL: single-point energy (eV) and max force (eV/Å), cached."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from halex.cli._common import add_engine_options, make_engine, open_store
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="structure file")
+    p.add_argument("--label", default=None)
+    add_engine_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from halex.io import read_structure
+    from halex.relax import single_point
+
+    atoms = read_structure(args.model)
+    engine = make_engine(args)
+    r = single_point(atoms, engine, store=open_store(args.db), label=args.label or args.model)
+    print(json.dumps({"row_id": r.row_id, "energy_eV": r.energy, "fmax_eV_per_A": r.fmax, "cached": r.cached,
+                      "engine": r.engine["name"], "engine_version": r.engine["version"]}, indent=1))
+    return 0

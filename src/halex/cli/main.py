@@ -1,0 +1,75 @@
+"""``halex`` entry point: sub-commands registered by name, imported lazily.
+
+Every :class:`~halex.errors.HalexError` is printed as one line ``halex: error: ...``
+with exit status 2; Ctrl-C exits with 130 and a hint that rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from halex import __version__
+from halex.errors import HalexError
+
+# command name -> (module, one-line help); modules expose add_arguments(parser) and run(args)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "relax": ("halex.cli.relax_cmd", "relax a structure with an engine (cached, resumable)"),
+    "energy": ("halex.cli.energy_cmd", "single-point energy and forces of a structure (cached)"),
+    "db": ("halex.cli.db_cmd", "inspect the result store: db list / db show ID"),
+    "engines": ("halex.cli.engines_cmd", "list the energy engines and whether they can run here"),
+    "build": ("halex.cli.build_cmd", "build atomistic models (build nanocrystal ...)"),
+    "demo": ("halex.cli.demo_cmd", "run the demo on the embedded default engine"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no traceback (argparse does the same)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"halex: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    epilog = "commands:\n" + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
+    parser = _Parser(
+        prog="halex",
+        description="halex: halide exchange in perovskite-chalcohalide nanocrystal heterostructures",
+        epilog=epilog + "\n\nRun 'halex COMMAND --help' for the options of a command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"halex {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    for noisy in ("matplotlib", "PIL", "numba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except HalexError as exc:
+        print(f"halex: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("halex: interrupted; results already stored are kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

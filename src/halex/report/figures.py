@@ -1,0 +1,55 @@
+"""Figure helpers shared by commands: atomic saving, relaxation traces."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from halex.io import atomic_output
+
+__all__ = ["new_figure", "save_figure", "plot_relaxation"]
+
+
+def new_figure(*args, **kwargs):
+    """``matplotlib.pyplot.subplots`` on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
+    """Save ``fig`` to ``path`` (format from the suffix: png, svg, pdf) atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_relaxation(energies_eV: Sequence[float], fmax_eV_per_A: Sequence[float], *, fmax_target: float, title: str = ""):
+    """Energy (relative to the last step, eV) and max force (eV/Å, log scale) per optimizer step."""
+    e = np.asarray(energies_eV, float)
+    f = np.asarray(fmax_eV_per_A, float)
+    fig, (ax1, ax2) = new_figure(2, 1, figsize=(5.5, 5), sharex=True)
+    steps = np.arange(len(e))
+    ax1.plot(steps, e - e[-1], "-", color="C0")
+    ax1.set_ylabel("E − E_final (eV)")
+    ax1.set_yscale("symlog", linthresh=1e-3)
+    ax2.semilogy(steps, f, "-", color="C3")
+    ax2.axhline(fmax_target, ls="--", color="k", lw=0.8, label=f"fmax target {fmax_target:.4f} eV/Å")
+    ax2.set_xlabel("optimizer step")
+    ax2.set_ylabel("max force (eV/Å)")
+    ax2.legend(frameon=False)
+    if title:
+        ax1.set_title(title)
+    fig.tight_layout()
+    return fig

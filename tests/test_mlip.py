@@ -1,0 +1,69 @@
+"""The embedded default engine (CHGNet), checked against experiment and calculus."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from halex.build import perovskite_nanocrystal
+from halex.errors import EngineNotFoundError, InputError, UnsupportedElementError
+from halex.phases import CUBIC_PEROVSKITE_A, cubic_perovskite
+from halex.relax import relax
+
+
+@pytest.mark.parametrize("halide", ["Cl", "I"])
+def test_cubic_lattice_constant_within_3_percent_of_experiment(mlip, halide):
+    # experiment: CsPbCl3 5.605 Å (Møller 1959), alpha-CsPbI3 6.29 Å (Trots 2008);
+    # a PBE-trained potential overestimates by ~2 %: tolerance 3 % (issue #2)
+    start = cubic_perovskite(halide, a=CUBIC_PEROVSKITE_A[halide].value * 0.98)
+    r = relax(start, mlip, cell=True, fmax=0.005, optimizer="BFGS")
+    assert r.converged
+    lengths = r.atoms.cell.lengths()
+    assert np.ptp(lengths) < 1e-3  # stays cubic
+    a_exp = CUBIC_PEROVSKITE_A[halide].value
+    assert abs(lengths.mean() - a_exp) / a_exp < 0.03
+    assert r.atoms.arrays is not None
+
+
+def test_forces_are_minus_energy_gradient(mlip):
+    """Central finite differences (h = 5e-3 Å) vs analytic forces on a Cs4PbCl6 cluster."""
+    nc = perovskite_nanocrystal((1, 1, 1), "Cl")
+    nc.rattle(stdev=0.08, seed=7)
+    nc.calc = mlip.calculator()
+    forces = nc.get_forces()
+    h = 5e-3
+    rng = np.random.default_rng(3)
+    for i, k in [(0, 0), (4, 2), *[(int(rng.integers(len(nc))), int(rng.integers(3))) for _ in range(4)]]:
+        e = []
+        for s in (1, -1):
+            b = nc.copy()
+            p = b.get_positions()
+            p[i, k] += s * h
+            b.set_positions(p)
+            b.calc = mlip.calculator()
+            e.append(b.get_potential_energy())
+        fd = -(e[0] - e[1]) / (2 * h)
+        assert abs(fd - forces[i, k]) < 1e-2, (i, k, fd, forces[i, k])
+
+
+def test_registry_errors():
+    from halex.engines import get_engine, list_engines
+
+    assert {"mlip", "cp2k"} <= set(list_engines())
+    with pytest.raises(EngineNotFoundError, match="unknown engine 'vasp'"):
+        get_engine("vasp")
+    with pytest.raises(InputError, match="unknown setting"):
+        get_engine("mlip", cutoff=3)
+
+
+def test_unsupported_element(mlip):
+    a = Atoms("AmCl3", positions=[[0, 0, 0], [2.6, 0, 0], [0, 2.6, 0], [0, 0, 2.6]])
+    with pytest.raises(UnsupportedElementError, match="Am"):
+        mlip.check(a)
+    assert {"Cs", "Pb", "Cl", "I", "S"} <= mlip.supported_elements
+
+
+def test_describe_records_version_and_settings(mlip):
+    d = mlip.describe()
+    assert d["name"] == "mlip"
+    assert d["version"].startswith("chgnet ") and "model 0.3.0" in d["version"]
+    assert d["settings"] == {"model": "0.3.0", "device": "cpu"}

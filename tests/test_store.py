@@ -1,0 +1,110 @@
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from halex.build import perovskite_nanocrystal
+from halex.errors import StoreError
+from halex.relax import relax, single_point
+from halex.store import ResultStore, result_key
+
+
+def test_key_depends_on_structure_engine_and_task():
+    a = perovskite_nanocrystal((1, 1, 1))
+    eng = {"name": "mlip", "version": "1", "settings": {"model": "0.3.0"}}
+    k = result_key(a, eng, {"kind": "energy"})
+    assert k == result_key(a.copy(), eng, {"kind": "energy"})
+    b = a.copy()
+    b.positions[0, 0] += 1e-4
+    assert result_key(b, eng, {"kind": "energy"}) != k
+    assert result_key(a, {**eng, "settings": {"model": "0.2.0"}}, {"kind": "energy"}) != k
+    assert result_key(a, eng, {"kind": "relax"}) != k
+    c = a.copy()
+    c.arrays["layer"][:] = 9  # labels do not change energies, so not the key
+    assert result_key(c, eng, {"kind": "energy"}) == k
+
+
+def test_cache_hit_costs_nothing(mlip, store, monkeypatch):
+    nc = perovskite_nanocrystal((2, 2, 2))
+    r1 = single_point(nc, mlip, store=store)
+    assert not r1.cached
+    n_rows = store.count()
+
+    def _no_calculator(*args, **kwargs):
+        raise AssertionError("a cache hit must not build a calculator")
+
+    monkeypatch.setattr(mlip, "calculator", _no_calculator)
+    r2 = single_point(nc, mlip, store=store)
+    assert r2.cached and r2.row_id == r1.row_id
+    assert r2.energy == r1.energy
+    np.testing.assert_array_equal(r2.atoms.get_forces(), r1.atoms.get_forces())
+    assert store.count() == n_rows
+
+
+def test_arrays_and_info_survive_the_store(mlip, store):
+    nc = perovskite_nanocrystal((2, 2, 2))
+    r = relax(nc, mlip, store=store, steps=3)
+    back = store.to_atoms(store.get_row(r.row_id))
+    for name in ("domain", "layer", "role"):
+        assert np.array_equal(back.arrays[name], nc.arrays[name]), name
+    assert back.arrays["role"].dtype.kind == "U"
+    assert back.info["size"] == "2x2x2"
+    assert back.get_potential_energy() == pytest.approx(r.energy)
+
+
+def test_bad_store_paths(tmp_path):
+    with pytest.raises(StoreError, match=".db"):
+        ResultStore(tmp_path / "results.txt")
+    bogus = tmp_path / "bogus.db"
+    bogus.write_text("not sqlite at all, definitely")
+    with pytest.raises(StoreError, match="not an SQLite"):
+        ResultStore(bogus)
+    st = ResultStore(tmp_path / "ok.db")
+    with pytest.raises(StoreError, match="no row with id 42"):
+        st.get_row(42)
+
+
+def test_two_concurrent_writers_do_not_corrupt(tmp_path):
+    db = tmp_path / "shared.db"
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from ase import Atoms
+        from ase.calculators.singlepoint import SinglePointCalculator
+        from halex.store import ResultStore
+        st = ResultStore({str(db)!r})
+        w = int(sys.argv[1])
+        for i in range(40):
+            a = Atoms("PbCl2", positions=[[0, 0, 0], [2.5, 0, 0], [0, 2.5, i * 0.01]])
+            a.new_array("role", np.array(["Pb", "X", "X"]))
+            a.calc = SinglePointCalculator(a, energy=-float(i), forces=np.zeros((3, 3)))
+            with st.lock():
+                st.write(a, key=f"w{{w}}-{{i}}", status="done", kvp={{"task": "energy", "writer": w}}, data={{}})
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in (1, 2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    st = ResultStore(db)
+    assert st.count() == 80
+    assert st.count(writer=1) == 40 and st.count(writer=2) == 40
+    for w in (1, 2):
+        for i in (0, 39):
+            row = st.find(f"w{w}-{i}")
+            assert row.energy == -float(i)
+            assert list(st.to_atoms(row).arrays["role"]) == ["Pb", "X", "X"]
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_arrays_read_from_extxyz_survive_the_store(mlip, store, tmp_path):
+    from halex.io import read_structure, write_structure
+
+    path = write_structure(tmp_path / "nc.extxyz", perovskite_nanocrystal((1, 1, 1)))
+    atoms = read_structure(path)
+    r = single_point(atoms, mlip, store=store)
+    back = store.to_atoms(store.get_row(r.row_id))
+    assert list(back.arrays["role"]) == list(atoms.arrays["role"])
+    assert list(back.arrays["layer"]) == list(atoms.arrays["layer"])
