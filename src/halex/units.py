@@ -1,4 +1,4 @@
-"""Unit conversions used across halex (CODATA 2018 through :mod:`ase.units`).
+"""Unit conversions used across halex (CODATA 2014, the default of :mod:`ase.units`).
 
 halex works internally in ASE units: Å, eV, eV/Å. Reported exchange energies are in
 kcal/mol. CP2K reads and writes atomic units (Hartree, Bohr).

@@ -1,0 +1,120 @@
+"""The command line as a user meets it: good runs, and one clear error for every bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from halex.build import perovskite_nanocrystal
+from halex.io import write_structure
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    nc = perovskite_nanocrystal((2, 2, 2))
+    nc.rattle(0.03, seed=4)
+    return write_structure(d / "nc.extxyz", nc)
+
+
+def _assert_clean_error(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    assert r.stderr.strip().splitlines()[-1].startswith("halex: error:")
+    for n in needles:
+        assert n in r.stderr, (n, r.stderr)
+
+
+def _bad_inputs(tmp_path):
+    overlap = Atoms("PbCl2", positions=[[0, 0, 0], [0.2, 0, 0], [0, 2.8, 0]])
+    overlap.center(vacuum=6)
+    nonfinite = tmp_path / "nan.extxyz"
+    nonfinite.write_text('3\nProperties=species:S:1:pos:R:3 pbc="F F F"\nPb 0 0 0\nCl 2.8 0 0\nCl nan 2.8 0\n')
+    alien = Atoms("AmCl3", positions=[[0, 0, 0], [2.7, 0, 0], [0, 2.7, 0], [0, 0, 2.7]])
+    alien.center(vacuum=6)
+    garbage = tmp_path / "garbage.extxyz"
+    garbage.write_bytes(b"\x00\x01 not a structure \xff\n")
+    return {
+        "overlap": (write_structure(tmp_path / "overlap.extxyz", overlap), "overlapping"),
+        "nonfinite": (nonfinite, "non-finite"),
+        "alien": (write_structure(tmp_path / "alien.extxyz", alien), "Am"),
+        "garbage": (garbage, "cannot read"),
+        "missing": (tmp_path / "missing.extxyz", "does not exist"),
+    }
+
+
+@pytest.mark.parametrize("case", ["overlap", "nonfinite", "alien", "garbage", "missing"])
+def test_bad_structures(tmp_path, case):
+    path, needle = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "out.extxyz"
+    r = run_cli("relax", str(path), "-o", str(out), "--db", str(tmp_path / "r.db"))
+    _assert_clean_error(r, needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("fmax", ["abc", "-1", "0", "nan", "inf"])
+def test_invalid_fmax(tmp_path, small_model, fmax):
+    out = tmp_path / "out.extxyz"
+    r = run_cli("relax", str(small_model), "--fmax", fmax, "-o", str(out), "--db", str(tmp_path / "r.db"))
+    _assert_clean_error(r, "fmax")
+    assert not out.exists()
+
+
+def test_other_bad_options(tmp_path, small_model):
+    db = str(tmp_path / "r.db")
+    _assert_clean_error(run_cli("relax", str(small_model), "--engine", "vasp", "--db", db), "unknown engine 'vasp'", "mlip")
+    _assert_clean_error(run_cli("relax", str(small_model), "--steps", "many", "--db", db), "--steps")
+    _assert_clean_error(run_cli("relax", str(small_model), "--optimizer", "Newton", "--db", db), "optimizer")
+    _assert_clean_error(run_cli("relax", str(small_model), "--fix", "layer:x", "--db", db), "integers")
+    _assert_clean_error(run_cli("relax", str(small_model), "--set", "cutoff=3", "--db", db), "unknown setting")
+    _assert_clean_error(run_cli("relax", str(small_model), "--db", str(tmp_path / "r.txt")), ".db")
+    _assert_clean_error(run_cli("db", "list", "--db", str(tmp_path / "none.db")), "no result store")
+    _assert_clean_error(run_cli("build", "nanocrystal", "--size", "0", "2", "2", "-o", str(tmp_path / "x.extxyz")), "size")
+    _assert_clean_error(run_cli("build", "nanocrystal", "--halide", "F", "-o", str(tmp_path / "x.extxyz")), "halide")
+    assert not (tmp_path / "x.extxyz").exists()
+    r = run_cli("relax")  # argparse usage error: still one line, exit 2, no traceback
+    _assert_clean_error(r, "model")
+
+
+def test_build_relax_db_round_trip(tmp_path):
+    model = tmp_path / "nc.extxyz"
+    r = run_cli("build", "nanocrystal", "--halide", "Cl", "--size", "2", "2", "2", "-o", str(model))
+    assert r.returncode == 0 and "Cs20Pb8Cl36" in r.stdout
+    db = tmp_path / "r.db"
+    out = tmp_path / "relaxed.extxyz"
+    r = run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "-o", str(out), "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["converged"] and res["fmax_eV_per_A"] < 0.05 and not res["cached"]
+    assert "FIRE step     0" in r.stderr  # progress lines: step, energy, fmax
+    from halex.io import read_structure
+
+    start, relaxed = read_structure(model), read_structure(out)
+    layer0 = start.arrays["layer"] == 0
+    np.testing.assert_allclose(relaxed.positions[layer0], start.positions[layer0], atol=1e-9)
+    assert np.array_equal(relaxed.arrays["role"], start.arrays["role"])
+
+    listing = run_cli("db", "list", "--db", str(db))
+    assert listing.returncode == 0
+    lines = listing.stdout.strip().splitlines()
+    assert len(lines) == 2 and "Cs20Pb8Cl36" in lines[1] and "mlip" in lines[1]
+    shown = run_cli("db", "show", str(res["row_id"]), "--db", str(db), "-o", str(tmp_path / "exported.extxyz"))
+    assert shown.returncode == 0
+    info = json.loads(shown.stdout)
+    assert info["engine"]["name"] == "mlip" and info["task"]["fixed"] == np.flatnonzero(layer0).tolist()
+    assert info["per_atom_arrays"] == ["domain", "layer", "role"]
+    exported = read_structure(tmp_path / "exported.extxyz")
+    np.testing.assert_allclose(exported.positions, relaxed.positions, atol=1e-6)
+    _assert_clean_error(run_cli("db", "show", "999", "--db", str(db)), "no row with id 999")
+
+    again = json.loads(run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "--db", str(db)).stdout)
+    assert again["cached"] and again["row_id"] == res["row_id"]
+
+
+def test_engines_command():
+    r = run_cli("engines", "--check")
+    assert r.returncode == 0
+    assert "mlip" in r.stdout and "ok: chgnet" in r.stdout
