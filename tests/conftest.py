@@ -36,3 +36,47 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 
 
 needs_cp2k = pytest.mark.skipif(shutil.which("cp2k.psmp") is None, reason="cp2k.psmp not installed (scripts/setup.sh installs it)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throw-away PostgreSQL server on a free local port (skipped if none is installed)."""
+    import glob
+    import socket
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("no PostgreSQL server binaries (Debian package postgresql)")
+    try:
+        import ase_db_backends  # noqa: F401
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pytest.skip("halex[postgres] extra not installed")
+    bindir = Path(bins[-1]).parent
+    import tempfile
+
+    # not under pytest's tmp root: that is private to the current user, and the server
+    # may have to run as 'postgres'
+    base = Path(tempfile.mkdtemp(prefix="halex-pg-"))
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        import pwd
+
+        try:
+            uid = pwd.getpwnam("postgres").pw_uid
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user to start a server")
+        os.chown(base, uid, -1)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = base / "data"
+    subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "halex"], check=True, capture_output=True)
+    subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+                    f"-p {port} -k {base} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://halex@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

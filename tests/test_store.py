@@ -108,3 +108,21 @@ def test_arrays_read_from_extxyz_survive_the_store(mlip, store, tmp_path):
     back = store.to_atoms(store.get_row(r.row_id))
     assert list(back.arrays["role"]) == list(atoms.arrays["role"])
     assert list(back.arrays["layer"]) == list(atoms.arrays["layer"])
+
+
+def test_postgresql_store_works_the_same_way(mlip, postgres_url, tmp_path):
+    st = ResultStore(postgres_url, workdir=tmp_path / "runs")
+    nc = perovskite_nanocrystal((1, 1, 1))
+    r1 = relax(nc, mlip, store=st, steps=4)
+    assert r1.nsteps == 4 and not r1.converged
+    assert relax(nc, mlip, store=st, steps=4).cached
+    back = st.to_atoms(st.get_row(r1.row_id))
+    assert list(back.arrays["role"]) == list(nc.arrays["role"])
+    assert np.array_equal(back.arrays["layer"], nc.arrays["layer"])
+    r2 = relax(nc, mlip, store=st, steps=500)
+    assert r2.resumed_from == 4 and r2.converged
+    assert st.count(status="done") == 1 and st.count(status="running") == 0
+    # the same code path as SQLite: a second process sees the row
+    out = subprocess.run([sys.executable, "-m", "halex.cli.main", "db", "list", "--db", postgres_url],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Cs4PbCl6" in out
