@@ -113,6 +113,12 @@ def test_build_relax_db_round_trip(tmp_path):
     again = json.loads(run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "--db", str(db)).stdout)
     assert again["cached"] and again["row_id"] == res["row_id"]
 
+    e1 = json.loads(run_cli("energy", str(out), "--db", str(db)).stdout)
+    assert not e1["cached"] and e1["fmax_eV_per_A"] < 0.05
+    # the single point of the relaxed structure reproduces the relaxation's final energy
+    assert e1["energy_eV"] == pytest.approx(res["energy_eV"], abs=1e-3)
+    assert json.loads(run_cli("energy", str(out), "--db", str(db)).stdout)["cached"]
+
 
 def test_engines_command():
     r = run_cli("engines", "--check")

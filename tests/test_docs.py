@@ -31,3 +31,13 @@ def test_doc_examples_run(page, tmp_path):
     script.write_text(_code(page))
     r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, f"{page.name} example failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+
+EXAMPLES = sorted((DOCS.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_run(example, tmp_path):
+    r = subprocess.run([sys.executable, str(example), str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert any((tmp_path / "out").glob("*.png"))

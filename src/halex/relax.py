@@ -34,7 +34,7 @@ from ase.constraints import FixAtoms
 
 from halex.checks import check_fmax
 from halex.engines import Engine, get_engine
-from halex.errors import HalexError, InputError
+from halex.errors import InputError
 from halex.store import ResultStore, result_key
 from halex.units import DEFAULT_FMAX
 
@@ -319,9 +319,7 @@ def relax(
     opt.attach(_observe, interval=1)
     try:
         remaining = max(0, steps - step0)
-        converged = bool(opt.run(fmax=fmax, steps=remaining))
-    except HalexError:
-        raise
+        opt.run(fmax=fmax, steps=remaining)
     finally:
         if traj_path is not None:
             traj.close()
