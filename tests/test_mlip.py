@@ -67,3 +67,26 @@ def test_describe_records_version_and_settings(mlip):
     assert d["name"] == "mlip"
     assert d["version"].startswith("chgnet ") and "model 0.3.0" in d["version"]
     assert d["settings"] == {"model": "0.3.0", "device": "cpu"}
+
+
+def test_symmetry_constrained_cell_relaxation_is_quiet_and_keeps_space_group(mlip):
+    """FixSymmetry + cell filter (used for bulk phases): no warnings (they are errors here)."""
+    import spglib
+
+    a = cubic_perovskite("Cl", a=5.5)
+    r = relax(a, mlip, cell=True, symmetry=True, fmax=0.01)
+    assert r.converged
+    b = r.atoms
+    sg = spglib.get_spacegroup((b.cell[:], b.get_scaled_positions(), b.numbers), symprec=1e-3)
+    assert sg == "Pm-3m (221)"
+    # the symmetry constraint is part of the task: a different cache key
+    assert relax(a, mlip, cell=True, fmax=0.01).key != r.key
+    # and FixSymmetry really acts: with it, the constrained force is symmetrised
+    from ase.constraints import FixSymmetry
+
+    c = cubic_perovskite("Cl", a=5.6)
+    c.set_constraint(FixSymmetry(c))
+    f = np.zeros((len(c), 3))
+    f[0] = [0.3, 0.0, 0.0]  # a force that breaks Pm-3m on Pb
+    c.constraints[0].adjust_forces(c, f)
+    assert np.abs(f).max() < 1e-12

@@ -202,6 +202,7 @@ def relax(
     steps: int = 1000,
     fix: Sequence[int] | np.ndarray | None = None,
     cell: bool = False,
+    symmetry: bool = False,
     store: ResultStore | None = None,
     label: str | None = None,
     checkpoint_interval: int = 1,
@@ -226,6 +227,10 @@ def relax(
         Indices (or a boolean mask) of atoms held fixed.
     cell
         Also relax the cell (periodic structures; ASE ``FrechetCellFilter``).
+    symmetry
+        Keep the space group of the start structure (ASE ``FixSymmetry``, spglib
+        tolerance 1e-2 Å); constraints already on ``atoms`` are replaced by
+        ``fix``/``symmetry``, which are part of the cache key.
     store
         Result store for caching, checkpoints and the trajectory.
     checkpoint_interval
@@ -253,6 +258,8 @@ def relax(
     eng.check(atoms)
     info = eng.describe()
     task = {"kind": "relax", "fmax": fmax, "optimizer": optimizer, "fixed": np.flatnonzero(mask).tolist(), "cell": bool(cell)}
+    if symmetry:
+        task["symmetry"] = True
     key = result_key(atoms, info, task)
 
     start = atoms.copy()
@@ -278,7 +285,12 @@ def relax(
             log.info("resuming %s from step %d (row %d)", key[:12], step0, ck.id)
 
     work = start.copy()
-    work.set_constraint(FixAtoms(mask=mask) if mask.any() else None)
+    constraints = [FixAtoms(mask=mask)] if mask.any() else []
+    if symmetry:
+        from ase.constraints import FixSymmetry
+
+        constraints.append(FixSymmetry(work, symprec=1e-2))
+    work.set_constraint(constraints or None)
     run_dir = store.run_dir(key) if store is not None else None
     work.calc = eng.calculator(run_dir / "engine" if run_dir is not None else None)
 

@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", default="1000", help="maximum optimizer steps (default 1000)")
     p.add_argument("--fix", default=None, help="atoms to hold fixed: comma-separated indices or 'layer:N,M' or 'domain:NAME'")
     p.add_argument("--cell", action="store_true", help="relax the cell too (periodic structures)")
+    p.add_argument("--symmetry", action="store_true", help="keep the start structure's space group (ASE FixSymmetry)")
     p.add_argument("--label", default=None, help="label stored with the result")
     p.add_argument("--checkpoint-interval", type=int, default=1, help="checkpoint every N steps (default 1)")
     add_engine_options(p)
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     engine.check(atoms)
     store = open_store(args.db)
     result = relax(atoms, engine, fmax=fmax, optimizer=args.optimizer, steps=steps, fix=parse_fix(args.fix, atoms),
-                   cell=args.cell, store=store, label=args.label or args.model, checkpoint_interval=args.checkpoint_interval)
+                   cell=args.cell, symmetry=args.symmetry, store=store, label=args.label or args.model, checkpoint_interval=args.checkpoint_interval)
     if args.output:
         write_structure(args.output, result.atoms)
     print(json.dumps({

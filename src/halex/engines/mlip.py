@@ -84,11 +84,15 @@ class CHGNetEngine(Engine):
         from chgnet.model.dynamics import CHGNetCalculator
 
         class _CHGNetCalculator(CHGNetCalculator):
-            """CHGNetCalculator without its internal 'tensor.detach()' PyTorch warning."""
+            """CHGNetCalculator without two warnings that say nothing about the result:
+            PyTorch's 'tensor.detach()' note from inside CHGNet, and pymatgen's note that
+            ASE constraints other than FixAtoms are dropped when CHGNet converts the
+            structure (constraints do not enter an energy/force evaluation)."""
 
             def calculate(self, *args, **kwargs):
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
+                    warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian is supported by Pymatgen")
                     return super().calculate(*args, **kwargs)
 
         model = self._load()
