@@ -17,7 +17,7 @@ def _code(page: Path) -> str:
 
 def test_every_capability_page_has_a_runnable_example():
     names = {p.name for p in PAGES}
-    assert {"engines.md", "relax.md", "store.md", "build.md"} <= names
+    assert {"engines.md", "relax.md", "store.md", "build.md", "exchange.md"} <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

@@ -62,3 +62,13 @@ def test_bad_input():
             perovskite_nanocrystal(bad)
     with pytest.raises(InputError, match="unknown halide"):
         perovskite_nanocrystal((2, 2, 2), "Xe")
+
+
+def test_string_arrays_are_wide_enough_for_every_value(tmp_path):
+    from halex.io import read_structure, write_structure
+
+    nc = perovskite_nanocrystal((1, 1, 1))
+    back = read_structure(write_structure(tmp_path / "nc.extxyz", nc))
+    for atoms in (nc, back):
+        atoms.arrays["domain"][0] = "chalcohalide"  # in-place assignment must not truncate
+        assert atoms.arrays["domain"][0] == "chalcohalide"

@@ -23,8 +23,9 @@ from ase import Atoms
 
 __all__ = ["HALEX_ARRAYS", "ROLES", "DOMAINS", "has_halex_arrays", "get_arrays", "set_arrays"]
 
-#: Names and NumPy dtypes of the per-atom arrays.
-HALEX_ARRAYS: dict[str, type] = {"domain": np.str_, "layer": np.int64, "role": np.str_}
+#: Names and NumPy dtypes of the per-atom arrays. String arrays have a fixed width wide
+#: enough for every allowed value, so assigning "chalcohalide" in place never truncates.
+HALEX_ARRAYS: dict[str, str] = {"domain": "<U16", "layer": "int64", "role": "<U8"}
 ROLES: tuple[str, ...] = ("Cs", "Pb", "X_ax", "X_eq", "S", "X")
 DOMAINS: tuple[str, ...] = ("perovskite", "chalcohalide")
 

@@ -1,5 +1,22 @@
 """Atomistic models: nanocrystals, heterostructures and exchange operations (pure functions)."""
 
-from halex.build.nanocrystal import perovskite_nanocrystal, formal_charge
+from halex.build.exchange import (
+    ALLOY_PATTERNS,
+    alloy_perovskite,
+    exchange_chalcohalide_layers,
+    exchange_interface_monolayer,
+    exchange_layers,
+    exchange_log,
+)
+from halex.build.nanocrystal import formal_charge, perovskite_nanocrystal
 
-__all__ = ["perovskite_nanocrystal", "formal_charge"]
+__all__ = [
+    "perovskite_nanocrystal",
+    "formal_charge",
+    "exchange_layers",
+    "exchange_interface_monolayer",
+    "exchange_chalcohalide_layers",
+    "alloy_perovskite",
+    "exchange_log",
+    "ALLOY_PATTERNS",
+]

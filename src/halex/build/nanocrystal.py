@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
+from halex.arrays import HALEX_ARRAYS
 from halex.errors import InputError
 from halex.phases import CUBIC_PEROVSKITE_A, check_halide
 
@@ -147,9 +148,9 @@ def perovskite_nanocrystal(
     layer = np.where(z < 0, 0, np.floor(z + 1e-9).astype(int) + 1)
 
     atoms = Atoms(symbols=symbols, positions=positions, pbc=False)
-    atoms.new_array("domain", np.full(len(atoms), "perovskite"))
-    atoms.new_array("layer", layer.astype(np.int64))
-    atoms.new_array("role", np.array(role))
+    atoms.new_array("domain", np.full(len(atoms), "perovskite", dtype=HALEX_ARRAYS["domain"]))
+    atoms.new_array("layer", layer.astype(HALEX_ARRAYS["layer"]))
+    atoms.new_array("role", np.array(role, dtype=HALEX_ARRAYS["role"]))
     atoms.center(vacuum=vacuum)
     atoms.info.update(
         builder="halex.build.perovskite_nanocrystal",

@@ -95,8 +95,12 @@ def _encode_arrays(atoms: Atoms) -> dict[str, Any]:
 
 
 def _decode_arrays(atoms: Atoms, encoded: Mapping[str, Any]) -> None:
+    from halex.arrays import HALEX_ARRAYS
+
     for name, values in encoded.items():
         arr = np.array(values["str"]) if isinstance(values, Mapping) else np.asarray(values)
+        if name in HALEX_ARRAYS:
+            arr = arr.astype(HALEX_ARRAYS[name])
         if name in atoms.arrays:
             del atoms.arrays[name]
         atoms.new_array(name, arr)

@@ -1,0 +1,73 @@
+"""Pictures of atomistic models: side and top views coloured by element, domain or layer.
+
+The side view looks along y with z (the stacking axis) up, so layers and the
+interface are horizontal; the interface plane (between perovskite layer 0 and the
+chalcohalide) is drawn as a dashed line when the model has both domains.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.data import covalent_radii
+from ase.data.colors import jmol_colors
+
+from halex.errors import InputError
+
+__all__ = ["render_model", "COLOR_MODES"]
+
+COLOR_MODES = ("element", "domain", "layer")
+_DOMAIN_COLORS = {"perovskite": "#3b75af", "chalcohalide": "#e08a2c"}
+
+
+def _colors(atoms: Atoms, by: str) -> tuple[np.ndarray, list]:
+    """RGBA colour per atom (N × 4) and legend handles."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgba_array
+    from matplotlib.patches import Patch
+
+    if by == "element":
+        cols = to_rgba_array(jmol_colors[atoms.numbers])
+        legend = [Patch(color=jmol_colors[z], label=s) for z, s in sorted({(int(z), s) for z, s in zip(atoms.numbers, atoms.get_chemical_symbols())})]
+        return cols, legend
+    if by not in atoms.arrays:
+        raise InputError(f"cannot colour by {by!r}: the model has no {by!r} array (use --color element)")
+    if by == "domain":
+        dom = atoms.arrays["domain"]
+        cols = to_rgba_array([_DOMAIN_COLORS.get(d, "#888888") for d in dom])
+        legend = [Patch(color=_DOMAIN_COLORS.get(d, "#888888"), label=d) for d in sorted(set(dom))]
+        return cols, legend
+    layer = atoms.arrays["layer"].astype(float)
+    span = max(abs(layer.min()), abs(layer.max()), 1.0)
+    cmap = colormaps["coolwarm"]
+    cols = cmap(0.5 + 0.5 * layer / span)
+    legend = [Patch(color=cmap(0.5 + 0.5 * v / span), label=f"layer {int(v)}") for v in sorted(set(layer))]
+    return cols, legend
+
+
+def render_model(atoms: Atoms, *, color_by: str = "element", title: str = ""):
+    """Figure with a side view (x–z) and a top view (x–y) of ``atoms``."""
+    from halex.report.figures import new_figure
+
+    if color_by not in COLOR_MODES:
+        raise InputError(f"unknown colouring {color_by!r}: choose one of {', '.join(COLOR_MODES)}")
+    cols, legend = _colors(atoms, color_by)
+    pos = atoms.get_positions()
+    size = (covalent_radii[atoms.numbers] * 12.0) ** 2 / max(1.0, len(atoms) / 400)
+    fig, (side, top) = new_figure(1, 2, figsize=(11, 5.2))
+    for ax, (i, j), depth, name in ((side, (0, 2), 1, "side view (along y)"), (top, (0, 1), 2, "top view (along z)")):
+        order = np.argsort(pos[:, depth])  # far atoms first, near atoms drawn on top
+        ax.scatter(pos[order, i], pos[order, j], s=size[order], c=cols[order], edgecolors="k", linewidths=0.3)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{'xyz'[i]} (Å)")
+        ax.set_ylabel(f"{'xyz'[j]} (Å)")
+        ax.set_title(name, fontsize=9)
+    if "domain" in atoms.arrays and {"perovskite", "chalcohalide"} <= set(atoms.arrays["domain"]):
+        dom = atoms.arrays["domain"]
+        z_if = 0.5 * (pos[dom == "perovskite", 2].min() + pos[dom == "chalcohalide", 2].max())
+        side.axhline(z_if, ls="--", color="k", lw=1)
+        side.text(pos[:, 0].max(), z_if, " interface", va="bottom", ha="right", fontsize=8)
+    fig.legend(handles=legend, loc="lower center", ncol=min(len(legend), 8), frameon=False, fontsize=8)
+    fig.suptitle(title or atoms.get_chemical_formula(mode="metal"))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig

@@ -1,0 +1,57 @@
+"""halex exchange and halex show from the command line."""
+
+import numpy as np
+import pytest
+
+from halex.build import exchange_log, perovskite_nanocrystal
+from halex.io import read_structure, write_structure
+
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return write_structure(tmp_path_factory.mktemp("ex") / "nc.extxyz", perovskite_nanocrystal((3, 3, 4)))
+
+
+def test_exchange_cli_combines_operations_in_order(model, tmp_path):
+    out = tmp_path / "x.extxyz"
+    r = run_cli("exchange", str(model), "--layers", "2", "--from", "bottom", "--interface-monolayer",
+                "--alloy", "0.2", "--pattern", "csi-perpendicular", "--seed", "1", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    ops = [e["operation"] for e in exchange_log(read_structure(out))]
+    assert ops == ["layers", "interface-monolayer", "alloy"]
+    start = read_structure(model)
+    got = read_structure(out)
+    changed = np.flatnonzero(np.array(start.get_chemical_symbols()) != np.array(got.get_chemical_symbols()))
+    assert sum(e["count"] for e in exchange_log(got)) == len(changed)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--layers", "9"], "[1, 4]"),
+    (["--alloy", "1.5"], "[0, 1]"),
+    (["--alloy", "0.2", "--pattern", "zigzag"], "pattern"),
+    (["--chalcohalide-layers", "1"], "--fraction"),
+    ([], "nothing to do"),
+])
+def test_exchange_cli_errors(model, tmp_path, args, needle):
+    out = tmp_path / "bad.extxyz"
+    r = run_cli("exchange", str(model), *args, "-o", str(out))
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("color", ["element", "domain", "layer"])
+def test_show_writes_a_picture(model, tmp_path, color):
+    out = tmp_path / f"nc_{color}.png"
+    r = run_cli("show", str(model), "-o", str(out), "--color", color)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_show_errors(model, tmp_path):
+    r = run_cli("show", str(model), "-o", str(tmp_path / "x.png"), "--color", "mood")
+    assert r.returncode == 2 and "colouring" in r.stderr
+    r = run_cli("show", str(model), "-o", str(tmp_path / "x.txt"))
+    assert r.returncode == 2 and ".png" in r.stderr
+    assert not list(tmp_path.glob("x.*"))
