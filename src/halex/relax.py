@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,7 +332,11 @@ def relax(
     opt.attach(_observe, interval=1)
     try:
         remaining = max(0, steps - step0)
-        opt.run(fmax=fmax, steps=remaining)
+        with warnings.catch_warnings():
+            # FrechetCellFilter takes scipy.linalg.logm of the deformation gradient; near the
+            # identity scipy warns that the result "may be inaccurate" at the 1e-13 level
+            warnings.filterwarnings("ignore", message="logm result may be inaccurate")
+            opt.run(fmax=fmax, steps=remaining)
     finally:
         if traj_path is not None:
             traj.close()

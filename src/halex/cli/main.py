@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "energy": ("halex.cli.energy_cmd", "single-point energy and forces of a structure (cached)"),
     "db": ("halex.cli.db_cmd", "inspect the result store: db list / db show ID"),
     "engines": ("halex.cli.engines_cmd", "list the energy engines and whether they can run here"),
+    "phases": ("halex.cli.phases_cmd", "bulk phase library: phases list / phases generate"),
     "build": ("halex.cli.build_cmd", "build atomistic models (build nanocrystal ...)"),
     "exchange": ("halex.cli.exchange_cmd", "Cl->I exchange operations on a model (layers, monolayer, chalcohalide, alloy)"),
     "show": ("halex.cli.show_cmd", "render a model to PNG/SVG coloured by element, domain or layer"),

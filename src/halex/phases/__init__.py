@@ -1,7 +1,10 @@
 """Bulk phases with their literature sources (SPEC §2).
 
-This module currently provides the cubic (Pm-3m) perovskites, whose coordinates are
-fixed by symmetry (Pb 1a, Cs 1b, X 3d). Every lattice constant carries its source.
+:data:`PHASES` lists every phase halex ships as a CIF in ``halex/phases/data`` with its
+source and how its coordinates were obtained; :func:`load_phase` reads one (or a
+user's CIF). The cubic perovskites are also built directly by :func:`cubic_perovskite`
+(coordinates fixed by symmetry: Pb 1a, Cs 1b, X 3d). Generated phases are reproducible
+with ``halex phases generate`` (see :mod:`halex.phases.generate`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from ase import Atoms
 
 from halex.errors import InputError
 
-__all__ = ["LatticeConstant", "CUBIC_PEROVSKITE_A", "cubic_perovskite", "check_halide"]
+__all__ = ["LatticeConstant", "CUBIC_PEROVSKITE_A", "cubic_perovskite", "check_halide", "Phase", "PHASES", "load_phase"]
 
 HALIDES: tuple[str, ...] = ("Cl", "I")
 
@@ -64,3 +67,57 @@ def cubic_perovskite(halide: str = "Cl", *, a: float | None = None) -> Atoms:
     atoms.info["phase"] = f"CsPb{halide}3-cubic"
     atoms.info["space_group"] = "Pm-3m"
     return atoms
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A shipped bulk phase."""
+
+    name: str
+    file: str
+    space_group: str
+    source: str
+    status: str
+
+
+PHASES: dict[str, Phase] = {p.name: p for p in (
+    Phase("CsPbCl3", "CsPbCl3_cubic.cif", "Pm-3m (221)", CUBIC_PEROVSKITE_A["Cl"].source, "experimental cell, symmetry-fixed coordinates"),
+    Phase("CsPbI3-alpha", "CsPbI3_alpha.cif", "Pm-3m (221)", CUBIC_PEROVSKITE_A["I"].source, "experimental cell, symmetry-fixed coordinates"),
+    Phase("CsPbI3-gamma", "CsPbI3_gamma.cif", "Pnma (62)", "generated: cubic + a-a-c+ tilts, relaxed (default engine)", "computed"),
+    Phase("CsPbI3-delta", "CsPbI3_delta.cif", "Pnma (62)", "Stoumpos et al., Inorg. Chem. 52, 9019 (2013); COD 4335639", "experimental"),
+    Phase("PbCl2", "PbCl2_cotunnite.cif", "Pnma (62)", "structure search at the experimental cell of Sass et al. (1963), relaxed (default engine)", "computed"),
+    Phase("PbI2", "PbI2_2H.cif", "P-3m1 (164)", "2H prototype, Palosz (1990) cell, relaxed (default engine)", "computed"),
+)}
+
+
+def load_phase(name: str) -> Atoms:
+    """Read a shipped phase by name (see :data:`PHASES`) or a user's CIF by path."""
+    from pathlib import Path
+
+    import ase.io
+
+    from halex.errors import FileFormatError
+
+    if name in PHASES:
+        import warnings
+
+        path = Path(__file__).parent / "data" / PHASES[name].file
+        with warnings.catch_warnings():
+            # ASE notes it does not interpret COD's _symmetry_cell_setting tag; the
+            # coordinates come from the explicit symmetry operations either way
+            warnings.filterwarnings("ignore", message="crystal system .* is not interpreted")
+            atoms = ase.io.read(path)
+        atoms.info["phase"] = name
+        atoms.info["source"] = PHASES[name].source
+        return atoms
+    path = Path(name)
+    if path.suffix.lower() == ".cif" and path.is_file():
+        from halex.io import read_structure
+
+        atoms = read_structure(path)
+        atoms.info["phase"] = path.stem
+        atoms.info["source"] = str(path)
+        return atoms
+    if path.suffix.lower() == ".cif":
+        raise FileFormatError(f"CIF file {name!r} does not exist")
+    raise InputError(f"unknown phase {name!r}: choose one of {', '.join(PHASES)} or give a .cif file")
