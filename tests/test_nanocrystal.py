@@ -72,3 +72,16 @@ def test_string_arrays_are_wide_enough_for_every_value(tmp_path):
     for atoms in (nc, back):
         atoms.arrays["domain"][0] = "chalcohalide"  # in-place assignment must not truncate
         assert atoms.arrays["domain"][0] == "chalcohalide"
+
+
+def test_bromide_and_size_guard():
+    from halex.build.nanocrystal import MAX_ATOMS
+
+    br = perovskite_nanocrystal((2, 2, 2), "Br")
+    assert br.get_chemical_formula(mode="metal") == "Cs20Pb8Br36" and formal_charge(br) == 0
+    pb = br.positions[br.numbers == 82]
+    from scipy.spatial.distance import pdist
+
+    assert abs(pdist(pb).min() - 5.874) < 1e-9  # cubic CsPbBr3, Møller (1958)
+    with pytest.raises(InputError, match=f"{MAX_ATOMS:,}"):
+        perovskite_nanocrystal((40, 40, 40))

@@ -32,7 +32,12 @@ from halex.arrays import HALEX_ARRAYS
 from halex.errors import InputError
 from halex.phases import CUBIC_PEROVSKITE_A, check_halide
 
-__all__ = ["perovskite_nanocrystal", "formal_charge", "FORMAL_CHARGES"]
+__all__ = ["perovskite_nanocrystal", "formal_charge", "FORMAL_CHARGES", "MAX_ATOMS"]
+
+#: Largest model the builders make (atoms). The neutrality rule needs an O(N_Cs × N_X)
+#: distance table, and no engine here can compute more: 10^5 atoms is ~50× the size the
+#: default engine relaxes in minutes.
+MAX_ATOMS = 100_000
 
 #: Formal oxidation states used by the neutrality rule.
 FORMAL_CHARGES: dict[str, int] = {"Cs": 1, "Pb": 2, "Cl": -1, "Br": -1, "I": -1, "S": -2}
@@ -87,7 +92,7 @@ def perovskite_nanocrystal(
     size
         Number of PbX6 octahedra along x, y and z (n1, n2, n3 ≥ 1).
     halide
-        ``"Cl"`` or ``"I"``.
+        ``"Cl"``, ``"Br"`` or ``"I"``.
     a
         Pb–Pb spacing in Å (default: experimental cubic lattice constant).
     vacuum
@@ -100,6 +105,10 @@ def perovskite_nanocrystal(
         provenance in ``info``.
     """
     n1, n2, n3 = _check_size(size)
+    n_pb = n1 * n2 * n3
+    n_atoms = ((n1 + 1) * (n2 + 1) * (n3 + 1) - (n1 + n2 + n3 + 1)) + n_pb + (3 * n_pb + n1 * n2 + n2 * n3 + n1 * n3)
+    if n_atoms > MAX_ATOMS:
+        raise InputError(f"a {n1}x{n2}x{n3} nanocrystal has {n_atoms:,} atoms, more than the {MAX_ATOMS:,} halex builds; choose a smaller size")
     check_halide(halide)
     if a is None:
         a = CUBIC_PEROVSKITE_A[halide].value

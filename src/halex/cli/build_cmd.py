@@ -8,7 +8,7 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="build_command", metavar="{nanocrystal}", required=True)
     nc = sub.add_parser("nanocrystal", help="CsX-terminated CsPbX3 nanocrystal, charge-neutral")
-    nc.add_argument("--halide", default="Cl", help="Cl or I")
+    nc.add_argument("--halide", default="Cl", help="Cl, Br or I")
     nc.add_argument("--size", nargs=3, default=["3", "3", "3"], metavar=("N1", "N2", "N3"), help="octahedra along x y z")
     nc.add_argument("--a", type=float, default=None, help="Pb-Pb spacing in Å (default: experimental)")
     nc.add_argument("--vacuum", type=float, default=8.0, help="vacuum around the model in Å")

@@ -17,7 +17,7 @@ from halex.errors import InputError
 
 __all__ = ["LatticeConstant", "CUBIC_PEROVSKITE_A", "cubic_perovskite", "check_halide", "Phase", "PHASES", "load_phase"]
 
-HALIDES: tuple[str, ...] = ("Cl", "I")
+HALIDES: tuple[str, ...] = ("Cl", "Br", "I")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class LatticeConstant:
 #: Experimental cubic lattice constants (Å).
 CUBIC_PEROVSKITE_A: dict[str, LatticeConstant] = {
     "Cl": LatticeConstant(5.605, "CsPbCl3, cubic above ~320 K: C. K. Møller, Mat. Fys. Medd. Dan. Vid. Selsk. 32 (1959)"),
+    "Br": LatticeConstant(5.874, "CsPbBr3, cubic above ~403 K: C. K. Møller, Nature 182, 1436 (1958)"),
     "I": LatticeConstant(6.29, "alpha-CsPbI3 at 634 K: D. M. Trots, S. V. Myagkota, J. Phys. Chem. Solids 69, 2520 (2008)"),
 }
 
@@ -48,7 +49,7 @@ def cubic_perovskite(halide: str = "Cl", *, a: float | None = None) -> Atoms:
     Parameters
     ----------
     halide
-        ``"Cl"`` or ``"I"``.
+        ``"Cl"``, ``"Br"`` or ``"I"``.
     a
         Lattice constant in Å; the experimental value of :data:`CUBIC_PEROVSKITE_A`
         when omitted.
