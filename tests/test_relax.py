@@ -66,3 +66,17 @@ def test_bad_arguments(mlip, rattled):
         relax(rattled, mlip, cell=True)
     with pytest.raises(InputError, match="indices"):
         relax(rattled, mlip, fix=[10_000])
+
+
+def test_fresh_run_starts_a_new_trajectory(mlip, rattled, tmp_path):
+    """A store deleted by the user (run folder left behind) must not mix old frames in."""
+    from ase.io import read
+
+    from halex.store import ResultStore
+
+    db = tmp_path / "t.db"
+    r1 = relax(rattled, mlip, store=ResultStore(db), steps=4)
+    db.unlink()
+    r2 = relax(rattled, mlip, store=ResultStore(db), steps=6)
+    assert r2.trajectory == r1.trajectory and not r2.cached
+    assert len(read(r2.trajectory, ":")) == r2.nsteps + 1 == 7

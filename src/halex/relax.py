@@ -307,7 +307,8 @@ def relax(
         from ase.io.trajectory import Trajectory
 
         traj_path = run_dir / "relax.traj"
-        traj = Trajectory(str(traj_path), "a", work)
+        # a resumed run continues its trajectory; a run from step 0 starts a new one
+        traj = Trajectory(str(traj_path), "a" if step0 > 0 else "w", work)
         opt.attach(traj.write, interval=1)
 
     t0 = time.perf_counter()
