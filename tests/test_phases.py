@@ -11,7 +11,7 @@ from halex.phases.search import coordination, space_group
 from conftest import run_cli
 
 # shortest Pb–X bond expected in each phase (Å): experiment ± engine bias
-PB_X_RANGE = {"Cl": (2.7, 3.1), "I": (2.95, 3.35)}
+PB_X_RANGE = {"Cl": (2.7, 3.1), "I": (2.95, 3.35), "S": (2.8, 3.1)}
 
 
 @pytest.mark.parametrize("name", list(PHASES))
@@ -19,7 +19,7 @@ def test_phase_loads_with_space_group_and_bonds(name):
     atoms = load_phase(name)
     assert space_group(atoms) == PHASES[name].space_group
     sym = np.array(atoms.get_chemical_symbols())
-    halide = "I" if "I" in sym else "Cl"
+    halide = "I" if "I" in sym else "Cl" if "Cl" in sym else "S"
     from ase.neighborlist import neighbor_list
 
     i, j, d = neighbor_list("ijd", atoms, 4.0)
@@ -105,3 +105,32 @@ def test_phases_list_cli():
     for name in PHASES:
         assert name in r.stdout
     assert "COD 4335639" in r.stdout
+
+
+def test_decomposition_energy_bookkeeping():
+    from ase import Atoms
+
+    from halex.errors import InputError
+    from halex.phases.stability import decomposition_energy
+
+    pbs, pbcl2 = load_phase("PbS"), load_phase("PbCl2")  # Pb4S4 and Pb4Cl8 cells
+    refs = {"PbS": (pbs, -40.0), "PbCl2": (pbcl2, -50.0)}
+    # Pb16S12Cl8 = 3 PbS cells + 1 PbCl2 cell: 36 atoms, placed 0.9 eV below the tie line
+    target = Atoms("Pb16S12Cl8")
+    de, coeff = decomposition_energy(3 * -40.0 + -50.0 - 0.9, target, refs)
+    assert de == pytest.approx(-0.9 / 36, abs=1e-12)
+    assert coeff == pytest.approx({"PbS": 3.0, "PbCl2": 1.0})
+    de0, _ = decomposition_energy(2 * -40.0, pbs.repeat((2, 1, 1)), refs)
+    assert de0 == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(InputError, match="combination"):
+        decomposition_energy(-1.0, Atoms("CsCl"), refs)
+
+
+@pytest.mark.slow
+def test_relaxed_references(mlip, store):
+    from halex.phases.stability import relaxed_reference
+
+    pbs, e = relaxed_reference("PbS", mlip, store=store)
+    # galena a = 5.936 Å; PBE-like engine within 3 %
+    assert abs(pbs.cell.lengths()[0] / 5.936 - 1) < 0.03 and space_group(pbs) == "Fm-3m (225)"
+    assert e < 0

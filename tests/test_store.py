@@ -5,7 +5,6 @@ import textwrap
 
 import numpy as np
 import pytest
-from ase import Atoms
 
 from halex.build import perovskite_nanocrystal
 from halex.errors import StoreError

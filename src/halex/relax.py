@@ -312,14 +312,16 @@ def relax(
         opt.attach(traj.write, interval=1)
 
     t0 = time.perf_counter()
-    last = {"step": step0, "energy": np.nan, "fmax": np.nan}
+
+    def _fmax(forces: np.ndarray) -> float:
+        # with a cell filter the cell degrees of freedom count too, as in ASE's convergence test
+        return float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max()) if cell else _max_force(forces, mask)
 
     def _observe() -> None:
         step = step0 + opt.nsteps
         energy = float(work.get_potential_energy())
         forces = work.get_forces()
-        fm = _max_force(forces, mask) if not cell else float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max())
-        last.update(step=step, energy=energy, fmax=fm)
+        fm = _fmax(forces)
         log.info("%s step %5d  E = %.6f eV  fmax = %.4f eV/Å  %.1f s", optimizer, step, energy, fm, time.perf_counter() - t0)
         for fn in observers:
             fn(step, work, energy, fm)
@@ -344,7 +346,7 @@ def relax(
 
     energy = float(work.get_potential_energy())
     forces = np.array(work.get_forces())
-    fm = _max_force(forces, mask) if not cell else float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max())
+    fm = _fmax(forces)
     converged = fm < fmax
     nsteps = step0 + opt.nsteps
     final = _snapshot(work, energy, forces)

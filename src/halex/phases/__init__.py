@@ -87,6 +87,7 @@ PHASES: dict[str, Phase] = {p.name: p for p in (
     Phase("CsPbI3-gamma", "CsPbI3_gamma.cif", "Pnma (62)", "generated: cubic + a-a-c+ tilts, relaxed (default engine)", "computed"),
     Phase("CsPbI3-delta", "CsPbI3_delta.cif", "Pnma (62)", "Stoumpos et al., Inorg. Chem. 52, 9019 (2013); COD 4335639", "experimental"),
     Phase("PbCl2", "PbCl2_cotunnite.cif", "Pnma (62)", "structure search at the experimental cell of Sass et al. (1963), relaxed (default engine)", "computed"),
+    Phase("PbS", "PbS_rocksalt.cif", "Fm-3m (225)", "galena, a = 5.936 Å: Y. Noda et al., Acta Cryst. C 39, 1245 (1983)", "experimental cell, symmetry-fixed coordinates"),
     Phase("PbI2", "PbI2_2H.cif", "P-3m1 (164)", "2H prototype, Palosz (1990) cell, relaxed (default engine)", "computed"),
 )}
 

@@ -9,6 +9,7 @@ cell to fmax = 0.01 eV/Å.
 * ``CsPbI3-gamma``: cubic CsPbI3 (a = 6.29 Å) in a 2×2×2 supercell with a−a−c+
   octahedral tilts imposed (8° about each axis; out-of-phase about x and y, in-phase
   about z), symmetrised to Pnma with spglib (tolerance 0.1 Å), relaxed.
+* ``PbS``: rock salt (Fm-3m), experimental a = 5.936 Å (reference for Pb4S3X2 stability).
 * ``PbI2``: 2H (P-3m1), Pb 1a, I 2d (⅓, ⅔, 0.25), experimental cell, relaxed.
 * ``PbCl2``: structure search in Pnma with Pb, Cl, Cl on 4c at the experimental cell
   (16 PyXtal candidates, 3 refined with a free cell); the lowest energy is kept. This
@@ -28,7 +29,7 @@ log = logging.getLogger("halex.phases")
 
 __all__ = ["gamma_cspbi3_start", "generate_phase", "write_phase_cif", "GENERATED"]
 
-GENERATED = ("CsPbCl3", "CsPbI3-alpha", "CsPbI3-gamma", "PbI2", "PbCl2")
+GENERATED = ("CsPbCl3", "CsPbI3-alpha", "CsPbI3-gamma", "PbS", "PbI2", "PbCl2")
 
 
 def gamma_cspbi3_start(a: float = 6.29, tilt_deg: float = 8.0) -> Atoms:
@@ -87,6 +88,10 @@ def generate_phase(name: str, *, engine="mlip", store=None) -> tuple[Atoms, dict
         return cubic_perovskite("Cl"), {"method": "Pm-3m, Pb 1a, Cs 1b, Cl 3d; experimental a"}
     if name == "CsPbI3-alpha":
         return cubic_perovskite("I"), {"method": "Pm-3m, Pb 1a, Cs 1b, I 3d; experimental a"}
+    if name == "PbS":
+        from ase.build import bulk
+
+        return bulk("PbS", "rocksalt", a=5.936, cubic=True), {"method": "rock salt Fm-3m, Pb 4a, S 4b; experimental a"}
     if name == "CsPbI3-gamma":
         r = relax(gamma_cspbi3_start(), engine, cell=True, symmetry=True, fmax=0.01, steps=2000, store=store, label="phase CsPbI3-gamma")
         return r.atoms, {"method": "cubic a=6.29 Å + a-a-c+ tilts (8°), spglib Pnma, relaxed (cell+positions, FixSymmetry)",
