@@ -134,3 +134,22 @@ def test_relaxed_references(mlip, store):
     # galena a = 5.936 Å; PBE-like engine within 3 %
     assert abs(pbs.cell.lengths()[0] / 5.936 - 1) < 0.03 and space_group(pbs) == "Fm-3m (225)"
     assert e < 0
+
+
+@pytest.mark.slow
+def test_phases_search_cli_seeds_only(tmp_path):
+    """halex phases search end to end with the two substitution seeds (no random candidates)."""
+    import json
+
+    out = tmp_path / "pb4s3cl2.json"
+    r = run_cli("phases", "search", "Pb4S3Cl2", "--random", "0", "--refine", "1", "--db", str(tmp_path / "s.db"), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    ranking = json.loads(out.read_text())["ranking"]
+    assert len(ranking) == 2 and ranking[0]["stage"] == "refine" and ranking[0]["space_group"] == "Pnma (62)"
+    best = load_phase(str(out.with_suffix(".cif")))
+    from collections import Counter
+
+    assert Counter(best.get_chemical_symbols()) == {"Pb": 16, "S": 12, "Cl": 8}
+    assert "PROVISIONAL" in out.with_suffix(".cif").read_text()
+    bad = run_cli("phases", "search", "Pb4S3Cl2", "--refine", "0", "-o", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and "--refine" in bad.stderr

@@ -6,13 +6,21 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="phases_command", metavar="{list,generate}", required=True)
+    sub = p.add_subparsers(dest="phases_command", metavar="{list,generate,search}", required=True)
     sub.add_parser("list", help="every shipped phase: formula, space group (spglib), cell, source, status")
     g = sub.add_parser("generate", help="recompute the generated phases with an engine and write their CIFs")
     g.add_argument("--out", required=True, help="folder for the CIFs")
     g.add_argument("--only", nargs="*", default=None, help="phase names (default: all generated)")
     g.add_argument("--engine", default="mlip")
     g.add_argument("--db", default=None, help="result store for the relaxations (default <out>/phases.db)")
+    s = sub.add_parser("search", help="structure search for Pb4S3Cl2 or Pb4S3I2 (Pnma, Z = 4); resumable through --db")
+    s.add_argument("compound", choices=["Pb4S3Cl2", "Pb4S3I2"])
+    s.add_argument("--random", type=int, default=24, help="random PyXtal candidates (default 24)")
+    s.add_argument("--seed", type=int, default=1, help="first PyXtal random_state (default 1)")
+    s.add_argument("--refine", type=int, default=4, help="candidates refined with a free cell (default 4)")
+    s.add_argument("--engine", default="mlip")
+    s.add_argument("--db", default="search.db", help="result store (rerun the same command to resume)")
+    s.add_argument("-o", "--output", required=True, help="ranking as JSON; the best structure goes next to it as .cif")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from halex.phases.generate import GENERATED, generate_phase, write_phase_cif
     from halex.store import ResultStore
 
+    if args.phases_command == "search":
+        return _search(args)
+
     names = args.only or list(GENERATED)
     unknown = [n for n in names if n not in GENERATED]
     if unknown:
@@ -45,4 +56,43 @@ def run(args: argparse.Namespace) -> int:
             header["engine"] = f"{meta['engine']['name']} ({meta['engine']['version']})"
         path = write_phase_cif(out / PHASES[n].file, atoms, header)
         print(f"{n}: {path} {space_group(atoms)} cell {atoms.cell.lengths().round(4).tolist()}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from halex.errors import InputError
+    from halex.io import atomic_output
+    from halex.phases.generate import PB4S3I2_CELL, chalcohalide_search, write_phase_cif
+    from halex.store import ResultStore
+
+    if args.random < 0 or args.refine < 1:
+        raise InputError("--random must be >= 0 and --refine >= 1")
+    out = Path(args.output)
+    if out.suffix.lower() != ".json":
+        raise InputError(f"--output must end in .json, got {args.output!r}")
+    halide = "Cl" if args.compound == "Pb4S3Cl2" else "I"
+    ranked = chalcohalide_search(halide, engine=args.engine, store=ResultStore(args.db), n_random=args.random,
+                                 seed=args.seed, refine=args.refine)
+    rows = []
+    print(f"{'candidate':<28} {'stage':<7} {'E (eV/atom)':>12} {'space group':<12} {'a':>7} {'b':>7} {'c':>7}")
+    for c in ranked:
+        dev = (np.array(c.cell) / np.array(PB4S3I2_CELL) - 1) * 100 if halide == "I" else None
+        rows.append({"name": c.name, "stage": c.stage, "energy_eV_per_atom": c.energy_per_atom, "space_group": c.space_group,
+                     "cell_A": list(c.cell), "deviation_from_published_percent": dev.tolist() if dev is not None else None,
+                     **c.info})
+        print(f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} {c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}")
+    with atomic_output(out) as fh:
+        json.dump({"compound": args.compound, "engine": args.engine, "random": args.random, "seed": args.seed,
+                   "refine": args.refine, "ranking": rows}, fh, indent=1)
+    best = ranked[0]
+    write_phase_cif(out.with_suffix(".cif"), best.atoms, {
+        "halex search result": args.compound, "status": "PROVISIONAL search result, not validated",
+        "candidate": best.name, "energy_eV_per_atom": best.energy_per_atom, "space group (spglib)": best.space_group,
+        "settings": f"random={args.random} seed={args.seed} refine={args.refine} engine={args.engine}"})
+    print(f"{out} and {out.with_suffix('.cif')}")
     return 0
