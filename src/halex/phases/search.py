@@ -75,7 +75,8 @@ def substitute(atoms: Atoms, mapping: dict[str, str], *, scale: float | Sequence
     """Ion substitution (e.g. ``{"Br": "Cl"}``) with the cell scaled by ``scale`` (fractional coordinates kept)."""
     out = atoms.copy()
     out.set_chemical_symbols([mapping.get(s, s) for s in out.get_chemical_symbols()])
-    out.set_cell(out.cell.array * np.reshape(np.asarray(scale, float), (-1, 1)) if np.ndim(scale) else out.cell.array * scale, scale_atoms=True)
+    # a scalar scales every cell vector, a triple scales a, b, c separately (shape (1,1) or (3,1) broadcasts)
+    out.set_cell(out.cell.array * np.reshape(np.asarray(scale, float), (-1, 1)), scale_atoms=True)
     return out
 
 
@@ -158,7 +159,7 @@ def search_structures(
     screened: list[Candidate] = []
     for k, (name, atoms) in enumerate(candidates, 1):
         r = relax(atoms, engine, fmax=fmax_screen, steps=screen_steps, symmetry=True, store=store, label=f"search screen {name}")
-        cn = coordination(r.atoms, cation, cutoff=coordination_cutoff) if cation in r.atoms.get_chemical_symbols() else np.array([])
+        cn = coordination(r.atoms, cation, cutoff=coordination_cutoff)  # empty when there is no such cation
         c = Candidate(name, r.atoms, r.energy / len(atoms), "screen", space_group(r.atoms), tuple(r.atoms.cell.lengths()), r.converged,
                       {"min_cation_coordination": int(cn.min()) if cn.size else None})
         screened.append(c)
@@ -168,7 +169,7 @@ def search_structures(
     refined: list[Candidate] = []
     for k, c in enumerate(eligible[:refine], 1):
         r = relax(c.atoms, engine, fmax=fmax_refine, steps=refine_steps, cell=True, symmetry=True, store=store, label=f"search refine {c.name}")
-        cn = coordination(r.atoms, cation, cutoff=coordination_cutoff) if cation in r.atoms.get_chemical_symbols() else np.array([])
+        cn = coordination(r.atoms, cation, cutoff=coordination_cutoff)  # empty when there is no such cation
         rc = Candidate(c.name, r.atoms, r.energy / len(r.atoms), "refine", space_group(r.atoms), tuple(r.atoms.cell.lengths()),
                        r.converged, {"min_cation_coordination": int(cn.min()) if cn.size else None,
                                      "cation_coordination": cn.tolist(), "screen_energy_per_atom": c.energy_per_atom})

@@ -95,15 +95,9 @@ def _encode_arrays(atoms: Atoms) -> dict[str, Any]:
 
 
 def _decode_arrays(atoms: Atoms, encoded: Mapping[str, Any]) -> None:
-    from halex.arrays import HALEX_ARRAYS
+    from halex.arrays import set_arrays
 
-    for name, values in encoded.items():
-        arr = np.array(values["str"]) if isinstance(values, Mapping) else np.asarray(values)
-        if name in HALEX_ARRAYS:
-            arr = arr.astype(HALEX_ARRAYS[name])
-        if name in atoms.arrays:
-            del atoms.arrays[name]
-        atoms.new_array(name, arr)
+    set_arrays(atoms, {name: np.array(v["str"]) if isinstance(v, Mapping) else np.asarray(v) for name, v in encoded.items()})
 
 
 def _jsonable_info(info: Mapping[str, Any]) -> dict[str, Any]:
