@@ -8,10 +8,13 @@ from halex.build.exchange import (
     exchange_layers,
     exchange_log,
 )
+from halex.build.heterostructure import epitaxy_report, heterostructure
 from halex.build.nanocrystal import formal_charge, perovskite_nanocrystal
 
 __all__ = [
     "perovskite_nanocrystal",
+    "heterostructure",
+    "epitaxy_report",
     "formal_charge",
     "exchange_layers",
     "exchange_interface_monolayer",

@@ -189,9 +189,21 @@ def exchange_chalcohalide_layers(
     return _apply(atoms, sel, target, entry)
 
 
+def _perovskite_pb(atoms: Atoms) -> np.ndarray:
+    """Indices of the perovskite domain's Pb (all Pb when the model has no domain array)."""
+    mask = atoms.numbers == 82
+    if "domain" in atoms.arrays:
+        mask &= atoms.arrays["domain"] == "perovskite"
+    return np.flatnonzero(mask)
+
+
 def halide_bond_axes(atoms: Atoms, halides: np.ndarray) -> np.ndarray:
-    """Cartesian axis (0, 1, 2) of the Pb–X bond of each halide index in ``halides``."""
-    pb = np.flatnonzero(atoms.numbers == 82)
+    """Cartesian axis (0, 1, 2) of the Pb–X bond of each halide index in ``halides``.
+
+    Only perovskite Pb count, so the interfacial halides of a heterostructure (which
+    also bond to chalcohalide Pb) keep their perovskite bond axis.
+    """
+    pb = _perovskite_pb(atoms)
     if len(pb) == 0:
         raise InputError("the model has no Pb: cannot find Pb–X bond axes")
     d = atoms.positions[halides][:, None, :] - atoms.positions[pb][None, :, :]
@@ -263,7 +275,7 @@ def alloy_perovskite(
     else:
         all_x = np.flatnonzero((atoms.arrays["domain"] == "perovskite") & np.isin(atoms.get_chemical_symbols(), HALIDES))
         bond = halide_bond_axes(atoms, all_x)
-        pb = atoms.positions[atoms.numbers == 82]
+        pb = atoms.positions[_perovskite_pb(atoms)]
         spacing = float(np.median(np.sort(np.linalg.norm(pb[:, None] - pb[None], axis=2), axis=1)[:, 1])) if len(pb) > 1 else 6.0
         if pattern == "csi-parallel":
             normal, members = 2, bond == 2

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("halex.cli.db_cmd", "inspect the result store: db list / db show ID"),
     "engines": ("halex.cli.engines_cmd", "list the energy engines and whether they can run here"),
     "phases": ("halex.cli.phases_cmd", "bulk phase library: phases list / phases generate"),
-    "build": ("halex.cli.build_cmd", "build atomistic models (build nanocrystal ...)"),
+    "build": ("halex.cli.build_cmd", "build atomistic models: build nanocrystal / build heterostructure"),
     "exchange": ("halex.cli.exchange_cmd", "Cl->I exchange operations on a model (layers, monolayer, chalcohalide, alloy)"),
     "show": ("halex.cli.show_cmd", "render a model to PNG/SVG coloured by element, domain or layer"),
     "demo": ("halex.cli.demo_cmd", "run the demo on the embedded default engine"),

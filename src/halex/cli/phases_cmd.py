@@ -76,7 +76,11 @@ def _search(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".json":
         raise InputError(f"--output must end in .json, got {args.output!r}")
     halide = "Cl" if args.compound == "Pb4S3Cl2" else "I"
-    ranked = chalcohalide_search(halide, engine=args.engine, store=ResultStore(args.db), n_random=args.random,
+    from halex.engines import get_engine
+
+    eng = get_engine(args.engine)
+    store = ResultStore(args.db)
+    ranked = chalcohalide_search(halide, engine=eng, store=store, n_random=args.random,
                                  seed=args.seed, refine=args.refine)
     rows = []
     print(f"{'candidate':<28} {'stage':<7} {'E (eV/atom)':>12} {'space group':<12} {'a':>7} {'b':>7} {'c':>7}")
@@ -86,13 +90,27 @@ def _search(args: argparse.Namespace) -> int:
                      "cell_A": list(c.cell), "deviation_from_published_percent": dev.tolist() if dev is not None else None,
                      **c.info})
         print(f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} {c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}")
+    from halex.phases.generate import chalcohalide_summary
+
+    summary = chalcohalide_summary(halide, ranked, engine=eng, store=store)
     with atomic_output(out) as fh:
-        json.dump({"compound": args.compound, "engine": args.engine, "random": args.random, "seed": args.seed,
-                   "refine": args.refine, "ranking": rows}, fh, indent=1)
+        json.dump({"compound": args.compound, "engine": eng.describe(), "random": args.random, "seed": args.seed,
+                   "refine": args.refine, "summary": summary, "ranking": rows}, fh, indent=1)
     best = ranked[0]
-    write_phase_cif(out.with_suffix(".cif"), best.atoms, {
-        "halex search result": args.compound, "status": "PROVISIONAL search result, not validated",
-        "candidate": best.name, "energy_eV_per_atom": best.energy_per_atom, "space group (spglib)": best.space_group,
-        "settings": f"random={args.random} seed={args.seed} refine={args.refine} engine={args.engine}"})
+    status = ("PROVISIONAL: structure search result (the method is checked on Pb4S3I2, see halex phases list and docs/phases.md)"
+              if halide == "Cl" else "validation run of the structure search against the published Pb4S3I2 cell")
+    header = {"halex search result": args.compound, "status": status,
+              "method": "halex phases search: Pnma Z=4 candidates (Pb4S3Br2 seed by ion substitution + PyXtal random), "
+                        "fixed-cell screen with FixSymmetry (fmax 0.05 eV/A), free-cell refine of the best (fmax 0.01 eV/A)",
+              "settings": f"random={args.random} seed={args.seed} refine={args.refine}",
+              "engine": f"{eng.name} {eng.version} {json.dumps(eng.settings, sort_keys=True)}",
+              "space group (spglib)": best.space_group,
+              **{k: json.dumps(v) for k, v in summary.items()},
+              "ranking (name, stage, eV/atom, a, b, c)": "",
+              **{f"  #{k + 1}": f"{c.name} {c.stage} {c.energy_per_atom:.5f} {c.cell[0]:.3f} {c.cell[1]:.3f} {c.cell[2]:.3f}"
+                 for k, c in enumerate(ranked[:8])}}
+    write_phase_cif(out.with_suffix(".cif"), best.atoms, header)
+    for k, v in summary.items():
+        print(f"{k}: {v}")
     print(f"{out} and {out.with_suffix('.cif')}")
     return 0

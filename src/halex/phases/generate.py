@@ -159,3 +159,35 @@ def chalcohalide_search(halide: str, *, engine="mlip", store=None, n_random: int
     rand = random_candidates({"Pb": 16, "S": 12, halide: 8}, spacegroup=62, cell=start, count=n_random, seed=seed, min_distance=2.0)
     candidates += [(f"pyxtal-{k}", a) for k, a in enumerate(rand)]
     return search_structures(candidates, engine, store=store, refine=refine, min_coordination=5, screen_steps=300, refine_steps=1500)
+
+
+def chalcohalide_summary(halide: str, ranked, *, engine="mlip", store=None) -> dict[str, Any]:
+    """What the issue asks to report about the best Pb4S3X2 search result.
+
+    Returns cell (Å), energy per atom, energy above the PbS + PbX2 tie line (eV/atom, same
+    engine, references relaxed with their symmetry kept), the anion coordination of every
+    Pb (cutoff 3.6 Å), the in-plane periodicity of the (010) face that meets the
+    perovskite (a/√2, c/√2 in Å: the perovskite cell sits rotated by 45°), and for X = I
+    the deviation of the cell from the published one in %.
+    """
+    from halex.phases.search import coordination
+    from halex.phases.stability import decomposition_energy, relaxed_reference
+
+    best = ranked[0]
+    refs = {"PbS": relaxed_reference("PbS", engine, store=store),
+            f"Pb{halide}2": relaxed_reference("PbCl2" if halide == "Cl" else "PbI2", engine, store=store)}
+    e_total = best.energy_per_atom * len(best.atoms)
+    e_hull, combo = decomposition_energy(e_total, best.atoms, refs)
+    a, b, c = best.cell
+    out: dict[str, Any] = {
+        "candidate": best.name,
+        "cell_A": [round(float(v), 4) for v in best.cell],
+        "energy_eV_per_atom": round(best.energy_per_atom, 5),
+        "energy_above_PbS+PbX2_eV_per_atom": round(float(e_hull), 4),
+        "decomposition_cells": {k: round(v, 3) for k, v in combo.items()},
+        "Pb_coordination_within_3.6A": coordination(best.atoms, "Pb", cutoff=3.6).tolist(),
+        "in_plane_periodicity_A (a/sqrt2, c/sqrt2)": [round(float(a) / 2**0.5, 4), round(float(c) / 2**0.5, 4)],
+    }
+    if halide == "I":
+        out["deviation_from_published_cell_percent"] = [round(float(v), 2) for v in (np.array(best.cell) / np.array(PB4S3I2_CELL) - 1) * 100]
+    return out
