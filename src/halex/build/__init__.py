@@ -3,6 +3,7 @@
 from halex.build.exchange import (
     ALLOY_PATTERNS,
     alloy_perovskite,
+    chalcohalide_exchange_series,
     exchange_chalcohalide_layers,
     exchange_interface_monolayer,
     exchange_layers,
@@ -20,6 +21,7 @@ __all__ = [
     "exchange_interface_monolayer",
     "exchange_chalcohalide_layers",
     "alloy_perovskite",
+    "chalcohalide_exchange_series",
     "exchange_log",
     "ALLOY_PATTERNS",
 ]

@@ -42,6 +42,7 @@ __all__ = [
     "exchange_interface_monolayer",
     "exchange_chalcohalide_layers",
     "alloy_perovskite",
+    "chalcohalide_exchange_series",
     "exchange_log",
     "ALLOY_PATTERNS",
 ]
@@ -300,3 +301,49 @@ def alloy_perovskite(
         entry.update(planes=int(k), plane_normal="xyz"[normal], plane_coordinates_A=[float(atoms.positions[planes[i], normal].mean()) for i in order[:k]])
     entry["achieved_fraction"] = len(sel) / len(sites)
     return _apply(atoms, sel, target, entry)
+
+
+def chalcohalide_exchange_series(
+    atoms: Atoms,
+    n_layers: int,
+    fractions: list[float],
+    *,
+    seed: int | None = 0,
+    source: str = "Cl",
+    target: str = "I",
+) -> list[Atoms]:
+    """Nested series of chalcohalide exchanges: one model per fraction, each containing the last.
+
+    The ``source`` halides of chalcohalide layers −1..−k are put in one random order
+    (``numpy.random.default_rng(seed).permutation``); the model for fraction f has the
+    first ``round(f × sites)`` of them exchanged, so every step adds iodide to the previous
+    model (what a titration does). A fraction of 0 returns an unchanged copy. Each model's
+    log records the step from the previous one (count x of that step).
+    """
+    _check_model(atoms)
+    _check_halides(source, target)
+    fr = [check_fraction(f) for f in fractions]
+    if fr != sorted(fr):
+        raise InputError(f"fractions must increase, got {fractions}")
+    layers = atoms.arrays["layer"]
+    chal = atoms.arrays["domain"] == "chalcohalide"
+    available = np.unique(layers[chal & (layers <= -1)])[::-1]
+    if not isinstance(n_layers, (int, np.integer)) or not 1 <= n_layers <= len(available):
+        raise InputError(f"n_layers must be an integer in [1, {len(available)}] (the model's chalcohalide layers), got {n_layers!r}")
+    chosen = available[:n_layers]
+    sites = np.flatnonzero(chal & (np.array(atoms.get_chemical_symbols()) == source) & np.isin(layers, chosen))
+    if len(sites) == 0:
+        raise InputError(f"no {source} in chalcohalide layers {chosen.tolist()}: nothing to exchange")
+    order = np.random.default_rng(seed).permutation(sites)
+    out, previous, done = [], atoms, 0
+    for f in fr:
+        count = _count_for(f, len(sites), exact=False, what=f"{source} sites")
+        if count > done:
+            previous = _apply(previous, order[done:count], target, {
+                "operation": "chalcohalide-series", "n_layers": int(n_layers), "layers": chosen.tolist(), "fraction": f,
+                "achieved_fraction": count / len(sites), "sites": int(len(sites)), "seed": seed, "source": source})
+            done = count
+        else:
+            previous = previous.copy()
+        out.append(previous)
+    return out

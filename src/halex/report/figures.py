@@ -23,15 +23,16 @@ def new_figure(*args, **kwargs):
     return plt.subplots(*args, **kwargs)
 
 
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
-    """Save ``fig`` to ``path`` (format from the suffix: png, svg, pdf) atomically and close it."""
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, close: bool = True) -> Path:
+    """Save ``fig`` to ``path`` (format from the suffix: png, svg, pdf) atomically; close it unless ``close=False``."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     with atomic_output(path, "wb") as fh:
         fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return path
 
 

@@ -1,0 +1,93 @@
+"""Benchmark of the exchange studies (issue #4).
+
+1. ``halex study all`` on a heterostructure with the default engine: wall time, number
+   of relaxations, mean optimizer steps per relaxation, cache-hit rerun time; the three
+   result tables are printed after the timing table.
+2. One relaxation of a ≈ 2,000-atom heterostructure (perovskite 6×6×6 on 2 chalcohalide
+   layers): wall time, steps, time per step.
+
+    .venv/bin/python benchmarks/bench_study.py                      # default model (hours on 2 cores)
+    .venv/bin/python benchmarks/bench_study.py --size 3 3 3 1       # a smaller model
+    .venv/bin/python benchmarks/bench_study.py --skip-large         # without the 2,000-atom relaxation
+
+There is no anchor library that runs these studies, so the table reports halex alone;
+the per-relaxation cost against bare ASE is in bench_engine.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _study_all(size: list[str], workers: int, fmax: str | None) -> dict:
+    from ase.db import connect
+
+    out = Path(tempfile.mkdtemp(prefix="halex-bench-study-"))
+    cmd = [sys.executable, "-m", "halex.cli.main", "-q", "study", "all", "--size", *size, "--workers", str(workers), "-o", str(out)]
+    if fmax:
+        cmd += ["--fmax", fmax]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    rerun = time.perf_counter() - t0
+    rows = [r for r in connect(out / "halex.db").select() if str(r.get("label", "")).startswith("study ")]
+    steps = [r.get("step", 0) for r in rows]
+    return {"out": out, "wall_s": wall, "rerun_s": rerun, "relaxations": len(rows), "mean_steps": sum(steps) / max(1, len(steps)),
+            "atoms": max(r.natoms for r in rows)}
+
+
+def _large() -> dict:
+    from halex.build import heterostructure
+    from halex.relax import relax
+
+    hs = heterostructure((6, 6, 6), 2)
+    t0 = time.perf_counter()
+    r = relax(hs, "mlip", steps=1000, trajectory=False)
+    wall = time.perf_counter() - t0
+    return {"atoms": len(hs), "wall_s": wall, "steps": r.nsteps, "s_per_step": wall / max(1, r.nsteps), "converged": r.converged}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", nargs="+", default=["default"])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--fmax", default=None)
+    ap.add_argument("--skip-large", action="store_true")
+    args = ap.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    s = _study_all(args.size, args.workers, args.fmax)
+    print(f"| benchmark | atoms | relaxations | mean steps | wall (s) | rerun, all cached (s) |")
+    print(f"|---|---|---|---|---|---|")
+    print(f"| study all --size {' '.join(args.size)} ({args.workers} workers) | {s['atoms']} | {s['relaxations']} | "
+          f"{s['mean_steps']:.0f} | {s['wall_s']:.0f} | {s['rerun_s']:.0f} |")
+    if not args.skip_large:
+        big = _large()
+        print(f"| one relaxation, perovskite 6x6x6 + 2 layers | {big['atoms']} | 1 | {big['steps']} | {big['wall_s']:.0f} | "
+              f"({big['s_per_step']:.2f} s/step, converged {big['converged']}) |")
+    for sub, table in (("layers", "layers"), ("chalcohalide", "chalcohalide"), ("alloy", "alloy_summary")):
+        print(f"\n## {table}")
+        with open(s["out"] / sub / f"{table}.csv") as fh:
+            for row in csv.reader(fh):
+                print("| " + " | ".join(f"{float(v):.3f}" if _num(v) and "." in v else v for v in row) + " |")
+
+
+def _num(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

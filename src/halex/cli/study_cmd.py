@@ -1,0 +1,116 @@
+"""halex study layers | chalcohalide | alloy | all: exchange studies with tables, figures and a report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
+    if model_required:
+        p.add_argument("--model", required=True, help="heterostructure (extxyz with domain/layer/role)")
+    p.add_argument("-o", "--output", required=True, help="output folder (tables, figures, models, report.html)")
+    p.add_argument("--engine", default="mlip", help="mlip (default) or cp2k")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="engine setting (JSON value), repeatable")
+    p.add_argument("--db", default=None, help="result store shared by all workers (default OUTPUT/halex.db)")
+    p.add_argument("--fmax", type=float, default=None, help="eV/Å (default 4.5e-4 Ha/Bohr = 0.0231)")
+    p.add_argument("--max-steps", type=int, default=1000, help="optimizer steps per relaxation (default 1000)")
+    p.add_argument("--reference", choices=["molecule", "bulk"], default="molecule", help="PbX2 references (default molecule)")
+    p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core; 1 = no Dask)")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--seed", type=int, default=0, help="seed for the random choices (default 0)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="study_command", metavar="{layers,chalcohalide,alloy,all}", required=True)
+    s = sub.add_parser("layers", help="Cl->I in 1..N perovskite layers from the interface and from the bottom")
+    _common(s)
+    s.add_argument("--max-layers", type=int, required=True)
+    s = sub.add_parser("chalcohalide", help="interfacial monolayer + I in the first chalcohalide layers, nested steps")
+    _common(s)
+    s.add_argument("--steps", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100], help="percent I (default 0 20 ... 100)")
+    s.add_argument("--chalcohalide-layers", type=int, default=2)
+    s = sub.add_parser("alloy", help="~20 %% of the remaining perovskite Cl: random (several seeds) vs ordered planes")
+    _common(s)
+    s.add_argument("--fraction", type=float, default=0.2)
+    s.add_argument("--random-seeds", type=int, default=5)
+    s = sub.add_parser("all", help="layers -> chalcohalide -> alloy on one model, one report")
+    _common(s, model_required=False)
+    s.add_argument("--model", default=None, help="heterostructure file (default: built from --size)")
+    s.add_argument("--size", nargs="+", default=["default"],
+                   help="'default' (perovskite 4 4 4 + 2 chalcohalide layers) or N1 N2 N3 LAYERS")
+    s.add_argument("--max-layers", type=int, default=3)
+    s.add_argument("--steps", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100])
+    s.add_argument("--fraction", type=float, default=0.2)
+    s.add_argument("--random-seeds", type=int, default=5)
+
+
+def _model(args):
+    from halex.errors import InputError
+    from halex.io import read_structure
+
+    if args.model:
+        return read_structure(args.model)
+    from halex.build import heterostructure
+
+    if args.size == ["default"]:
+        return heterostructure()
+    try:
+        n1, n2, n3, layers = (int(v) for v in args.size)
+    except ValueError:
+        raise InputError(f"--size must be 'default' or four integers N1 N2 N3 LAYERS, got {' '.join(args.size)}") from None
+    return heterostructure((n1, n2, n3), layers)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from halex.cli._common import parse_settings
+    from halex.engines import get_engine
+    from halex.errors import InputError
+    from halex.studies import StudySettings, write_report, write_study
+    from halex.studies import exchange as st
+    from halex.studies.runner import connect
+
+    out = Path(args.output)
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    model = _model(args)
+    engine = get_engine(args.engine, **parse_settings(args.set))
+    db = args.db or str(out / "halex.db")
+    if "://" not in db:
+        out.mkdir(parents=True, exist_ok=True)
+    client = None
+    if args.scheduler or (args.workers or 0) != 1:
+        client = connect(args.scheduler, args.workers)  # fails here, before any computing, if unreachable
+    settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
+                             client=client)
+    try:
+        c = args.study_command
+        if c == "layers":
+            studies = [st.layers_study(model, args.max_layers, settings)]
+        elif c == "chalcohalide":
+            studies = [st.chalcohalide_study(model, args.steps, settings, n_layers=args.chalcohalide_layers, seed=args.seed)]
+        elif c == "alloy":
+            studies = [st.alloy_study(model, args.fraction, args.random_seeds, settings)]
+        else:
+            studies = st.all_studies(model, settings, max_layers=args.max_layers, percents=args.steps, fraction=args.fraction,
+                                     random_seeds=args.random_seeds, seed=args.seed)
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None and not args.scheduler:
+                cluster.close()
+    if len(studies) == 1:
+        write_study(studies[0], out)
+        report = write_report(studies, out, {studies[0].name: "."})
+    else:
+        for s in studies:
+            write_study(s, out / s.name)
+        report = write_report(studies, out)
+    for s in studies:
+        for name, rows in s.tables.items():
+            if name != "structure":
+                print(f"{s.name}/{name}: {len(rows)} rows")
+    print(f"report: {report}")
+    return 0

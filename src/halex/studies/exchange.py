@@ -1,0 +1,338 @@
+"""The three exchange studies of SPEC §3–§4: layers, chalcohalide, alloy (and all of them).
+
+Each study builds the models it needs with :mod:`halex.build`, relaxes every one of
+them and the standalone perovskite nanocrystal of each (the same perovskite atoms cut
+out of the model, for the strain of SPEC §4) through
+:func:`~halex.studies.runner.run_relaxations` (cached in the store, concurrent with
+Dask), and turns the energies into tables. A :class:`Study` holds the tables as lists
+of rows; :mod:`halex.studies.output` writes them (CSV, JSON, figures, report.html).
+
+Definitions (kcal/mol per exchanged halide, see :mod:`halex.studies.energies`):
+
+* **layers**: Cl→I in perovskite layers 1…N from the interface and, separately, from
+  the bottom. ΔE_step from the model with k−1 layers exchanged, ΔE_cum from the pristine
+  model, interface − bottom differences of both, interfacial strain of every model.
+* **chalcohalide**: on a model with its interfacial CsCl monolayer exchanged (in
+  ``all``: on top of the favoured layers result, i.e. the start whose N-layer ΔE_cum is
+  lower), I replaces Cl in the first two chalcohalide layers in a nested series
+  0 → 20 → … → 100 %; ΔE of each step, its difference to the first step, interfacial
+  strain before → after.
+* **alloy**: ≈ 20 % of the perovskite's remaining Cl exchanged at random (several seeds)
+  and as CsI planes ⊥, CsI planes ∥, PbI2 planes ⊥ to the interface; ΔE of each from the
+  unalloyed model, difference to the random mean, and the random spread (sample standard
+  deviation), with a flag when |difference| exceeds twice the spread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from halex.errors import InputError
+
+__all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "standalone_perovskite"]
+
+log = logging.getLogger("halex.study")
+
+
+@dataclass
+class StudySettings:
+    """How every relaxation of a study is run.
+
+    ``store_url`` is an SQLite path or ``postgresql://`` URL reachable from every
+    worker; ``client`` a :class:`distributed.Client` or None (run inline).
+    """
+
+    engine: Any = "mlip"
+    store_url: str = "halex.db"
+    fmax: float | None = None
+    steps: int = 1000
+    reference: str = "molecule"
+    client: Any = None
+    retries: int = 1
+    source: str = "Cl"
+    target: str = "I"
+
+    def describe(self) -> dict[str, Any]:
+        from halex.engines import get_engine
+        from halex.units import DEFAULT_FMAX
+
+        return {"engine": get_engine(self.engine).describe(), "fmax_eV_per_A": self.fmax or DEFAULT_FMAX,
+                "max_steps": self.steps, "pbx2_reference": self.reference, "store": str(self.store_url),
+                "exchange": f"{self.source}->{self.target}"}
+
+
+@dataclass
+class Study:
+    """Tables (lists of row dicts) and metadata of one study; units are in the column names."""
+
+    name: str
+    tables: dict[str, list[dict[str, Any]]]
+    meta: dict[str, Any]
+    models: dict[str, Atoms] = field(default_factory=dict)
+
+
+def standalone_perovskite(atoms: Atoms, vacuum: float = 8.0) -> Atoms:
+    """The perovskite domain of ``atoms`` on its own (same atoms, same order), centred in vacuum."""
+    nc = atoms[atoms.arrays["domain"] == "perovskite"]
+    nc.calc = None
+    nc.pbc = False
+    nc.center(vacuum=vacuum)
+    return nc
+
+
+def _check_model(atoms: Atoms) -> None:
+    from halex.arrays import has_halex_arrays
+
+    if not has_halex_arrays(atoms):
+        raise InputError("the model lacks the per-atom arrays domain/layer/role: build it with 'halex build ...'")
+    if not (atoms.arrays["domain"] == "perovskite").any():
+        raise InputError("the model has no perovskite domain")
+
+
+def _relax_all(models: dict[str, Atoms], settings: StudySettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Relax every model and its standalone perovskite; returns ({name: result}, {name: nc result})."""
+    from halex.studies.runner import RelaxTask, raise_failures, run_relaxations
+    from halex.units import DEFAULT_FMAX
+
+    tasks = []
+    for name, atoms in models.items():
+        tasks.append(RelaxTask(name, atoms))
+        if (atoms.arrays["domain"] == "chalcohalide").any():
+            tasks.append(RelaxTask(f"{name}/nc", standalone_perovskite(atoms)))
+    done, failed = run_relaxations(tasks, settings.engine, str(settings.store_url), fmax=settings.fmax or DEFAULT_FMAX,
+                                   steps=settings.steps, client=settings.client, retries=settings.retries)
+    raise_failures(failed)
+    res = {n: done[n] for n in models}
+    nc = {n: done.get(f"{n}/nc", done[n]) for n in models}  # a bare nanocrystal is its own reference
+    return res, nc
+
+
+def _references(settings: StudySettings) -> tuple[float, float]:
+    from halex.studies.energies import pbx2_reference
+
+    store = _store(settings)
+    return (pbx2_reference(settings.source, settings.engine, mode=settings.reference, store=store, fmax=settings.fmax),
+            pbx2_reference(settings.target, settings.engine, mode=settings.reference, store=store, fmax=settings.fmax))
+
+
+def _store(settings: StudySettings):
+    from halex.store import ResultStore
+
+    return ResultStore(settings.store_url)
+
+
+def _count(atoms: Atoms, element: str) -> int:
+    return int(np.sum(np.array(atoms.get_chemical_symbols()) == element))
+
+
+def _structure_rows(name: str, relaxed: Atoms, reference: Atoms) -> list[dict[str, Any]]:
+    from halex.analysis.structure import lattice_profile, strain_by_layer, tilt_by_layer
+
+    prof = lattice_profile(relaxed)
+    strain = strain_by_layer(relaxed, reference)
+    tilt = tilt_by_layer(relaxed)
+    return [{"model": name, "layer": k, "spacing_A": round(prof.get(k, np.nan), 5),
+             "strain_percent": round(strain.get(k, np.nan), 4), "tilt_deg": round(tilt.get(k, np.nan), 3)}
+            for k in sorted(set(prof) | set(strain) | set(tilt))]
+
+
+def _istrain(relaxed: Atoms, reference: Atoms) -> float:
+    from halex.analysis.structure import interfacial_strain
+
+    return round(interfacial_strain(relaxed, reference), 4)
+
+
+def _mismatch(relaxed: Atoms) -> float | None:
+    from halex.analysis.structure import domain_mismatch
+
+    try:
+        return round(domain_mismatch(relaxed), 4)
+    except InputError:
+        return None
+
+
+def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Study:
+    """Cl→I layer by layer from the interface and from the bottom (see module docs)."""
+    from halex.build import exchange_layers
+    from halex.studies.energies import exchange_energy
+
+    _check_model(model)
+    n_avail = int(model.arrays["layer"][model.arrays["domain"] == "perovskite"].max())
+    if isinstance(max_layers, bool) or not isinstance(max_layers, (int, np.integer)) or not 1 <= max_layers <= n_avail:
+        raise InputError(f"--max-layers must be an integer in [1, {n_avail}] (the model's perovskite layers), got {max_layers!r}")
+    models = {"pristine": model.copy()}
+    for start in ("interface", "bottom"):
+        for k in range(1, max_layers + 1):
+            models[f"{start}-{k}"] = exchange_layers(model, k, start=start, source=settings.source, target=settings.target)
+    e_src, e_tgt = _references(settings)
+    res, nc = _relax_all(models, settings)
+    rows, diff, struct = [], [], []
+    e0 = res["pristine"].energy
+    for name in models:
+        struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
+    for start in ("interface", "bottom"):
+        prev_name = "pristine"
+        for k in range(1, max_layers + 1):
+            name = f"{start}-{k}"
+            x_tot = _count(models[name], settings.target) - _count(model, settings.target)
+            x_step = _count(models[name], settings.target) - _count(models[prev_name], settings.target)
+            rows.append({"start": start, "n_layers": k, "model": name, "x_step": x_step, "x_total": x_tot,
+                         "energy_eV": res[name].energy,
+                         "dE_step_kcal_mol": exchange_energy(res[name].energy, res[prev_name].energy, x_step, e_src, e_tgt),
+                         "dE_cum_kcal_mol": exchange_energy(res[name].energy, e0, x_tot, e_src, e_tgt),
+                         "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms),
+                         "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged})
+            prev_name = name
+    by = {(r["start"], r["n_layers"]): r for r in rows}
+    for k in range(1, max_layers + 1):
+        i, b = by[("interface", k)], by[("bottom", k)]
+        diff.append({"n_layers": k, "dE_step_interface_minus_bottom_kcal_mol": i["dE_step_kcal_mol"] - b["dE_step_kcal_mol"],
+                     "dE_cum_interface_minus_bottom_kcal_mol": i["dE_cum_kcal_mol"] - b["dE_cum_kcal_mol"]})
+    favoured = "interface" if by[("interface", max_layers)]["dE_cum_kcal_mol"] < by[("bottom", max_layers)]["dE_cum_kcal_mol"] else "bottom"
+    pristine_row = {"start": "none", "n_layers": 0, "model": "pristine", "x_step": 0, "x_total": 0, "energy_eV": e0,
+                    "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
+                    "interfacial_strain_percent": _istrain(res["pristine"].atoms, nc["pristine"].atoms),
+                    "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged}
+    meta = {**settings.describe(), "max_layers": max_layers, "favoured_start": favoured,
+            "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
+    relaxed = {n: r.atoms for n, r in res.items()}
+    relaxed["favoured"] = res[f"{favoured}-{max_layers}"].atoms
+    return Study("layers", {"layers": [pristine_row] + rows, "layers_difference": diff, "structure": struct}, meta, relaxed)
+
+
+def _check_percents(percents: Sequence[float]) -> list[float]:
+    try:
+        pct = [float(p) for p in percents]
+    except (TypeError, ValueError):
+        raise InputError(f"--steps must be percentages, got {percents!r}") from None
+    if len(pct) < 2 or any(not 0 <= p <= 100 for p in pct) or pct != sorted(pct) or len(set(pct)) != len(pct):
+        raise InputError(f"--steps must be at least two increasing percentages in [0, 100], got {list(percents)}")
+    return pct
+
+
+def _check_alloy(fraction: float, random_seeds: int) -> float:
+    from halex.checks import check_fraction
+
+    fraction = check_fraction(fraction)
+    if fraction == 0:
+        raise InputError("--fraction 0 exchanges nothing")
+    if isinstance(random_seeds, bool) or not isinstance(random_seeds, (int, np.integer)) or random_seeds < 2:
+        raise InputError(f"--random-seeds must be an integer >= 2 (a spread needs two), got {random_seeds!r}")
+    return fraction
+
+
+def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudySettings, *, n_layers: int = 2,
+                       seed: int = 0, exchange_monolayer: bool = True) -> Study:
+    """I/Cl in the first chalcohalide layers in a nested series of fractions (percent)."""
+    from halex.build import chalcohalide_exchange_series, exchange_interface_monolayer
+    from halex.studies.energies import exchange_energy
+
+    _check_model(model)
+    pct = _check_percents(percents)
+    if not (model.arrays["domain"] == "chalcohalide").any():
+        raise InputError("the model has no chalcohalide domain: build a heterostructure (halex build heterostructure)")
+    base = exchange_interface_monolayer(model, source=settings.source, target=settings.target) if exchange_monolayer else model
+    series = chalcohalide_exchange_series(base, n_layers, [p / 100 for p in pct], seed=seed, source=settings.source,
+                                          target=settings.target)
+    models = {f"chalco-{p:g}": m for p, m in zip(pct, series)}
+    e_src, e_tgt = _references(settings)
+    res, nc = _relax_all(models, settings)
+    rows, struct = [], []
+    names = list(models)
+    for name in names:
+        struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
+    first = None
+    for prev, name, p in zip(names[:-1], names[1:], pct[1:]):
+        x = _count(models[name], settings.target) - _count(models[prev], settings.target)
+        de = exchange_energy(res[name].energy, res[prev].energy, x, e_src, e_tgt) if x > 0 else None
+        first = de if first is None else first
+        rows.append({"percent": p, "model": name, "x_step": x, "energy_eV": res[name].energy, "dE_step_kcal_mol": de,
+                     "dE_minus_first_step_kcal_mol": None if de is None or first is None else de - first,
+                     "interfacial_strain_before_percent": _istrain(res[prev].atoms, nc[prev].atoms),
+                     "interfacial_strain_after_percent": _istrain(res[name].atoms, nc[name].atoms),
+                     "converged": res[name].converged})
+    meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
+            "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
+            "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
+    return Study("chalcohalide", {"chalcohalide": rows, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
+
+
+ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
+
+
+def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: StudySettings) -> Study:
+    """Random vs ordered alloying of the perovskite's remaining source halide."""
+    from halex.build import alloy_perovskite
+    from halex.studies.energies import exchange_energy
+
+    _check_model(model)
+    fraction = _check_alloy(fraction, random_seeds)
+    models = {"alloy-base": model.copy()}
+    for s in range(random_seeds):
+        models[f"random-{s}"] = alloy_perovskite(model, fraction, pattern="random", seed=s, source=settings.source, target=settings.target)
+    for pat in ALLOY_ORDERED:
+        models[pat] = alloy_perovskite(model, fraction, pattern=pat, seed=0, source=settings.source, target=settings.target)
+    e_src, e_tgt = _references(settings)
+    res, nc = _relax_all(models, settings)
+    e_base = res["alloy-base"].energy
+    rows, struct = [], []
+    for name in models:
+        struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
+    for name, m in models.items():
+        if name == "alloy-base":
+            continue
+        x = _count(m, settings.target) - _count(model, settings.target)
+        entry = json.loads(m.info["exchange_log"])[-1]
+        rows.append({"pattern": entry["pattern"], "seed": entry["seed"], "model": name, "x": x,
+                     "achieved_fraction": entry["achieved_fraction"], "energy_eV": res[name].energy,
+                     "dE_kcal_mol": exchange_energy(res[name].energy, e_base, x, e_src, e_tgt),
+                     "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged})
+    rand = np.array([r["dE_kcal_mol"] for r in rows if r["pattern"] == "random"])
+    mean, spread = float(rand.mean()), float(rand.std(ddof=1))
+    for r in rows:
+        r["dE_minus_random_mean_kcal_mol"] = r["dE_kcal_mol"] - mean
+    summary = [{"pattern": "random", "n": len(rand), "dE_kcal_mol": mean, "spread_kcal_mol": spread,
+                "dE_minus_random_mean_kcal_mol": 0.0, "beyond_2_spread": False}]
+    for pat in ALLOY_ORDERED:
+        r = next(r for r in rows if r["pattern"] == pat)
+        d = r["dE_kcal_mol"] - mean
+        summary.append({"pattern": pat, "n": 1, "dE_kcal_mol": r["dE_kcal_mol"], "spread_kcal_mol": None,
+                        "dE_minus_random_mean_kcal_mol": d, "beyond_2_spread": bool(abs(d) > 2 * spread)})
+    meta = {**settings.describe(), "fraction": fraction, "random_seeds": random_seeds,
+            "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
+    return Study("alloy", {"alloy": rows, "alloy_summary": summary, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
+
+
+def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int = 3, percents: Sequence[float] = (0, 20, 40, 60, 80, 100),
+                fraction: float = 0.2, random_seeds: int = 5, seed: int = 0, chalcohalide_layers: int = 2) -> list[Study]:
+    """layers → chalcohalide (on the favoured layers result) → alloy (on the chalcohalide study's start).
+
+    The chalcohalide study uses ``chalcohalide_layers`` layers, or all the model has if fewer.
+    """
+    from halex.build import exchange_interface_monolayer, exchange_layers
+
+    _check_model(model)
+    _check_percents(percents)
+    _check_alloy(fraction, random_seeds)
+    chal = model.arrays["domain"] == "chalcohalide"
+    if not chal.any():
+        raise InputError("study all needs a heterostructure (a chalcohalide domain)")
+    n_chal = min(chalcohalide_layers, len(np.unique(model.arrays["layer"][chal])))
+    if n_chal < chalcohalide_layers:
+        log.info("[study] the model has %d chalcohalide layer(s): the chalcohalide study uses %d", n_chal, n_chal)
+    layers = layers_study(model, max_layers, settings)
+    fav = layers.meta["favoured_start"]
+    start = exchange_layers(model, max_layers, start=fav, source=settings.source, target=settings.target)
+    chalco = chalcohalide_study(start, percents, settings, n_layers=n_chal, seed=seed)
+    alloy_base = exchange_interface_monolayer(start, source=settings.source, target=settings.target)
+    alloy = alloy_study(alloy_base, fraction, random_seeds, settings)
+    alloy.meta["base"] = f"{fav} {max_layers} layers + interfacial monolayer"
+    chalco.meta["base"] = f"{fav} {max_layers} layers (favoured) + interfacial monolayer"
+    return [layers, chalco, alloy]

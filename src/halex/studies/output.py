@@ -1,0 +1,168 @@
+"""Write studies: tables (CSV + JSON with units and settings), figures (PNG + SVG), report.html.
+
+Every file is written atomically (temp file, then rename). Column names carry their units
+(``_eV``, ``_kcal_mol``, ``_percent``, ``_A``, ``_deg``); the JSON next to each CSV holds
+the same rows plus the study's settings (engine name/version/settings, fmax, PbX2
+reference mode and energies).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halex.io import atomic_output
+from halex.studies.exchange import Study
+
+__all__ = ["write_study", "write_report"]
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, (np.floating, float)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if _clean(r.get(k)) is None else _clean(r.get(k))) for k in cols})
+    with atomic_output(path.with_suffix(".csv")) as fh:
+        fh.write(buf.getvalue())
+    with atomic_output(path.with_suffix(".json")) as fh:
+        json.dump({"settings": meta, "rows": [{k: _clean(v) for k, v in r.items()} for r in rows]}, fh, indent=1, default=str)
+
+
+def _figures(study: Study, out: Path) -> list[Path]:
+    from halex.report.figures import new_figure, save_figure
+
+    paths: list[Path] = []
+
+    def save(fig, stem):
+        paths.append(save_figure(fig, out / f"{stem}.svg", close=False))
+        paths.append(save_figure(fig, out / f"{stem}.png"))
+
+    t = study.tables
+    if study.name == "layers":
+        fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
+        for start, mk in (("interface", "o-"), ("bottom", "s-")):
+            rows = [r for r in t["layers"] if r["start"] == start]
+            n = [r["n_layers"] for r in rows]
+            ax1.plot(n, [r["dE_cum_kcal_mol"] for r in rows], mk, label=f"from the {start} (cumulative)")
+            ax1.plot(n, [r["dE_step_kcal_mol"] for r in rows], mk, alpha=0.4, label=f"from the {start} (step)")
+            ax2.plot([0] + n, [t["layers"][0]["interfacial_strain_percent"]] + [r["interfacial_strain_percent"] for r in rows], mk, label=start)
+        ax1.axhline(0, color="k", lw=0.5)
+        ax1.set_xlabel("exchanged perovskite layers")
+        ax1.set_ylabel("ΔE exchange (kcal/mol per halide)")
+        ax1.legend(fontsize=8)
+        ax2.set_xlabel("exchanged perovskite layers")
+        ax2.set_ylabel("interfacial strain (%)")
+        ax2.legend(fontsize=8)
+        save(fig, "layers_energy_strain")
+    elif study.name == "chalcohalide":
+        rows = t["chalcohalide"]
+        fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
+        ax1.plot([r["percent"] for r in rows], [r["dE_step_kcal_mol"] for r in rows], "o-")
+        ax1.axhline(0, color="k", lw=0.5)
+        ax1.set_xlabel("I in the first chalcohalide layers (%)")
+        ax1.set_ylabel("ΔE of the step (kcal/mol per halide)")
+        ax2.plot([r["percent"] for r in rows], [r["interfacial_strain_before_percent"] for r in rows], "s--", label="before")
+        ax2.plot([r["percent"] for r in rows], [r["interfacial_strain_after_percent"] for r in rows], "o-", label="after")
+        ax2.set_xlabel("I in the first chalcohalide layers (%)")
+        ax2.set_ylabel("interfacial strain (%)")
+        ax2.legend(fontsize=8)
+        save(fig, "chalcohalide_energy_strain")
+    elif study.name == "alloy":
+        summ = t["alloy_summary"]
+        fig, ax = new_figure(figsize=(6, 4))
+        xs = np.arange(len(summ))
+        ax.bar(xs, [s["dE_kcal_mol"] for s in summ], yerr=[s["spread_kcal_mol"] or 0 for s in summ], capsize=4,
+               color=["0.6"] + ["C0", "C1", "C2"][: len(summ) - 1])
+        rand = [r["dE_kcal_mol"] for r in t["alloy"] if r["pattern"] == "random"]
+        ax.plot(np.zeros(len(rand)), rand, "k.", label="random seeds")
+        ax.set_xticks(xs, [s["pattern"] for s in summ], rotation=15)
+        ax.set_ylabel("ΔE exchange (kcal/mol per halide)")
+        ax.legend(fontsize=8)
+        save(fig, "alloy_energies")
+    # lattice profile, strain and tilt per layer for every model
+    struct = t.get("structure", [])
+    if struct:
+        fig, axes = new_figure(1, 3, figsize=(14, 4))
+        for name in dict.fromkeys(r["model"] for r in struct):
+            rows = [r for r in struct if r["model"] == name]
+            for ax, col in zip(axes, ("spacing_A", "strain_percent", "tilt_deg")):
+                ax.plot([r["layer"] for r in rows], [r[col] for r in rows], ".-", label=name)
+        for ax, lab in zip(axes, ("in-plane Pb–Pb spacing per cell (Å)", "Pb–Pb strain vs standalone NC (%)", "octahedral tilt (°)")):
+            ax.set_xlabel("layer (≤ −1 chalcohalide, 0 interface, ≥ 1 perovskite)")
+            ax.set_ylabel(lab)
+            ax.axvline(0, color="k", lw=0.5, ls="--")
+        axes[0].legend(fontsize=6, ncol=2)
+        save(fig, f"{study.name}_profiles")
+    return paths
+
+
+def write_study(study: Study, out: str | Path) -> list[Path]:
+    """Write the tables, figures and relaxed models of ``study`` under ``out``; return the paths."""
+    from halex.io import write_structure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, rows in study.tables.items():
+        _write_table(out / name, rows, study.meta)
+        paths += [out / f"{name}.csv", out / f"{name}.json"]
+    paths += _figures(study, out)
+    for name, atoms in study.models.items():
+        paths.append(write_structure(out / "models" / f"{name.replace('/', '_')}.extxyz", atoms))
+    return paths
+
+
+def _html_table(rows: list[dict[str, Any]]) -> str:
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+
+    def fmt(v):
+        v = _clean(v)
+        return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else html.escape(str(v)))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(studies: list[Study], out: str | Path, folders: dict[str, str] | None = None) -> Path:
+    """``report.html`` with every study's settings, tables and figures (relative links)."""
+    out = Path(out)
+    folders = folders or {s.name: s.name for s in studies}
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>halex exchange studies</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse;font-size:12px}"
+             "td,th{border:1px solid #bbb;padding:2px 6px}img{max-width:100%}</style></head><body>",
+             "<h1>halex exchange studies</h1>",
+             "<p>ΔE exchange in kcal/mol per exchanged halide: [(E(x·I) + x/2 E(PbCl2)) − (E(x·Cl) + x/2 E(PbI2))]/x; "
+             "strain of Pb–Pb distances against the standalone perovskite nanocrystal of the same size and composition.</p>"]
+    for s in studies:
+        folder = folders.get(s.name, s.name)
+        parts.append(f"<h2>{html.escape(s.name)}</h2><pre>{html.escape(json.dumps(s.meta, indent=1, default=str))}</pre>")
+        for name, rows in s.tables.items():
+            if name == "structure":
+                continue
+            parts.append(f"<h3>{html.escape(name)} (<a href='{folder}/{name}.csv'>CSV</a>, <a href='{folder}/{name}.json'>JSON</a>)</h3>")
+            parts.append(_html_table(rows))
+        for png in sorted((out / folder).glob("*.png")):
+            parts.append(f"<p><img src='{folder}/{png.name}' alt='{png.stem}'></p>")
+        parts.append(f"<p>Per-layer profiles: <a href='{folder}/structure.csv'>structure.csv</a></p>")
+    parts.append("</body></html>")
+    path = out / "report.html"
+    with atomic_output(path) as fh:
+        fh.write("\n".join(parts))
+    return path

@@ -1,0 +1,149 @@
+"""Run many independent relaxations: inline, on a local Dask cluster, or on any Dask cluster.
+
+Every relaxation goes through :func:`halex.relax.relax` with a :class:`~halex.store.ResultStore`
+opened from its URL inside the worker, so results land in the one shared store as they
+finish: a rerun (or a run after a crash or Ctrl-C) finds them there and recomputes
+nothing; an interrupted relaxation resumes from its last checkpoint.
+
+Dask (``distributed``) is used when more than one worker is asked for or a scheduler
+address is given. A local cluster gets one single-threaded worker process per core by
+default (Dask's nanny sets ``OMP_NUM_THREADS=1`` in each worker, so PyTorch does not
+oversubscribe the cores). For an HPC allocation start the cluster with dask-jobqueue,
+e.g. ``SLURMCluster(cores=16, processes=1, memory="64GB")`` with ``cluster.scale(jobs=8)``,
+and pass ``cluster.scheduler_address`` (or ``--scheduler tcp://host:8786``). Failed tasks
+are retried (``retries``); tasks that still fail are reported and the others are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ase import Atoms
+
+from halex.errors import EngineRunError, InputError
+
+__all__ = ["RelaxTask", "TaskResult", "run_relaxations"]
+
+log = logging.getLogger("halex.study")
+
+
+@dataclass(frozen=True)
+class RelaxTask:
+    """One relaxation a study needs: a unique ``name`` and the start structure."""
+
+    name: str
+    atoms: Atoms
+
+
+@dataclass
+class TaskResult:
+    """What a study keeps of one relaxation."""
+
+    name: str
+    atoms: Atoms
+    energy: float
+    nsteps: int
+    converged: bool
+    cached: bool
+    row_id: int | None
+    seconds: float
+
+
+def _relax_one(atoms: Atoms, name: str, engine: dict[str, Any], store_url: str, fmax: float, steps: int) -> TaskResult:
+    """Worker side: open the engine and the store, relax, return the result (picklable)."""
+    from halex.engines import get_engine
+    from halex.relax import relax
+    from halex.store import ResultStore
+
+    t0 = time.perf_counter()
+    eng = get_engine(engine["name"], **engine["settings"])
+    r = relax(atoms, eng, fmax=fmax, steps=steps, store=ResultStore(store_url), label=f"study {name}")
+    return TaskResult(name, r.atoms, r.energy, r.nsteps, r.converged, r.cached, r.row_id, time.perf_counter() - t0)
+
+
+def connect(scheduler: str | None, workers: int | None):
+    """A Dask client: to ``scheduler`` if given, else a new local cluster with ``workers`` processes."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("parallel studies need Dask: pip install -e '.[parallel]' (or run with --workers 1)") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}): check the address and that it runs") from None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster)
+
+
+def run_relaxations(
+    tasks: Sequence[RelaxTask],
+    engine,
+    store_url: str,
+    *,
+    fmax: float,
+    steps: int = 1000,
+    client=None,
+    retries: int = 1,
+) -> tuple[dict[str, TaskResult], dict[str, str]]:
+    """Relax every task; return ({name: result}, {name: error message of failed tasks}).
+
+    With ``client`` (a :class:`distributed.Client`) the tasks run concurrently on its
+    workers, else one after the other in this process. One log line per finished task:
+    tasks done / total, energy, steps, whether it came from the store.
+    """
+    from halex.engines import get_engine
+
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise InputError("study task names must be unique")
+    desc = get_engine(engine).describe()
+    done: dict[str, TaskResult] = {}
+    failed: dict[str, str] = {}
+    total = len(tasks)
+
+    def _report(res: TaskResult) -> None:
+        done[res.name] = res
+        log.info("[study] %d/%d done: %s  E = %.4f eV  %d steps%s  %.0f s", len(done) + len(failed), total, res.name,
+                 res.energy, res.nsteps, " (from the store)" if res.cached else "", res.seconds)
+
+    if client is None:
+        for t in tasks:
+            for attempt in range(retries + 1):
+                try:
+                    _report(_relax_one(t.atoms, t.name, desc, store_url, fmax, steps))
+                    break
+                except (KeyboardInterrupt, InputError):
+                    raise
+                except Exception as exc:  # reported, retried, then kept as a failure
+                    log.warning("[study] %s failed (attempt %d/%d): %s", t.name, attempt + 1, retries + 1, exc)
+                    if attempt == retries:
+                        failed[t.name] = f"{type(exc).__name__}: {exc}"
+        return done, failed
+
+    from distributed import as_completed
+
+    futures = {client.submit(_relax_one, t.atoms, t.name, desc, store_url, fmax, steps, key=f"halex-{t.name}-{id(t)}",
+                             retries=retries, pure=False): t.name for t in tasks}
+    for fut in as_completed(futures):
+        name = futures[fut]
+        try:
+            _report(fut.result())
+        except Exception as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("[study] %d/%d FAILED: %s: %s", len(done) + len(failed), total, name, exc)
+    return done, failed
+
+
+def raise_failures(failed: dict[str, str]) -> None:
+    """Raise one :class:`EngineRunError` naming every failed task (results of the others are stored)."""
+    if failed:
+        lines = "; ".join(f"{k}: {v}" for k, v in failed.items())
+        raise EngineRunError(f"{len(failed)} relaxation(s) failed after retries ({lines}); the finished ones are in the "
+                             "store, rerun the same command to retry only these")

@@ -1,0 +1,213 @@
+"""Exchange studies end to end on a small heterostructure with the real default engine.
+
+Model: perovskite 2×2×2 on one chalcohalide layer (108 atoms); relaxations to
+fmax = 0.1 eV/Å so that the whole module runs in a few minutes on 2 cores.
+"""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from halex.errors import InputError
+from halex.units import EV_KCAL_PER_MOL
+
+from conftest import HALEX, run_cli
+
+FMAX = "0.1"
+
+
+@pytest.fixture(scope="module")
+def hs_file(tmp_path_factory):
+    from halex.build import heterostructure
+    from halex.io import write_structure
+
+    path = tmp_path_factory.mktemp("hs") / "hs.extxyz"
+    write_structure(path, heterostructure((2, 2, 2), 1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def all_run(hs_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("all")
+    r = run_cli("study", "all", "--model", str(hs_file), "--max-layers", "1", "--steps", "0", "50", "100", "--random-seeds", "2",
+                "--fmax", FMAX, "--workers", "1", "-o", str(out), timeout=1500)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _f(v):
+    return float(v) if v not in ("", None) else None
+
+
+def test_study_all_writes_tables_figures_report(all_run):
+    out = all_run
+    layers = _rows(out / "layers" / "layers.csv")
+    assert [(r["start"], r["n_layers"]) for r in layers] == [("none", "0"), ("interface", "1"), ("bottom", "1")]
+    assert len(_rows(out / "layers" / "layers_difference.csv")) == 1
+    chalco = _rows(out / "chalcohalide" / "chalcohalide.csv")
+    assert [float(r["percent"]) for r in chalco] == [50.0, 100.0]
+    alloy = _rows(out / "alloy" / "alloy.csv")
+    assert sorted(r["pattern"] for r in alloy) == ["csi-parallel", "csi-perpendicular", "pbi2-perpendicular", "random", "random"]
+    summary = _rows(out / "alloy" / "alloy_summary.csv")
+    assert [r["pattern"] for r in summary][0] == "random" and _f(summary[0]["spread_kcal_mol"]) >= 0
+    for sub, stem in (("layers", "layers_energy_strain"), ("chalcohalide", "chalcohalide_energy_strain"), ("alloy", "alloy_energies")):
+        for ext in ("png", "svg"):
+            assert (out / sub / f"{stem}.{ext}").stat().st_size > 1000
+    meta = json.loads((out / "layers" / "layers.json").read_text())["settings"]
+    assert meta["engine"]["name"] == "mlip" and meta["pbx2_reference"] == "molecule" and meta["fmax_eV_per_A"] == 0.1
+    html = (out / "report.html").read_text()
+    assert "layers_energy_strain.png" in html and "alloy_summary" in html and "chalcohalide" in html
+
+
+def test_energies_follow_the_formula_from_stored_energies(all_run):
+    """ΔE recomputed here from the store's rows, independently of the study code."""
+    from ase.db import connect
+
+    out = all_run
+    db = connect(out / "halex.db")
+    energy_of = {}
+    for row in db.select():
+        label = row.get("label", "")
+        if label.startswith("study ") or label.startswith("reference "):
+            energy_of[label] = row.energy
+    e_pbcl2 = energy_of["reference PbCl2 molecule"]
+    e_pbi2 = energy_of["reference PbI2 molecule"]
+    layers = {r["model"]: r for r in _rows(out / "layers" / "layers.csv")}
+    for start in ("interface", "bottom"):
+        row = layers[f"{start}-1"]
+        x = int(row["x_total"])
+        e1, e0 = energy_of[f"study {start}-1"], energy_of["study pristine"]
+        expected = ((e1 + x / 2 * e_pbcl2) - (e0 + x / 2 * e_pbi2)) / x * EV_KCAL_PER_MOL
+        assert float(row["dE_cum_kcal_mol"]) == pytest.approx(expected, abs=1e-6)
+        assert float(row["energy_eV"]) == pytest.approx(e1, abs=1e-6)
+    diff = _rows(out / "layers" / "layers_difference.csv")[0]
+    assert float(diff["dE_cum_interface_minus_bottom_kcal_mol"]) == pytest.approx(
+        float(layers["interface-1"]["dE_cum_kcal_mol"]) - float(layers["bottom-1"]["dE_cum_kcal_mol"]), abs=1e-9)
+    chalco = _rows(out / "chalcohalide" / "chalcohalide.csv")
+    second = chalco[1]
+    e_after, e_before = energy_of["study chalco-100"], energy_of["study chalco-50"]
+    x = int(second["x_step"])
+    expected = ((e_after + x / 2 * e_pbcl2) - (e_before + x / 2 * e_pbi2)) / x * EV_KCAL_PER_MOL
+    assert float(second["dE_step_kcal_mol"]) == pytest.approx(expected, abs=1e-6)
+    assert float(second["dE_minus_first_step_kcal_mol"]) == pytest.approx(expected - float(chalco[0]["dE_step_kcal_mol"]), abs=1e-6)
+    # the two I counts in the series add up to every Cl of the first chalcohalide layer
+    meta = json.loads((out / "chalcohalide" / "chalcohalide.json").read_text())["settings"]
+    assert sum(int(r["x_step"]) for r in chalco) == meta["sites"]
+
+
+def test_strain_of_a_nanocrystal_against_itself_is_zero():
+    from halex.analysis import interfacial_strain, pair_strain, strain_by_layer
+    from halex.build import heterostructure
+    from halex.studies import standalone_perovskite
+
+    hs = heterostructure((3, 3, 2), 1)
+    nc = standalone_perovskite(hs)
+    pairs, strain = pair_strain(nc, nc)
+    assert len(pairs) > 0 and np.abs(strain).max() < 1e-12
+    assert interfacial_strain(nc, nc) == 0.0
+    # a known homogeneous expansion gives that strain on every pair
+    big = nc.copy()
+    big.positions *= 1.02
+    assert np.allclose(pair_strain(big, nc)[1], 2.0)
+    assert all(v == pytest.approx(2.0) for v in strain_by_layer(big, nc).values())
+
+
+def test_second_run_is_all_cache_hits(all_run, hs_file, monkeypatch):
+    """Rerunning the layers study on the same store never builds a calculator."""
+    from halex.engines.mlip import CHGNetEngine
+    from halex.io import read_structure
+    from halex.studies import StudySettings, layers_study
+
+    def boom(self, directory=None):
+        raise AssertionError("a cached study must not compute")
+
+    monkeypatch.setattr(CHGNetEngine, "calculator", boom)
+    s = layers_study(read_structure(hs_file), 1, StudySettings(store_url=str(all_run / "halex.db"), fmax=0.1))
+    stored = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
+    for row in s.tables["layers"][1:]:
+        assert row["dE_cum_kcal_mol"] == pytest.approx(float(stored[row["model"]]["dE_cum_kcal_mol"]), abs=1e-9)
+
+
+def test_bad_input_fails_before_computing(hs_file, tmp_path):
+    from halex.build import perovskite_nanocrystal
+    from halex.io import read_structure
+    from halex.studies import StudySettings, alloy_study, chalcohalide_study, layers_study
+
+    hs = read_structure(hs_file)
+    settings = StudySettings(engine="no-such-engine-is-never-built", store_url=str(tmp_path / "x.db"))
+    with pytest.raises(InputError, match="max-layers"):
+        layers_study(hs, 5, settings)
+    with pytest.raises(InputError, match="steps"):
+        chalcohalide_study(hs, [0, 120], settings)
+    with pytest.raises(InputError, match="fraction"):
+        alloy_study(hs, 1.5, 3, settings)
+    with pytest.raises(InputError, match="exchanges nothing"):
+        alloy_study(hs, 0.0, 3, settings)
+    with pytest.raises(InputError, match="chalcohalide domain"):
+        chalcohalide_study(perovskite_nanocrystal((2, 2, 2)), [0, 100], settings)
+    bare = tmp_path / "bare.xyz"
+    import ase.io
+
+    ase.io.write(bare, hs, format="xyz")  # plain xyz: no arrays
+    out = tmp_path / "out"
+    for args, needle in [(("layers", "--model", str(bare), "--max-layers", "1"), "per-atom arrays"),
+                         (("layers", "--model", str(hs_file), "--max-layers", "1", "--scheduler", "tcp://127.0.0.1:9"),
+                          "cannot reach the Dask scheduler")]:
+        r = run_cli("study", *args, "-o", str(out), timeout=120)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+    assert not (out / "layers.csv").exists()
+    assert not list(tmp_path.glob("x.db*"))
+
+
+@pytest.mark.slow
+def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path):
+    """SIGKILL a layers study after its first relaxations; the rerun completes with the same numbers."""
+    out = tmp_path / "killed"
+    args = [*HALEX, "study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen = ""
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if "[study] 2/" in line:  # two relaxations done, the third under way
+            time.sleep(3)
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, seen[-2000:]
+    assert not (out / "layers.csv").exists()
+    r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out),
+                timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "(from the store)" in r.stderr
+    again = {r["model"]: r for r in _rows(out / "layers.csv")}
+    ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
+    for name in ("pristine", "interface-1", "bottom-1"):
+        assert float(again[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
+    """The layers study on a 2-worker local Dask cluster gives the inline run's numbers."""
+    out = tmp_path / "dask"
+    r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "2", "-o", str(out),
+                timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "[study] 6/6 done" in r.stderr or "[study] 6/6" in r.stderr
+    par = {r["model"]: r for r in _rows(out / "layers.csv")}
+    ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
+    for name in ("pristine", "interface-1", "bottom-1"):
+        # same relaxation path; single- vs multi-threaded PyTorch may differ in the last digits
+        assert float(par[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=2e-3)
