@@ -125,3 +125,18 @@ def test_postgresql_store_works_the_same_way(mlip, postgres_url, tmp_path):
     out = subprocess.run([sys.executable, "-m", "halex.cli.main", "db", "list", "--db", postgres_url],
                          capture_output=True, text=True, check=True).stdout
     assert "Cs4PbCl6" in out
+
+
+@pytest.mark.timeout(60)
+def test_stale_lock_file_of_a_killed_writer_does_not_block(tmp_path):
+    """A process killed mid-write used to leave ASE's 'X.db.lock' behind and hang every rerun."""
+    from ase.build import molecule
+
+    from halex.store import ResultStore
+
+    url = tmp_path / "r.db"
+    ResultStore(url).write(molecule("H2O"), key="a", status="done", kvp={"task": "t"}, data={})
+    (tmp_path / "r.db.lock").write_text("")  # what SIGKILL during a write leaves
+    store = ResultStore(url)
+    store.write(molecule("H2O"), key="b", status="done", kvp={"task": "t"}, data={})
+    assert store.find("b") is not None

@@ -141,7 +141,13 @@ class ResultStore:
                 if head and not head.startswith(b"SQLite format 3"):
                     raise StoreError(f"{self.url!r} is not an SQLite database")
         try:
-            self._db = ase.db.connect(self.url, type="db", append=True) if self._is_file else ase.db.connect(self.url)
+            # No ASE lock file: ase.utils.Lock is a plain file that a process killed with
+            # SIGKILL mid-write leaves behind, and every later writer then waits forever.
+            # SQLite's own locking (busy timeout) already serialises writers, and
+            # get-or-create sequences take the fcntl lock below, which the kernel
+            # releases when a process dies.
+            self._db = (ase.db.connect(self.url, type="db", append=True, use_lock_file=False) if self._is_file
+                        else ase.db.connect(self.url))
         except Exception as exc:
             raise StoreError(f"cannot open result store {self.url!r}: {exc}") from None
         if workdir is None:

@@ -104,7 +104,7 @@ def _figures(study: Study, out: Path) -> list[Path]:
             for ax, col in zip(axes, ("spacing_A", "strain_percent", "tilt_deg")):
                 ax.plot([r["layer"] for r in rows], [r[col] for r in rows], ".-", label=name)
         for ax, lab in zip(axes, ("in-plane Pb–Pb spacing per cell (Å)", "Pb–Pb strain vs standalone NC (%)", "octahedral tilt (°)")):
-            ax.set_xlabel("layer (≤ −1 chalcohalide, 0 interface, ≥ 1 perovskite)")
+            ax.set_xlabel("layer (< 0 chalcohalide, ≥ 1 perovskite)")
             ax.set_ylabel(lab)
             ax.axvline(0, color="k", lw=0.5, ls="--")
         axes[0].legend(fontsize=6, ncol=2)
