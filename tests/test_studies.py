@@ -186,6 +186,7 @@ def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path)
             os.killpg(proc.pid, signal.SIGKILL)
             break
     proc.wait()
+    proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL, seen[-2000:]
     assert not (out / "layers.csv").exists()
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out),
