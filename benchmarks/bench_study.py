@@ -66,8 +66,8 @@ def main() -> None:
     args = ap.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     s = _study_all(args.size, args.workers, args.fmax)
-    print(f"| benchmark | atoms | relaxations | mean steps | wall (s) | rerun, all cached (s) |")
-    print(f"|---|---|---|---|---|---|")
+    print("| benchmark | atoms | relaxations | mean steps | wall (s) | rerun, all cached (s) |")
+    print("|---|---|---|---|---|---|")
     print(f"| study all --size {' '.join(args.size)} ({args.workers} workers) | {s['atoms']} | {s['relaxations']} | "
           f"{s['mean_steps']:.0f} | {s['wall_s']:.0f} | {s['rerun_s']:.0f} |")
     if not args.skip_large:

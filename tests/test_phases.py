@@ -161,12 +161,14 @@ def test_phases_search_cli_seeds_only(tmp_path):
 def test_chalcohalides_are_marked_provisional_with_their_record():
     from pathlib import Path
 
+    import halex.phases
+
     for name in ("Pb4S3Cl2", "Pb4S3I2"):
         atoms = load_phase(name)
         assert PHASES[name].provisional and "provisional" in atoms.info
         counts = atoms.symbols.formula.count()
         assert counts["Pb"] == 16 and counts["S"] == 12 and counts[name[-2] if name.endswith("I2") else "Cl"] == 8
-        header = (Path(__import__("halex.phases", fromlist=["x"]).__file__).parent / "data" / PHASES[name].file).read_text()
+        header = (Path(halex.phases.__file__).parent / "data" / PHASES[name].file).read_text()
         for needle in ("# status: PROVISIONAL" if name == "Pb4S3Cl2" else "# status: validation", "# engine: mlip",
                        "# settings: random=24 seed=1 refine=4", "# energy_above_PbS+PbX2_eV_per_atom", "#   #1:"):
             assert needle in header, (name, needle)

@@ -167,9 +167,10 @@ def octahedral_tilt(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     if len(pb) < 2 or len(halide) == 0:
         return pb, tilt
     pos_pb = atoms.positions[pb]
-    d_nn = cKDTree(pos_pb).query(pos_pb, k=2)[0][:, 1]
+    tree = cKDTree(pos_pb)
+    d_nn = tree.query(pos_pb, k=2)[0][:, 1]
     cutoff = 0.65 * float(np.median(d_nn))  # Pb–X ≈ a/2
-    d, j = cKDTree(pos_pb).query(atoms.positions[halide], k=2, distance_upper_bound=cutoff)
+    d, j = tree.query(atoms.positions[halide], k=2, distance_upper_bound=cutoff)
     bridging = np.isfinite(d).all(axis=1)
     sums = np.zeros(len(pb))
     counts = np.zeros(len(pb))

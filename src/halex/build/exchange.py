@@ -148,6 +148,22 @@ def _count_for(fraction: float, n_sites: int, *, exact: bool, what: str) -> int:
     return count
 
 
+def _chalcohalide_sites(atoms: Atoms, n_layers: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen layers −1..−k, indices of their ``source`` halides); InputError if there are none."""
+    layers = atoms.arrays["layer"]
+    chal = atoms.arrays["domain"] == "chalcohalide"
+    available = np.unique(layers[chal & (layers <= -1)])[::-1]  # -1, -2, ...
+    if len(available) == 0:
+        raise InputError("the model has no chalcohalide layers (domain 'chalcohalide', layer <= -1)")
+    if not isinstance(n_layers, (int, np.integer)) or not 1 <= n_layers <= len(available):
+        raise InputError(f"n_layers must be an integer in [1, {len(available)}] (the model's chalcohalide layers), got {n_layers!r}")
+    chosen = available[:n_layers]
+    sites = np.flatnonzero(chal & (np.array(atoms.get_chemical_symbols()) == source) & np.isin(layers, chosen))
+    if len(sites) == 0:
+        raise InputError(f"no {source} left in chalcohalide layers {chosen.tolist()}: nothing to exchange")
+    return chosen, sites
+
+
 def exchange_chalcohalide_layers(
     atoms: Atoms,
     n_layers: int,
@@ -168,18 +184,7 @@ def exchange_chalcohalide_layers(
     _check_model(atoms)
     _check_halides(source, target)
     fraction = check_fraction(fraction)
-    layers = atoms.arrays["layer"]
-    chal = atoms.arrays["domain"] == "chalcohalide"
-    available = np.unique(layers[chal & (layers <= -1)])[::-1]  # -1, -2, ...
-    if len(available) == 0:
-        raise InputError("the model has no chalcohalide layers (domain 'chalcohalide', layer <= -1)")
-    if not isinstance(n_layers, (int, np.integer)) or not 1 <= n_layers <= len(available):
-        raise InputError(f"n_layers must be an integer in [1, {len(available)}] (the model's chalcohalide layers), got {n_layers!r}")
-    chosen = available[:n_layers]
-    is_source = np.array(atoms.get_chemical_symbols()) == source
-    sites = np.flatnonzero(chal & is_source & np.isin(layers, chosen))
-    if len(sites) == 0:
-        raise InputError(f"no {source} left in chalcohalide layers {chosen.tolist()}: nothing to exchange")
+    chosen, sites = _chalcohalide_sites(atoms, n_layers, source)
     count = _count_for(fraction, len(sites), exact=exact, what=f"{source} sites")
     if count == 0:
         raise InputError(f"fraction {fraction:g} of {len(sites)} sites exchanges nothing")
@@ -325,15 +330,7 @@ def chalcohalide_exchange_series(
     fr = [check_fraction(f) for f in fractions]
     if fr != sorted(fr):
         raise InputError(f"fractions must increase, got {fractions}")
-    layers = atoms.arrays["layer"]
-    chal = atoms.arrays["domain"] == "chalcohalide"
-    available = np.unique(layers[chal & (layers <= -1)])[::-1]
-    if not isinstance(n_layers, (int, np.integer)) or not 1 <= n_layers <= len(available):
-        raise InputError(f"n_layers must be an integer in [1, {len(available)}] (the model's chalcohalide layers), got {n_layers!r}")
-    chosen = available[:n_layers]
-    sites = np.flatnonzero(chal & (np.array(atoms.get_chemical_symbols()) == source) & np.isin(layers, chosen))
-    if len(sites) == 0:
-        raise InputError(f"no {source} in chalcohalide layers {chosen.tolist()}: nothing to exchange")
+    chosen, sites = _chalcohalide_sites(atoms, n_layers, source)
     order = np.random.default_rng(seed).permutation(sites)
     out, previous, done = [], atoms, 0
     for f in fr:

@@ -277,11 +277,10 @@ def _place(oriented: Atoms, a: float, film: np.ndarray, halide: str) -> dict[str
             placed = top_pos + shift
             placed[:, :2] = _wrap_2d(placed[:, :2], lat2)
             d = _min_image_pairs(placed, iface_pos, lat2)
-            ch_cat = np.isin(top_sym, CATIONS)
-            ok = (d[ch_cat][:, iface_cation].min(initial=9) >= MIN_CATION_CATION
-                  and d[~ch_cat][:, ~iface_cation].min(initial=9) >= MIN_ANION_ANION
-                  and d[ch_cat][:, ~iface_cation].min(initial=9) >= MIN_CATION_ANION
-                  and d[~ch_cat][:, iface_cation].min(initial=9) >= MIN_CATION_ANION)
+            ok = (d[cation][:, iface_cation].min(initial=9) >= MIN_CATION_CATION
+                  and d[~cation][:, ~iface_cation].min(initial=9) >= MIN_ANION_ANION
+                  and d[cation][:, ~iface_cation].min(initial=9) >= MIN_CATION_ANION
+                  and d[~cation][:, iface_cation].min(initial=9) >= MIN_CATION_ANION)
             if ok:
                 best = {"termination": k, "cut_fraction": float(np.mod(cut, period) / period),
                         "termination_height_A": float(dz[i_z]), "shift_A": shifts2[i_s].tolist(),
@@ -349,20 +348,24 @@ def heterostructure(
         the applied strain, the termination, the cation registry and the atoms removed
         for neutrality.
     """
-    from halex.build.nanocrystal import MAX_ATOMS, _check_size, _farthest_point_order, formal_charge, perovskite_nanocrystal
-    from halex.phases import CUBIC_PEROVSKITE_A, check_halide, load_phase
+    from halex.build.nanocrystal import (
+        FORMAL_CHARGES,
+        MAX_ATOMS,
+        _check_size,
+        _check_vacuum,
+        _farthest_point_order,
+        _lattice_constant,
+        formal_charge,
+        perovskite_nanocrystal,
+    )
+    from halex.phases import load_phase
 
     n1, n2, n3 = _check_size(perovskite)
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise InputError(f"chalcohalide layers must be a positive integer, got {layers!r}")
     m1, m2 = (n1, n2) if lateral is None else _check_size((*lateral, 1))[:2]
-    check_halide(halide)
-    if a is None:
-        a = CUBIC_PEROVSKITE_A[halide].value
-    if not a > 0:
-        raise InputError(f"lattice constant must be positive, got {a!r}")
-    if not vacuum >= 0:
-        raise InputError(f"vacuum must be >= 0 Å, got {vacuum!r}")
+    a = _lattice_constant(halide, a)
+    _check_vacuum(vacuum)
 
     bulk = chalcohalide.copy() if isinstance(chalcohalide, Atoms) else load_phase(chalcohalide)
     ch_halide = check_chalcohalide(bulk)
@@ -402,7 +405,7 @@ def heterostructure(
     # drop dangling atoms (fewer than two counter-ions, counting the perovskite too)
     nc_pos, nc_sym = nc.get_positions(), np.array(nc.get_chemical_symbols())
     removed_dangling = 0
-    while True:
+    while True:  # on exit, `counts` holds the counter-ion counts of the atoms kept
         counts = _counter_ion_counts(np.concatenate([pos, nc_pos]), np.concatenate([sym, nc_sym]))[: len(pos)]
         bad = counts < 2
         if not bad.any():
@@ -411,9 +414,7 @@ def heterostructure(
         pos, sym = pos[~bad], sym[~bad]
 
     # neutrality rule for the chalcohalide domain
-    charge = {"Pb": 2, "S": -2, ch_halide: -1}
-    q = int(sum(charge[s] for s in sym))
-    counts = _counter_ion_counts(np.concatenate([pos, nc_pos]), np.concatenate([sym, nc_sym]))[: len(pos)]
+    q = int(sum(FORMAL_CHARGES[s] for s in sym))
     removable = pos[:, 2] < z_term - INTERFACE_DEPTH
     removed: list[int] = []
     removed_by = {"Pb": 0, "S": 0, ch_halide: 0}
@@ -427,7 +428,7 @@ def heterostructure(
         pick = int(lowest[_farthest_point_order(pos[lowest], 1, [pos[r] for r in removed])[0]])
         removed.append(pick)
         removed_by[species] += 1
-        q -= charge[species]
+        q -= FORMAL_CHARGES[species]
     keep = np.setdiff1d(np.arange(len(pos)), removed)
     pos, sym = pos[keep], sym[keep]
 

@@ -61,6 +61,21 @@ def _check_size(size: Sequence[int]) -> tuple[int, int, int]:
     return n  # type: ignore[return-value]
 
 
+def _lattice_constant(halide: str, a: float | None) -> float:
+    """Check ``halide``; return ``a`` (Å) or the experimental cubic lattice constant if None."""
+    check_halide(halide)
+    if a is None:
+        a = CUBIC_PEROVSKITE_A[halide].value
+    if not a > 0:
+        raise InputError(f"lattice constant must be positive, got {a!r}")
+    return a
+
+
+def _check_vacuum(vacuum: float) -> None:
+    if not vacuum >= 0:
+        raise InputError(f"vacuum must be >= 0 Å, got {vacuum!r}")
+
+
 def _farthest_point_order(points: np.ndarray, count: int, chosen: list[np.ndarray]) -> list[int]:
     """Indices of ``count`` points picked greedily, each farthest from all chosen so far."""
     picked: list[int] = []
@@ -109,13 +124,8 @@ def perovskite_nanocrystal(
     n_atoms = ((n1 + 1) * (n2 + 1) * (n3 + 1) - (n1 + n2 + n3 + 1)) + n_pb + (3 * n_pb + n1 * n2 + n2 * n3 + n1 * n3)
     if n_atoms > MAX_ATOMS:
         raise InputError(f"a {n1}x{n2}x{n3} nanocrystal has {n_atoms:,} atoms, more than the {MAX_ATOMS:,} halex builds; choose a smaller size")
-    check_halide(halide)
-    if a is None:
-        a = CUBIC_PEROVSKITE_A[halide].value
-    if not a > 0:
-        raise InputError(f"lattice constant must be positive, got {a!r}")
-    if not vacuum >= 0:
-        raise InputError(f"vacuum must be >= 0 Å, got {vacuum!r}")
+    a = _lattice_constant(halide, a)
+    _check_vacuum(vacuum)
 
     ii, jj, kk = np.meshgrid(np.arange(n1), np.arange(n2), np.arange(n3), indexing="ij")
     pb = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1).astype(float)

@@ -248,6 +248,7 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     names = list(models)
     for name in names:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
+    istrain = {n: _istrain(res[n].atoms, nc[n].atoms) for n in names}  # "after" of a step is "before" of the next
     first = None
     for prev, name, p in zip(names[:-1], names[1:], pct[1:]):
         x = _count(models[name], settings.target) - _count(models[prev], settings.target)
@@ -255,8 +256,8 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
         first = de if first is None else first
         rows.append({"percent": p, "model": name, "x_step": x, "energy_eV": res[name].energy, "dE_step_kcal_mol": de,
                      "dE_minus_first_step_kcal_mol": None if de is None or first is None else de - first,
-                     "interfacial_strain_before_percent": _istrain(res[prev].atoms, nc[prev].atoms),
-                     "interfacial_strain_after_percent": _istrain(res[name].atoms, nc[name].atoms),
+                     "interfacial_strain_before_percent": istrain[prev],
+                     "interfacial_strain_after_percent": istrain[name],
                      "converged": res[name].converged})
     meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
             "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
