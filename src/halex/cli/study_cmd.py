@@ -76,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     model = _model(args)
     engine = get_engine(args.engine, **parse_settings(args.set))
-    db = args.db or str(out / "halex.db")
-    if "://" not in db:
-        out.mkdir(parents=True, exist_ok=True)
+    db = args.db or str(out / "halex.db")  # the store creates its folder when it first opens (after validation)
     client = None
     if args.scheduler or (args.workers or 0) != 1:
         client = connect(args.scheduler, args.workers)  # fails here, before any computing, if unreachable
