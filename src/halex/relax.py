@@ -268,6 +268,7 @@ def relax(
     state: dict[str, Any] = {}
     checkpoint_id = None
     previous_done_id = None
+    wall0 = 0.0  # compute seconds already spent by interrupted earlier runs
     if store is not None:
         row = store.find(key)
         if row is not None and (row.get("converged") or row.get("step", 0) >= steps):
@@ -281,6 +282,7 @@ def relax(
             start.set_positions(resumed.get_positions())
             start.set_cell(resumed.cell)
             step0 = int(ck.get("step", 0))
+            wall0 = float(ck.get("wall_s", 0.0))
             state = dict(ck.data.get("optimizer_state", {})) if ck.get("status") == "running" else {}
             checkpoint_id = ck.id if ck.get("status") == "running" else None
             log.info("resuming %s from step %d (row %d)", key[:12], step0, ck.id)
@@ -328,7 +330,8 @@ def relax(
         nonlocal checkpoint_id
         if store is not None and opt.nsteps > 0 and step % checkpoint_interval == 0 and fm >= fmax:
             snap = _snapshot(work, energy, forces)
-            kvp = dict(task="relax", engine=info["name"], engine_version=info["version"], label=label, step=step, fmax_final=fm, converged=False, fmax_target=fmax)
+            kvp = dict(task="relax", engine=info["name"], engine_version=info["version"], label=label, step=step, fmax_final=fm, converged=False, fmax_target=fmax,
+                       wall_s=wall0 + time.perf_counter() - t0)
             data = {"engine": info, "task": task, "optimizer_state": _optimizer_state(opt, optimizer, len(work))}
             checkpoint_id = store.write(snap, key=key, status="running", kvp=kvp, data=data, id=checkpoint_id)
 
@@ -358,7 +361,8 @@ def relax(
 
     row_id = None
     if store is not None:
-        kvp = dict(task="relax", engine=info["name"], engine_version=info["version"], label=label, step=nsteps, fmax_final=fm, converged=converged, fmax_target=fmax)
+        kvp = dict(task="relax", engine=info["name"], engine_version=info["version"], label=label, step=nsteps, fmax_final=fm, converged=converged, fmax_target=fmax,
+                   wall_s=wall0 + time.perf_counter() - t0)
         data = {"engine": info, "task": task, "trajectory": str(traj_path) if traj_path else None, "initial_positions": atoms.get_positions()}
         with store.lock():
             existing = store.find(key)
