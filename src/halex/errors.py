@@ -17,6 +17,8 @@ __all__ = [
     "EngineUnavailableError",
     "EngineRunError",
     "StoreError",
+    "CalibrationError",
+    "AnalysisError",
 ]
 
 
@@ -57,3 +59,11 @@ class EngineRunError(HalexError, RuntimeError):
 
 class StoreError(HalexError, RuntimeError):
     """The result store cannot be opened, read or written."""
+
+
+class CalibrationError(InputError):
+    """An image's pixel size is missing, inconsistent or in a unit halex cannot convert."""
+
+
+class AnalysisError(HalexError, ValueError):
+    """Data cannot be analysed as asked (no columns found, zone axis does not match, ...)."""

@@ -1,0 +1,420 @@
+"""Atomic columns: peak finding and batched 2D-Gaussian refinement at the precision limit.
+
+Every column ``j`` is a round Gaussian on a local background,
+
+    μ_j(x, y) = A_j · exp(−((x − x_j)² + (y − y_j)²) / (2 s_j²)) + b_j  [+ b_x (x − x_c) + b_y (y − y_c)]
+
+fitted on a square window around it. Neighbours reaching into the window are part of the
+model (their current Gaussians are added, not fitted), so overlapping columns are refined
+jointly by block-Jacobi iterations: all columns take one damped Fisher-scoring
+(Levenberg–Marquardt) step at once, then the neighbour contributions are updated.
+
+The likelihood is Poisson for counting data (HAADF: negative log-likelihood
+Σ μ − d ln μ) and Gaussian for phase images (Σ (d − μ)² / 2σ²). Both are minimised by
+Fisher scoring, whose Fisher matrix ``F = Jᵀ W J`` (``W = 1/μ`` or ``1/σ²``) gives the
+Cramér–Rao lower bound ``sqrt(diag F⁻¹)`` at the estimate — the reported uncertainty —
+and, evaluated at the true parameters, the bound itself (:func:`cramer_rao_bound`).
+
+Why our own fitter: all columns are refined together as arrays of shape
+(columns, window, window) instead of one optimiser object per column (Atomap,
+StatSTEM's per-column loops), which is what makes thousands of columns per second on a
+CPU possible (``benchmarks/bench_stem.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from halex.errors import AnalysisError, InputError
+from halex.stem.io import check_image
+
+__all__ = ["ColumnFit", "find_columns", "refine_columns", "fit_columns", "cramer_rao_bound", "estimate_noise"]
+
+log = logging.getLogger(__name__)
+NOISE_MODELS = ("poisson", "gaussian")
+
+
+def estimate_noise(data: np.ndarray) -> float:
+    """Standard deviation of white noise in ``data`` from the median absolute deviation of
+    the difference of diagonal neighbours (robust to structure at the column scale)."""
+    d = (data[1:, 1:] - data[:-1, :-1]) / np.sqrt(2.0)
+    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+
+
+def find_columns(data: np.ndarray, *, pixel_size: float, min_separation: float = 1.5, smoothing: float = 0.3,
+                 threshold: float = 4.0, mask: np.ndarray | None = None, noise: str = "gaussian") -> np.ndarray:
+    """Candidate column positions ``(x_px, y_px)`` as local maxima of the smoothed image.
+
+    Parameters
+    ----------
+    data
+        2D image.
+    pixel_size
+        Å per pixel.
+    min_separation
+        Smallest distance between two columns in Å (peaks closer than about 0.7 of it are merged).
+    smoothing
+        Gaussian smoothing width in Å before peak finding.
+    threshold
+        A peak must rise this many noise standard deviations (of the smoothed image) above
+        the image's background level (its 10th percentile).
+    mask
+        Optional boolean image; peaks only where it is True.
+    noise
+        ``"poisson"``: the background noise is √(background counts) (the robust
+        difference estimate is zero for sparse counts); ``"gaussian"``: estimated from the image.
+    """
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+
+    data = check_image(data)
+    if min_separation <= 0 or smoothing < 0 or pixel_size <= 0:
+        raise InputError("min_separation, smoothing and pixel_size must be positive")
+    s_px = smoothing / pixel_size
+    sm = ndimage.gaussian_filter(data, s_px) if smoothing > 0 else data
+    # white noise of the raw image, reduced by the smoothing kernel (Σ k² = 1 / (4π s²))
+    raw = np.sqrt(max(float(np.percentile(sm, 10)), 1e-12)) if noise == "poisson" else estimate_noise(data)
+    noise = raw / (max(1.0, 2.0 * np.sqrt(np.pi) * s_px))
+    noise = noise or float(np.std(sm)) * 1e-3
+    level = float(np.percentile(sm, 10)) + threshold * noise
+    dist = max(1, int(round(0.7 * min_separation / pixel_size)))
+    peaks = peak_local_max(sm, min_distance=dist, threshold_abs=level, exclude_border=1,
+                           labels=None if mask is None else np.asarray(mask, bool).astype(np.uint8))
+    if len(peaks) == 0:
+        raise AnalysisError("no atomic columns found: the image has no peaks above the noise "
+                            f"(threshold {threshold} σ); check the pixel size and the image kind, or lower --threshold")
+    # parabolic sub-pixel start
+    y, x = peaks[:, 0], peaks[:, 1]
+    ny, nx = sm.shape
+    xm, xp = np.clip(x - 1, 0, nx - 1), np.clip(x + 1, 0, nx - 1)
+    ym, yp = np.clip(y - 1, 0, ny - 1), np.clip(y + 1, 0, ny - 1)
+    c = sm[y, x]
+    dx = (sm[y, xm] - sm[y, xp]) / (2 * (sm[y, xm] - 2 * c + sm[y, xp]) - 1e-300)
+    dy = (sm[ym, x] - sm[yp, x]) / (2 * (sm[ym, x] - 2 * c + sm[yp, x]) - 1e-300)
+    return np.column_stack([x + np.clip(dx, -0.5, 0.5), y + np.clip(dy, -0.5, 0.5)])
+
+
+@dataclass(frozen=True)
+class ColumnFit:
+    """Refined columns; lengths in pixels unless the name says Å.
+
+    ``x``, ``y``, ``amplitude``, ``width`` (Gaussian σ), ``background`` and their
+    Cramér–Rao standard errors ``sigma_*`` at the estimate; ``volume`` = 2π A s²;
+    ``converged`` per column; ``significance`` = A / σ_A with the width held at its fitted
+    value (the detection statistic: a noise bump has a poorly determined width, which
+    would hide a real but faint column); ``noise_sigma`` (Gaussian noise model) and ``iterations``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    amplitude: np.ndarray
+    width: np.ndarray
+    background: np.ndarray
+    sigma_x: np.ndarray
+    sigma_y: np.ndarray
+    sigma_amplitude: np.ndarray
+    sigma_width: np.ndarray
+    volume: np.ndarray
+    sigma_volume: np.ndarray
+    converged: np.ndarray
+    significance: np.ndarray
+    iterations: int
+    noise_model: str
+    noise_sigma: float | None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+class _Windows:
+    """Square windows around fixed centres, with their flat image indices."""
+
+    def __init__(self, shape: tuple[int, int], centres: np.ndarray, r: int):
+        ny, nx = shape
+        off = np.arange(-r, r + 1)
+        self.cx = np.clip(np.rint(centres[:, 0]).astype(int), 0, nx - 1)
+        self.cy = np.clip(np.rint(centres[:, 1]).astype(int), 0, ny - 1)
+        X = self.cx[:, None, None] + off[None, None, :]
+        Y = self.cy[:, None, None] + off[None, :, None]
+        self.inside = (X >= 0) & (X < nx) & (Y >= 0) & (Y < ny)
+        self.X = X.astype(float) + np.zeros_like(Y)  # (n, w, w)
+        self.Y = Y.astype(float) + np.zeros_like(X)
+        self.flat = (np.clip(Y, 0, ny - 1) * nx + np.clip(X, 0, nx - 1))
+        self.size = ny * nx
+        self.r = r
+        self.shape = shape
+
+    def scatter(self, values: np.ndarray) -> np.ndarray:
+        """Sum per-window values into a flat image."""
+        return np.bincount(self.flat[self.inside], values[self.inside], self.size)
+
+
+def _gauss(W: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x, y, a, s = (p[:, k, None, None] for k in range(4))
+    dx, dy = W.X - x, W.Y - y
+    r2 = dx * dx + dy * dy
+    e = np.exp(-r2 / (2 * s * s))
+    return e, dx, dy, r2
+
+
+def _model_and_jac(W: _Windows, p: np.ndarray, others: np.ndarray, plane: bool, want_jac: bool = True):
+    e, dx, dy, r2 = _gauss(W, p)
+    a, s = p[:, 2, None, None], p[:, 3, None, None]
+    g = a * e
+    mu = others + g + p[:, 4, None, None]
+    if plane:
+        mu = mu + p[:, 5, None, None] * (W.X - W.cx[:, None, None]) + p[:, 6, None, None] * (W.Y - W.cy[:, None, None])
+    if not want_jac:
+        return mu, g, None
+    s2 = s * s
+    cols = [g * dx / s2, g * dy / s2, e, g * r2 / (s2 * s), np.ones_like(e)]
+    if plane:
+        cols += [W.X - W.cx[:, None, None], W.Y - W.cy[:, None, None]]
+    J = np.stack(cols, axis=-1)  # (n, w, w, k)
+    return mu, g, J
+
+
+def _nll(d: np.ndarray, mu: np.ndarray, inside: np.ndarray, noise: str) -> np.ndarray:
+    if noise == "poisson":
+        m = np.maximum(mu, 1e-12)
+        val = m - d * np.log(m)
+    else:
+        val = 0.5 * (d - mu) ** 2
+    return np.where(inside, val, 0.0).sum(axis=(1, 2))
+
+
+def _fisher(J: np.ndarray, mu: np.ndarray, inside: np.ndarray, noise: str, sigma2: float) -> np.ndarray:
+    w = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.full_like(mu, 1.0 / sigma2)
+    w = np.where(inside, w, 0.0)
+    return np.einsum("nyxk,nyx,nyxl->nkl", J, w, J, optimize=True)
+
+
+def _initial_width(data, pos, r, noise, plane) -> float:
+    """Median Gaussian width (px) of the brightest, best isolated columns."""
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(pos).query(pos, k=2)
+    nn = d[:, 1]
+    ny, nx = data.shape
+    peak = data[np.clip(np.rint(pos[:, 1]).astype(int), 0, ny - 1), np.clip(np.rint(pos[:, 0]).astype(int), 0, nx - 1)]
+    order = np.argsort(-peak)[: max(10, len(pos) // 10)]
+    sel = order[nn[order] >= np.median(nn)] if len(order) > 20 else order
+    sub = _refine(data, pos[sel], width0=max(1.0, 0.2 * float(np.median(nn))), r=r, noise=noise, plane=plane,
+                  max_iter=30, tol=1e-3, fixed_others=False)
+    ok = sub["converged"] & (sub["p"][:, 3] > 0.3) & (sub["p"][:, 3] < r)
+    if not ok.any():
+        raise AnalysisError("column refinement failed on the brightest columns; check the pixel size "
+                            "(columns should be several pixels wide) and the image kind")
+    return float(np.median(sub["p"][ok, 3]))
+
+
+def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, sigma2=None):
+    n = len(pos)
+    W = _Windows(data.shape, pos, r)
+    d = np.where(W.inside, data.ravel()[W.flat], 0.0)
+    k = 7 if plane else 5
+    p = np.zeros((n, k))
+    p[:, 0], p[:, 1] = pos[:, 0], pos[:, 1]
+    bg0 = np.percentile(np.where(W.inside, d, np.nan).reshape(n, -1), 10, axis=1) if n else np.zeros(0)
+    bg0 = np.nan_to_num(bg0)
+    peak = data.ravel()[W.cy * data.shape[1] + W.cx]
+    p[:, 2] = np.maximum(peak - bg0, 1e-3 * (np.abs(peak).max() + 1e-12))
+    p[:, 3] = width0
+    p[:, 4] = bg0 if noise == "gaussian" else np.maximum(bg0, 1e-3 * np.maximum(p[:, 2], 1e-12))
+    lam = np.full(n, 1e-3)
+    converged = np.zeros(n, bool)
+    if sigma2 is None:
+        sigma2 = 1.0
+    it = 0
+    for it in range(1, max_iter + 1):
+        if fixed_others:
+            others = np.zeros_like(d)
+        else:
+            e, *_ = _gauss(W, p)
+            g_all = p[:, 2, None, None] * e
+            S = W.scatter(g_all)
+            others = np.where(W.inside, S[W.flat] - g_all, 0.0)
+        mu, g, J = _model_and_jac(W, p, others, plane)
+        f0 = _nll(d, mu, W.inside, noise)
+        wgt = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.ones_like(mu)
+        wgt = np.where(W.inside, wgt, 0.0)
+        resid = (d - mu) * wgt
+        grad = np.einsum("nyxk,nyx->nk", J, resid, optimize=True)
+        F = np.einsum("nyxk,nyx,nyxl->nkl", J, wgt, J, optimize=True)
+        diag = np.einsum("nkk->nk", F)
+        step = np.zeros_like(p)
+        active = ~converged
+        for _ in range(6):  # Levenberg–Marquardt: shrink the step until the window likelihood improves
+            A = F + (lam[:, None, None] * np.eye(k)[None]) * (diag[:, :, None] + 1e-12)
+            try:
+                step = np.linalg.solve(A, grad[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                step = np.linalg.lstsq(A.reshape(-1, k), grad.reshape(-1), rcond=None)[0].reshape(n, k) * 0
+            trial = p + step
+            trial[:, 0] = np.clip(trial[:, 0], W.cx - r, W.cx + r)
+            trial[:, 1] = np.clip(trial[:, 1], W.cy - r, W.cy + r)
+            trial[:, 3] = np.clip(trial[:, 3], 0.25, 2.0 * r)
+            trial[:, 2] = np.maximum(trial[:, 2], 1e-9 * np.maximum(np.abs(p[:, 2]), 1e-12))
+            if noise == "poisson" and not plane:  # expected counts stay positive
+                trial[:, 4] = np.maximum(trial[:, 4], 1e-6 * trial[:, 2])
+            mu_t, *_ = _model_and_jac(W, trial, others, plane, want_jac=False)
+            if noise == "poisson":
+                bad_mu = (np.where(W.inside, mu_t, 1.0) <= 0).any(axis=(1, 2))
+            else:
+                bad_mu = np.zeros(n, bool)
+            f1 = _nll(d, mu_t, W.inside, noise)
+            better = (f1 <= f0 + 1e-12 * np.abs(f0)) & ~bad_mu
+            upd = active & better
+            p[upd] = trial[upd]
+            lam[upd] = np.maximum(lam[upd] * 0.3, 1e-7)
+            retry = active & ~better
+            lam[retry] *= 10.0
+            small = (np.abs(step[:, 0]) < tol) & (np.abs(step[:, 1]) < tol)
+            converged |= upd & small
+            active = retry
+            if not active.any():
+                break
+        converged |= lam > 1e6  # no further progress possible
+        if converged.all():
+            break
+    # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
+    e, *_ = _gauss(W, p)
+    g_all = p[:, 2, None, None] * e
+    others = np.zeros_like(d) if fixed_others else np.where(W.inside, W.scatter(g_all)[W.flat] - g_all, 0.0)
+    mu, g, J = _model_and_jac(W, p, others, plane)
+    if noise == "gaussian" and sigma2 is None:
+        sigma2 = 1.0
+    F = _fisher(J, mu, W.inside, noise, sigma2)
+    return {"p": p, "F": F, "converged": converged, "iterations": it, "mu": mu, "d": d, "W": W}
+
+
+def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poisson", width: float | None = None,
+                   window: int | None = None, background: str = "constant", max_iter: int = 50,
+                   tol: float = 1e-4, noise_sigma: float | None = None) -> ColumnFit:
+    """Refine all columns of ``data`` by maximum likelihood (see module docstring).
+
+    Parameters
+    ----------
+    data
+        2D image (counts for ``noise="poisson"``; any units for ``"gaussian"``).
+    positions
+        Start positions ``(x_px, y_px)``, e.g. from :func:`find_columns`.
+    noise
+        ``"poisson"`` (counting data, HAADF) or ``"gaussian"`` (phase images).
+    width
+        Start Gaussian σ in pixels; default: estimated from the brightest isolated columns.
+    window
+        Half-width of the fit windows in pixels; default ``ceil(2.5 σ)``.
+    background
+        ``"constant"`` or ``"plane"`` (a tilted plane per window: a smooth background).
+    max_iter, tol
+        At most ``max_iter`` Jacobi sweeps; a column is converged when its position step is below ``tol`` px.
+    noise_sigma
+        Noise standard deviation for the Gaussian model; default from the residuals.
+    """
+    data = check_image(data)
+    pos = np.asarray(positions, float)
+    if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
+        raise InputError(f"positions must be an (n, 2) array of (x_px, y_px) with n ≥ 1, got shape {pos.shape}")
+    if noise not in NOISE_MODELS:
+        raise InputError(f"unknown noise model {noise!r}; choose one of {', '.join(NOISE_MODELS)}")
+    if background not in ("constant", "plane"):
+        raise InputError(f"background must be 'constant' or 'plane', got {background!r}")
+    if noise == "poisson" and (data < 0).any():
+        raise InputError("the Poisson noise model needs non-negative counts; use noise='gaussian' for this image")
+    plane = background == "plane"
+    if width is None:
+        from scipy.spatial import cKDTree
+
+        nn = cKDTree(pos).query(pos, k=2)[0][:, 1] if len(pos) > 1 else np.array([10.0])
+        r0 = max(3, int(np.ceil(0.5 * np.median(nn))))
+        width = _initial_width(data, pos, r0, noise, plane) if len(pos) > 1 else 2.0
+    if width <= 0:
+        raise InputError(f"width must be positive, got {width}")
+    r = int(window) if window is not None else max(3, int(np.ceil(2.5 * width)))
+    res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol)
+    p, F = res["p"], res["F"]
+    sigma2 = 1.0
+    if noise == "gaussian":
+        W = res["W"]
+        resid = np.where(W.inside, res["d"] - res["mu"], 0.0)
+        if noise_sigma is None:
+            dof = max(1, int(W.inside.sum()) - p.size)
+            noise_sigma = float(np.sqrt((resid**2).sum() / dof))
+        sigma2 = noise_sigma**2
+        F = F / sigma2
+    cov = np.linalg.pinv(F)
+    var = np.einsum("nkk->nk", cov).clip(min=0)
+    keep = [i for i in range(F.shape[1]) if i != 3]
+    cov_fixed_width = np.linalg.pinv(F[:, keep][:, :, keep])
+    a, s = p[:, 2], p[:, 3]
+    signif = a / np.sqrt(np.maximum(cov_fixed_width[:, 2, 2], 1e-300))
+    vol = 2 * np.pi * a * s * s
+    # volume error by the delta method from the (A, s) block
+    gvol = np.stack([2 * np.pi * s * s, 4 * np.pi * a * s], axis=1)
+    cov_as = cov[:, 2:4, 2:4]
+    var_vol = np.einsum("nk,nkl,nl->n", gvol, cov_as, gvol).clip(min=0)
+    moved = (np.abs(p[:, 0] - res["W"].cx) >= r) | (np.abs(p[:, 1] - res["W"].cy) >= r)
+    conv = res["converged"] & ~moved
+    if (~conv).any():
+        log.info("%d of %d columns did not converge or left their window", int((~conv).sum()), len(p))
+    return ColumnFit(p[:, 0], p[:, 1], a, s, p[:, 4], np.sqrt(var[:, 0]), np.sqrt(var[:, 1]), np.sqrt(var[:, 2]),
+                     np.sqrt(var[:, 3]), vol, np.sqrt(var_vol), conv, signif, res["iterations"], noise,
+                     None if noise == "poisson" else float(np.sqrt(sigma2)))
+
+
+def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, amplitude: np.ndarray, width: np.ndarray,
+                     background: np.ndarray | float, *, noise: str = "poisson", noise_sigma: float | None = None,
+                     window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cramér–Rao lower bound of the x and y position (px) of every column.
+
+    The bound is computed for the actual image model: all columns present (their
+    overlap enters the expected image μ), and per column the five unknowns position
+    (x, y), amplitude, width and background, on the same window the fit uses
+    (``ceil(2.5 s)`` unless given). ``F = Σ_pixels (∂μ/∂θ)(∂μ/∂θ)ᵀ / μ`` for Poisson data,
+    ``/ σ²`` for Gaussian noise; the bound is ``sqrt(diag F⁻¹)``.
+    """
+    x, y, a, s = (np.asarray(v, float) for v in (x, y, amplitude, width))
+    b = np.broadcast_to(np.asarray(background, float), x.shape)
+    if noise == "gaussian" and not noise_sigma:
+        raise InputError("the Gaussian bound needs noise_sigma")
+    r = int(window) if window is not None else max(3, int(np.ceil(2.5 * float(np.median(s)))))
+    W = _Windows(shape, np.column_stack([x, y]), r)
+    p = np.column_stack([x, y, a, s, b])
+    e, *_ = _gauss(W, p)
+    g_all = a[:, None, None] * e
+    others = np.where(W.inside, W.scatter(g_all)[W.flat] - g_all, 0.0)
+    mu, g, J = _model_and_jac(W, p, others, plane=False)
+    F = _fisher(J, mu, W.inside, noise, (noise_sigma or 1.0) ** 2)
+    cov = np.linalg.pinv(F)
+    return np.sqrt(cov[:, 0, 0]), np.sqrt(cov[:, 1, 1])
+
+
+def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", min_separation: float = 1.5,
+                threshold: float = 4.0, significance: float = 5.0, background: str = "constant",
+                width: float | None = None, max_iter: int = 50) -> ColumnFit:
+    """Find and refine the atomic columns of an image.
+
+    Candidates from :func:`find_columns` are refined with :func:`refine_columns`; a
+    candidate is kept only if its amplitude is at least ``significance`` times its
+    Cramér–Rao standard error and it converged inside its window (noise peaks in vacuum
+    fail this test), and the kept columns are refined again without the rejected ones.
+    """
+    pos = find_columns(data, pixel_size=pixel_size, min_separation=min_separation, threshold=threshold, noise=noise)
+    fit = refine_columns(data, pos, noise=noise, background=background, width=width, max_iter=max_iter)
+    for _ in range(3):
+        keep = fit.converged & (fit.significance >= significance) & (fit.amplitude > 0)
+        if keep.all():
+            break
+        if not keep.any():
+            raise AnalysisError(f"no column is significant at {significance} σ; the image may be too noisy or the pixel "
+                                "size wrong")
+        log.info("dropping %d of %d candidate columns (not significant at %.1f σ or not converged)",
+                 int((~keep).sum()), len(keep), significance)
+        pos = np.column_stack([fit.x[keep], fit.y[keep]])
+        fit = refine_columns(data, pos, noise=noise, background=background, width=float(np.median(fit.width[keep])),
+                             max_iter=max_iter)
+    return fit

@@ -1,0 +1,339 @@
+"""Sublattices, domains and the structural measurements of SPEC §5 from column positions.
+
+Indexing. All columns of a perovskite projection lie on a rectangular "half lattice":
+for [001] a square of side a/2 (Pb+X at even-even sites, Cs at odd-odd, pure X at
+even-odd and odd-even); for [101] a rectangle a/(2√2) × a/2 (Pb at even-even, pure X at
+odd-even, Cs+X at even-odd, odd-odd empty). The two basis vectors are the modes of the
+nearest-neighbour vectors; each column gets integer indices by walking the neighbour graph
+(breadth-first, every step must match a basis vector within ``tol`` of its length), so
+slow strain and bending do not break the indexing. Columns connected in this way form the
+perovskite domain; the rest (chalcohalide, disordered surface) are kept apart. Which
+parity class is which sublattice follows from the column volumes (Pb+X / Pb are the
+strongest) and, for [101], from the empty class.
+
+Measurements (lengths in Å, angles in degrees):
+
+* local lattice parameters: Pb–Pb distances between neighbouring Pb(+X) columns, along
+  the two image axes, converted to the pseudo-cubic ``a`` (×√2 along x for [101]);
+* row-by-row spacing parallel to the interface (image x), with the row's distance
+  from the interface;
+* octahedral tilt in projection: the Pb–Pb–X angle, between a Pb→Pb lattice vector and
+  the Pb→X vector to the X column half-way along it, averaged over the (up to four) X
+  neighbours of each Pb column, as an absolute angle;
+* X–X–Cs angle ([101]): at an X column, between the vector to the next X column along the
+  row and the vector to the Cs+X column between them in the adjacent row (54.74° in the
+  ideal cubic structure, arctan √2), averaged over the available combinations;
+* halide identity of pure X columns: the column volume over the local median volume of a
+  reference sublattice (Cs for [001], Pb for [101]) is mapped to the iodide fraction
+  ``f = (r − r_Cl) / (r_I − r_Cl)`` with ``r_X = Z_X^n / Z_ref^n`` (n = 1.7 HAADF, 0.7 phase),
+  then a Gaussian mixture (1–3 components, BIC) groups the columns and a component is Cl
+  (mean f < 1/3), I (> 2/3) or mixed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from halex.errors import AnalysisError, InputError
+
+__all__ = ["index_columns", "LatticeIndex", "measure", "classify_halides", "ZONE_RATIO"]
+
+#: expected |b2| / |b1| of the half lattice per zone
+ZONE_RATIO = {"001": 1.0, "101": np.sqrt(2.0)}
+_Z = {"Cl": 17, "Br": 35, "I": 53, "Cs": 55, "Pb": 82}
+
+
+@dataclass(frozen=True)
+class LatticeIndex:
+    """Result of :func:`index_columns` (per-column arrays, basis in Å)."""
+
+    b1: np.ndarray
+    b2: np.ndarray
+    ij: np.ndarray  # (n, 2) integer indices, -999999 where not indexed
+    indexed: np.ndarray  # bool
+    sublattice: np.ndarray  # str per column
+    zone: str
+    domain: np.ndarray  # "perovskite", "chalcohalide" (≥ 10 columns off the perovskite lattice) or "unassigned"
+
+
+def _fold(v: np.ndarray) -> np.ndarray:
+    """Map vectors to the half plane (angle in [−90°, 90°))."""
+    flip = (v[:, 0] < 0) | ((v[:, 0] == 0) & (v[:, 1] < 0))
+    out = v.copy()
+    out[flip] *= -1
+    return out
+
+
+def _basis(xy: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half-lattice basis from columns whose four nearest neighbours form the lattice motif
+    (two antiparallel pairs at 90° with the zone's length ratio); b1 along x, b2 down."""
+    from scipy.spatial import cKDTree
+
+    if len(xy) < 5:
+        raise AnalysisError("too few columns to find a lattice")
+    expect = ZONE_RATIO[zone]
+    _, nb = cKDTree(xy).query(xy, k=5)
+    vec = xy[nb[:, 1:]] - xy[:, None, :]  # (n, 4, 2)
+    us, ws = [], []
+    motif = np.zeros(len(xy), bool)
+    for i, v in enumerate(vec):
+        ln = np.linalg.norm(v, axis=1)
+        # pair up antiparallel neighbours (|v_i + v_j| small)
+        d01 = np.linalg.norm(v[:, None] + v[None], axis=2)
+        np.fill_diagonal(d01, np.inf)
+        j = d01.argmin(1)
+        if not (np.all(j[j] == np.arange(4)) and np.all(d01[np.arange(4), j] < 0.12 * ln.min())):
+            continue
+        a = v[0]
+        b = v[[k for k in range(1, 4) if k != j[0]][0]]
+        a, b = (a, b) if np.linalg.norm(a) <= np.linalg.norm(b) else (b, a)
+        ratio = np.linalg.norm(b) / np.linalg.norm(a)
+        ang = np.degrees(np.arccos(abs(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b))))
+        if abs(ratio / expect - 1) < 0.12 and abs(ang - 90) < 10:
+            if expect == 1.0 and abs(b[0]) > abs(a[0]):
+                a, b = b, a
+            us.append(a if a[0] >= 0 else -a)
+            ws.append(b if b[1] >= 0 else -b)
+            motif[i] = True
+    if len(us) < 3:
+        from scipy.spatial import cKDTree as _T
+
+        d = _T(xy).query(xy, k=2)[0][:, 1]
+        raise AnalysisError(
+            f"no part of the image shows the [{zone}] perovskite column motif (nearest-neighbour distance "
+            f"{np.median(d):.2f} Å); check --zone (001 or 101) and the pixel size")
+    b1, b2 = np.median(np.array(us), axis=0), np.median(np.array(ws), axis=0)
+    if abs(b2[0]) > abs(b1[0]) and expect == 1.0:
+        b1, b2 = b2, b1
+    return b1, b2, motif
+
+
+def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: str = "001", *,
+                  tol: float = 0.25) -> LatticeIndex:
+    """Index columns on the perovskite half lattice and assign sublattices (module docstring).
+
+    Parameters
+    ----------
+    x_A, y_A
+        Column positions in Å (image x right, y down).
+    volume
+        Integrated intensity of each column (any units).
+    zone
+        ``"001"`` or ``"101"``.
+    tol
+        A neighbour step matches a basis vector if the residual is below ``tol`` × |b1|.
+    """
+    if zone not in ZONE_RATIO:
+        raise InputError(f"unknown zone axis {zone!r}; choose one of {', '.join(ZONE_RATIO)}")
+    xy = np.column_stack([x_A, y_A]).astype(float)
+    n = len(xy)
+    if n < 9:
+        raise AnalysisError(f"only {n} columns: too few to index a lattice (need ≥ 9)")
+    b1, b2, motif = _basis(xy, zone)
+    from scipy.spatial import cKDTree
+
+    B = np.column_stack([b1, b2])
+    Binv = np.linalg.inv(B)
+    tree = cKDTree(xy)
+    reach = 1.25 * max(np.linalg.norm(b1), np.linalg.norm(b2))
+    neigh = tree.query_ball_point(xy, reach)
+    lim = tol * np.linalg.norm(b1)
+    # a column is a lattice site if ≥ 2 of its neighbours sit at integer steps
+    good_edges: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in neigh[i]:
+            if j == i:
+                continue
+            v = xy[j] - xy[i]
+            c = Binv @ v
+            m = np.rint(c)
+            if np.abs(m).sum() in (1, 2) and np.linalg.norm(v - B @ m) < lim:
+                good_edges[i].append((j, m.astype(int)))
+    degree = np.array([len(e) for e in good_edges])
+    # perovskite sites: the motif columns and their direct lattice neighbours (surface and
+    # interface rows); an epitaxial chalcohalide may continue the lattice but never shows the motif
+    near = motif.copy()
+    for i in np.flatnonzero(motif):
+        for j, m in good_edges[i]:
+            if np.abs(m).sum() == 1:
+                near[j] = True
+    ok_site = (degree >= 2) & near
+    ij = np.full((n, 2), -999999, int)
+    comp = np.full(n, -1)
+    ncomp = 0
+    for start in np.argsort(-degree):
+        if comp[start] >= 0 or not ok_site[start]:
+            continue
+        comp[start] = ncomp
+        ij[start] = 0
+        q = deque([start])
+        while q:
+            i = q.popleft()
+            for j, m in good_edges[i]:
+                if ok_site[j] and comp[j] < 0:
+                    comp[j] = ncomp
+                    ij[j] = ij[i] + m
+                    q.append(j)
+        ncomp += 1
+    if ncomp == 0:
+        raise AnalysisError("no column has lattice neighbours; is the pixel size right?")
+    sizes = np.bincount(comp[comp >= 0], minlength=ncomp)
+    main = int(sizes.argmax())
+    indexed = comp == main
+    if indexed.sum() < 9:
+        raise AnalysisError("the perovskite lattice could not be followed over more than a few columns")
+    # parity classes
+    par = np.mod(ij[indexed], 2)
+    cls = par[:, 0] * 2 + par[:, 1]
+    vol = np.asarray(volume, float)[indexed]
+    counts = np.bincount(cls, minlength=4)
+    means = np.array([np.median(vol[cls == c]) if counts[c] else -np.inf for c in range(4)])
+    names = np.empty(4, dtype=object)
+    if zone == "001":
+        top = int(np.argmax(means))
+        diag = top ^ 3
+        names[top], names[diag] = "Pb+X", "Cs"
+        for c in range(4):
+            if c not in (top, diag):
+                names[c] = "X"
+    else:
+        empty = int(np.argmin(counts.astype(float) + np.where(np.isfinite(means), 0, -1)))
+        pb = empty ^ 3
+        names[pb], names[pb ^ 2], names[pb ^ 1], names[empty] = "Pb", "X", "Cs+X", "other"
+        if counts[empty] > 0.25 * counts[pb]:
+            raise AnalysisError("no empty parity class in the column lattice: this does not look like a [101] "
+                                "perovskite projection; try --zone 001")
+    shift = np.array(divmod(int(np.flatnonzero(names == ("Pb+X" if zone == "001" else "Pb"))[0]), 2))
+    ij_all = ij.copy()
+    ij_all[indexed] -= shift  # Pb at even-even
+    ij_all[~indexed] = -999999
+    sub = np.full(n, "unassigned", dtype=object)
+    sub[indexed] = names[cls]
+    domain = np.where(indexed, "perovskite", "chalcohalide" if (~indexed).sum() >= 10 else "unassigned")
+    return LatticeIndex(b1, b2, ij_all, indexed, sub.astype(str), zone, domain.astype(str))
+
+
+def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray, *, zone: str, kind: str,
+                     z_exponent: float | None = None, radius: float = 12.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Iodide fraction estimate and label (``Cl``/``I``/``mixed``) of every pure X column.
+
+    Returns ``(fraction, label)`` arrays over all columns (NaN / ``""`` for non-X columns).
+    """
+    from scipy.spatial import cKDTree
+
+    from halex.stem.simulate import Z_EXPONENT
+
+    n_exp = Z_EXPONENT[kind] if z_exponent is None else z_exponent
+    ref = "Cs" if zone == "001" else "Pb"
+    isx, isref = sublattice == "X", sublattice == ref
+    frac = np.full(len(volume), np.nan)
+    label = np.full(len(volume), "", dtype=object)
+    if not isx.any() or not isref.any():
+        return frac, label.astype(str)
+    tref = cKDTree(xy[isref])
+    vref = volume[isref]
+    loc = np.array([np.median(vref[nb]) if nb else np.median(vref)
+                    for nb in tref.query_ball_point(xy[isx], radius)])
+    r = volume[isx] / loc
+    # atoms per length of a pure X column relative to the reference column: 1 along
+    # [001] (X and Cs both every a), 2 along [101] (X every a/√2, Pb every a√2)
+    density = 1.0 if zone == "001" else 2.0
+    r_cl, r_i = density * (_Z["Cl"] / _Z[ref]) ** n_exp, density * (_Z["I"] / _Z[ref]) ** n_exp
+    f = (r - r_cl) / (r_i - r_cl)
+    frac[isx] = f
+    lab = np.where(f < 1 / 3, "Cl", np.where(f > 2 / 3, "I", "mixed")).astype(object)
+    if isx.sum() >= 12:
+        from sklearn.mixture import GaussianMixture
+
+        X = f.reshape(-1, 1)
+        best, best_bic = None, np.inf
+        for k in (1, 2, 3):
+            if isx.sum() < 6 * k:
+                break
+            if len(np.unique(np.round(f, 6))) < k:
+                break
+            gm = GaussianMixture(k, random_state=seed, n_init=3).fit(X)
+            bic = gm.bic(X)
+            if bic < best_bic:
+                best, best_bic = gm, bic
+        comp = best.predict(X)
+        mu = best.means_[:, 0]
+        lab = np.where(mu[comp] < 1 / 3, "Cl", np.where(mu[comp] > 2 / 3, "I", "mixed")).astype(object)
+    label[isx] = lab
+    return frac, label.astype(str)
+
+
+def _pairs(ij: np.ndarray, ok: np.ndarray, step: tuple[int, int], target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with ij[j] = ij[i] + step, i in ``ok`` and j in ``target`` (default ``ok``)."""
+    target = ok if target is None else target
+    keys = {tuple(v): k for k, v in enumerate(ij) if target[k]}
+    a, b = [], []
+    for k, v in enumerate(ij):
+        if not ok[k]:
+            continue
+        t = (v[0] + step[0], v[1] + step[1])
+        if t in keys:
+            a.append(k)
+            b.append(keys[t])
+    return np.array(a, int), np.array(b, int)
+
+
+def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    cross = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+    return np.degrees(np.arctan2(np.abs(cross), (u * v).sum(1)))
+
+
+def measure(xy: np.ndarray, index: LatticeIndex) -> dict[str, np.ndarray]:
+    """Per-column structural measurements (NaN where not defined).
+
+    Returns arrays over all columns: ``a_x_A`` / ``a_y_A`` (pseudo-cubic lattice parameter
+    from the Pb–Pb distance to the next Pb column along +x / +y, at Pb columns),
+    ``tilt_deg`` (mean |Pb–Pb–X| angle, at Pb columns), ``xxcs_deg`` (at X columns, [101]).
+    """
+    n = len(xy)
+    ij, ok, sub = index.ij, index.indexed, index.sublattice
+    pb = ok & np.isin(sub, ["Pb+X", "Pb"])
+    out = {k: np.full(n, np.nan) for k in ("a_x_A", "a_y_A", "tilt_deg", "xxcs_deg")}
+    fx = np.sqrt(2.0) if index.zone == "101" else 1.0
+    for key, step, f in (("a_x_A", (2, 0), fx), ("a_y_A", (0, 2), 1.0)):
+        a, b = _pairs(ij, pb, step)
+        out[key][a] = f * np.linalg.norm(xy[b] - xy[a], axis=1)
+    isx = ok & (sub == "X")
+    tilt_sum, tilt_n = np.zeros(n), np.zeros(n)
+    steps = [(1, 0), (-1, 0), (0, 1), (0, -1)] if index.zone == "001" else [(1, 0), (-1, 0)]
+    for sx, sy in steps:
+        a, x = _pairs(ij, pb, (sx, sy), isx)
+        a2, p2 = _pairs(ij, pb, (2 * sx, 2 * sy))
+        far = dict(zip(a2.tolist(), p2.tolist()))
+        sel = np.array([k in far for k in a], bool)
+        if not sel.any():
+            continue
+        a, x = a[sel], x[sel]
+        p = np.array([far[k] for k in a])
+        ang = _angle(xy[x] - xy[a], xy[p] - xy[a])
+        np.add.at(tilt_sum, a, ang)
+        np.add.at(tilt_n, a, 1)
+    has = tilt_n > 0
+    out["tilt_deg"][has] = tilt_sum[has] / tilt_n[has]
+    if index.zone == "101":
+        csx = ok & (sub == "Cs+X")
+        s_sum, s_n = np.zeros(n), np.zeros(n)
+        for sx in (2, -2):
+            for sy in (1, -1):
+                a, x2 = _pairs(ij, isx, (sx, 0))
+                a3, c = _pairs(ij, isx, (sx // 2, sy), csx)
+                cmap = dict(zip(a3.tolist(), c.tolist()))
+                sel = np.array([k in cmap for k in a], bool)
+                if not sel.any():
+                    continue
+                a, x2 = a[sel], x2[sel]
+                c = np.array([cmap[k] for k in a])
+                ang = _angle(xy[x2] - xy[a], xy[c] - xy[a])
+                np.add.at(s_sum, a, ang)
+                np.add.at(s_n, a, 1)
+        has = s_n > 0
+        out["xxcs_deg"][has] = s_sum[has] / s_n[has]
+    return out
