@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("halex.cli.build_cmd", "build atomistic models: build nanocrystal / build heterostructure"),
     "exchange": ("halex.cli.exchange_cmd", "Cl->I exchange operations on a model (layers, monolayer, chalcohalide, alloy)"),
     "study": ("halex.cli.study_cmd", "exchange studies: study layers / chalcohalide / alloy / all (Dask, cached, report)"),
+    "stem": ("halex.cli.stem_cmd", "STEM images: stem simulate MODEL / stem analyze IMAGE (columns, lattice, tilt, Cl/I)"),
     "show": ("halex.cli.show_cmd", "render a model to PNG/SVG coloured by element, domain or layer"),
     "demo": ("halex.cli.demo_cmd", "run the demo on the embedded default engine"),
 }

@@ -211,9 +211,19 @@ def _initial_width(data, pos, r, noise, plane) -> float:
     return float(np.median(sub["p"][ok, 3]))
 
 
+def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> np.ndarray:
+    """Sum of all other columns' Gaussians on each fit window (model image built on the wider W2)."""
+    e2, *_ = _gauss(W2, p)
+    S = W2.scatter(p[:, 2, None, None] * e2)
+    e, *_ = _gauss(W, p)
+    return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0)
+
+
 def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, sigma2=None):
     n = len(pos)
     W = _Windows(data.shape, pos, r)
+    # neighbours' tails reach further than the fit window: model image from 4 σ windows
+    W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * width0))))
     d = np.where(W.inside, data.ravel()[W.flat], 0.0)
     k = 7 if plane else 5
     p = np.zeros((n, k))
@@ -230,13 +240,7 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
         sigma2 = 1.0
     it = 0
     for it in range(1, max_iter + 1):
-        if fixed_others:
-            others = np.zeros_like(d)
-        else:
-            e, *_ = _gauss(W, p)
-            g_all = p[:, 2, None, None] * e
-            S = W.scatter(g_all)
-            others = np.where(W.inside, S[W.flat] - g_all, 0.0)
+        others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
         mu, g, J = _model_and_jac(W, p, others, plane)
         f0 = _nll(d, mu, W.inside, noise)
         wgt = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.ones_like(mu)
@@ -246,7 +250,10 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
         F = np.einsum("nyxk,nyx,nyxl->nkl", J, wgt, J, optimize=True)
         diag = np.einsum("nkk->nk", F)
         step = np.zeros_like(p)
-        active = ~converged
+        # every column steps every sweep (a neighbour's move changes its optimum); it counts
+        # as converged when its accepted step is below tol in the same sweep as all others
+        converged = np.zeros(n, bool)
+        active = np.ones(n, bool)
         for _ in range(6):  # Levenberg–Marquardt: shrink the step until the window likelihood improves
             A = F + (lam[:, None, None] * np.eye(k)[None]) * (diag[:, :, None] + 1e-12)
             try:
@@ -277,13 +284,11 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
             active = retry
             if not active.any():
                 break
-        converged |= lam > 1e6  # no further progress possible
+        converged |= active & (lam > 1e6)  # no further progress possible
         if converged.all():
             break
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
-    e, *_ = _gauss(W, p)
-    g_all = p[:, 2, None, None] * e
-    others = np.zeros_like(d) if fixed_others else np.where(W.inside, W.scatter(g_all)[W.flat] - g_all, 0.0)
+    others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
     mu, g, J = _model_and_jac(W, p, others, plane)
     if noise == "gaussian" and sigma2 is None:
         sigma2 = 1.0
@@ -313,7 +318,7 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     max_iter, tol
         At most ``max_iter`` Jacobi sweeps; a column is converged when its position step is below ``tol`` px.
     noise_sigma
-        Noise standard deviation for the Gaussian model; default from the residuals.
+        Noise standard deviation for the Gaussian model; default :func:`estimate_noise` of the image.
     """
     data = check_image(data)
     pos = np.asarray(positions, float)
@@ -342,8 +347,12 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         W = res["W"]
         resid = np.where(W.inside, res["d"] - res["mu"], 0.0)
         if noise_sigma is None:
-            dof = max(1, int(W.inside.sum()) - p.size)
-            noise_sigma = float(np.sqrt((resid**2).sum() / dof))
+            # robust white-noise estimate from the image itself: residuals would also
+            # carry any model misfit (unresolved columns) and inflate every uncertainty
+            noise_sigma = estimate_noise(data)
+            if noise_sigma <= 0:
+                dof = max(1, int(W.inside.sum()) - p.size)
+                noise_sigma = float(np.sqrt((resid**2).sum() / dof))
         sigma2 = noise_sigma**2
         F = F / sigma2
     cov = np.linalg.pinv(F)
@@ -383,10 +392,9 @@ def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, ampli
         raise InputError("the Gaussian bound needs noise_sigma")
     r = int(window) if window is not None else max(3, int(np.ceil(2.5 * float(np.median(s)))))
     W = _Windows(shape, np.column_stack([x, y]), r)
+    W2 = _Windows(shape, np.column_stack([x, y]), max(r, int(np.ceil(4.0 * float(np.max(s))))))
     p = np.column_stack([x, y, a, s, b])
-    e, *_ = _gauss(W, p)
-    g_all = a[:, None, None] * e
-    others = np.where(W.inside, W.scatter(g_all)[W.flat] - g_all, 0.0)
+    others = _others(W, W2, p)
     mu, g, J = _model_and_jac(W, p, others, plane=False)
     F = _fisher(J, mu, W.inside, noise, (noise_sigma or 1.0) ** 2)
     cov = np.linalg.pinv(F)

@@ -225,7 +225,16 @@ def write_image(path: str | os.PathLike, image: StemImage) -> Path:
 
     path = Path(path)
     px_nm = image.pixel_size / 10.0
+    meta: dict[str, Any] = {"unit": "nm", "kind": image.kind}
+    m = image.metadata
+    if "origin_h_A" in m:  # simulated: where the model's projection sits, for --truth scoring
+        meta.update(halex_origin_h=m["origin_h_A"], halex_origin_v=m["origin_v_A"], halex_zone=f"[{m.get('zone', '')}]",
+                    halex_margin=m.get("settings", {}).get("margin", 6.0))
+    import io
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, image.data.astype(np.float32), imagej=True, resolution=(1.0 / px_nm, 1.0 / px_nm),
+                     metadata=meta)
     with atomic_output(path, "wb") as fh:
-        tifffile.imwrite(fh, image.data.astype(np.float32), imagej=True, resolution=(1.0 / px_nm, 1.0 / px_nm),
-                         metadata={"unit": "nm", "kind": image.kind})
+        fh.write(buf.getvalue())
     return path

@@ -248,20 +248,21 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
     if isx.sum() >= 12:
         from sklearn.mixture import GaussianMixture
 
-        X = f.reshape(-1, 1)
+        # badly fitted columns (f of 10 or more) must not drag a component: clip, and name
+        # each component by the median of its members
+        fc = np.clip(f, -0.5, 1.5)
+        X = fc.reshape(-1, 1)
         best, best_bic = None, np.inf
         for k in (1, 2, 3):
-            if isx.sum() < 6 * k:
-                break
-            if len(np.unique(np.round(f, 6))) < k:
+            if isx.sum() < 6 * k or len(np.unique(np.round(fc, 6))) < k:
                 break
             gm = GaussianMixture(k, random_state=seed, n_init=3).fit(X)
             bic = gm.bic(X)
             if bic < best_bic:
                 best, best_bic = gm, bic
         comp = best.predict(X)
-        mu = best.means_[:, 0]
-        lab = np.where(mu[comp] < 1 / 3, "Cl", np.where(mu[comp] > 2 / 3, "I", "mixed")).astype(object)
+        med = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
+        lab = np.array(["Cl" if med[c] < 1 / 3 else "I" if med[c] > 2 / 3 else "mixed" for c in comp], dtype=object)
     label[isx] = lab
     return frac, label.astype(str)
 

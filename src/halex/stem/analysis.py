@@ -1,0 +1,405 @@
+"""One STEM image in, every column and the structural quantities of SPEC §5 out.
+
+:func:`analyze_image` chains the steps (fit → index → sublattices and domains → halide
+labels → measurements → per-domain summary); :func:`score_against_truth` compares the
+result with the true columns of a simulated image (positions, labels and the same
+measurements applied to the true positions); :func:`write_analysis` writes
+``columns.csv``, ``summary.json`` and the figures, all or nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halex.errors import AnalysisError, InputError
+from halex.stem.fit import ColumnFit, fit_columns
+from halex.stem.io import StemImage
+from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure
+
+__all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth", "write_analysis",
+           "line_profile", "parse_profile", "COLUMN_FIELDS"]
+
+log = logging.getLogger(__name__)
+
+#: columns.csv fields and units
+COLUMN_FIELDS = {
+    "x_px": "px", "y_px": "px", "x_A": "Å", "y_A": "Å", "sigma_x_A": "Å", "sigma_y_A": "Å",
+    "height": "image units", "width_A": "Å", "volume": "image units·px²", "sigma_volume": "image units·px²",
+    "background": "image units", "significance": "σ", "sublattice": "", "domain": "", "halide": "",
+    "iodide_fraction": "", "i": "", "j": "", "a_x_A": "Å", "a_y_A": "Å", "tilt_deg": "°", "xxcs_deg": "°",
+}
+_SUB_COLORS = {"Pb+X": "#1f77b4", "Pb": "#1f77b4", "Cs": "#ff7f0e", "Cs+X": "#ff7f0e", "X": "#2ca02c",
+               "unassigned": "#7f7f7f", "other": "#7f7f7f"}
+_HAL_COLORS = {"Cl": "#2ca02c", "I": "#9467bd", "mixed": "#d62728"}
+
+
+@dataclass
+class StemAnalysis:
+    """Result of :func:`analyze_image`: the per-column table and the per-domain summary."""
+
+    image: StemImage | None
+    zone: str
+    columns: dict[str, np.ndarray]
+    summary: dict[str, Any]
+    index: LatticeIndex
+    fit: ColumnFit | None = None
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _gauss_fit(values: np.ndarray) -> dict[str, float]:
+    """Mean, standard error and a Gaussian fit (centre, σ, with fit errors) of a histogram."""
+    from scipy.optimize import curve_fit
+
+    v = values[np.isfinite(values)]
+    out = {"n": int(len(v))}
+    if len(v) == 0:
+        return out
+    out["mean"] = float(v.mean())
+    out["std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    out["sem"] = out["std"] / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    if len(v) >= 8 and out["std"] > 1e-6 * max(abs(out["mean"]), 1e-12):
+        import warnings
+
+        from scipy.optimize import OptimizeWarning
+
+        hist, edges = np.histogram(v, bins=max(8, int(np.sqrt(len(v)))))
+        c = 0.5 * (edges[1:] + edges[:-1])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OptimizeWarning)
+                p, cov = curve_fit(lambda x, a, m, s: a * np.exp(-0.5 * ((x - m) / s) ** 2), c, hist,
+                                   p0=(hist.max(), out["mean"], out["std"]), maxfev=2000)
+            err = np.sqrt(np.abs(np.diag(cov)))
+            out.update(gauss_centre=float(p[1]), gauss_centre_err=float(err[1]), gauss_sigma=float(abs(p[2])),
+                       gauss_sigma_err=float(err[2]))
+        except (RuntimeError, ValueError):
+            pass
+    return out
+
+
+def _perovskite_domains(columns: dict[str, np.ndarray], index: LatticeIndex) -> np.ndarray:
+    """Split the perovskite into CsPbCl3 / CsPbI3 / CsPb(Cl,I)3 by the halide labels of nearby X columns."""
+    from scipy.spatial import cKDTree
+
+    dom = index.domain.astype(object).copy()
+    isx = columns["halide"] != ""
+    pv = index.domain == "perovskite"
+    if not isx.any():
+        dom[pv] = "perovskite"
+        return dom.astype(str)
+    xy = np.column_stack([columns["x_A"], columns["y_A"]])
+    reach = 0.8 * max(np.linalg.norm(index.b1), np.linalg.norm(index.b2)) * 2
+    tree = cKDTree(xy[isx])
+    labs = columns["halide"][isx]
+    name = {"Cl": "CsPbCl3", "I": "CsPbI3", "mixed": "CsPb(Cl,I)3"}
+    for k in np.flatnonzero(pv):
+        nb = tree.query_ball_point(xy[k], reach)
+        if not nb:
+            dom[k] = "perovskite"
+            continue
+        vals, counts = np.unique(labs[nb], return_counts=True)
+        dom[k] = name[str(vals[counts.argmax()])]
+    return dom.astype(str)
+
+
+def _chalcohalide_period(columns: dict[str, np.ndarray], a_ref: float) -> tuple[float, float]:
+    """In-plane (image x) repeat of the non-perovskite region: for every column, the distance to
+    the nearest column of similar volume (±30 %) in the same row (|Δy| < 0.5 Å) at 0.7–1.4 × a_ref;
+    returns (median, standard error)."""
+    m = columns["domain"] == "chalcohalide"
+    if m.sum() < 4:
+        return float("nan"), float("nan")
+    x, y, v = columns["x_A"][m], columns["y_A"][m], columns["volume"][m]
+    d = []
+    for k in range(len(x)):
+        same = (np.abs(y - y[k]) < 0.5) & (x > x[k] + 0.7 * a_ref) & (x < x[k] + 1.4 * a_ref) & (np.abs(v / v[k] - 1) < 0.3)
+        if same.any():
+            d.append(float(np.min(x[same] - x[k])))
+    if len(d) < 3:
+        return float("nan"), float("nan")
+    d = np.array(d)
+    return float(np.median(d)), float(1.2533 * d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, zone: str, kind: str,
+                      extra: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], LatticeIndex, dict]:
+    """Index, label and measure columns given their positions (Å) and volumes.
+
+    Shared by :func:`analyze_image` and the truth scoring, so a model's "true" tilt or
+    lattice parameter is computed by exactly the same definitions as the measured one.
+    """
+    xy = np.column_stack([x_A, y_A])
+    idx = index_columns(x_A, y_A, volume, zone)
+    cols: dict[str, np.ndarray] = {"x_A": np.asarray(x_A, float), "y_A": np.asarray(y_A, float),
+                                   "volume": np.asarray(volume, float)}
+    cols.update(extra or {})
+    cols["sublattice"] = idx.sublattice
+    frac, lab = classify_halides(cols["volume"], idx.sublattice, xy, zone=zone, kind=kind)
+    cols["halide"], cols["iodide_fraction"] = lab, frac
+    cols["domain"] = idx.domain
+    cols["domain"] = _perovskite_domains(cols, idx)
+    cols["i"] = np.where(idx.indexed, idx.ij[:, 0], -1)
+    cols["j"] = np.where(idx.indexed, idx.ij[:, 1], -1)
+    cols.update(measure(xy, idx))
+    summary = _summarise(cols, idx)
+    return cols, idx, summary
+
+
+def _summarise(cols: dict[str, np.ndarray], idx: LatticeIndex) -> dict[str, Any]:
+    domains: dict[str, Any] = {}
+    for d in sorted(set(cols["domain"]) - {"unassigned", "chalcohalide"}):
+        m = cols["domain"] == d
+        domains[d] = {"columns": int(m.sum()), "a_x_A": _gauss_fit(cols["a_x_A"][m]), "a_y_A": _gauss_fit(cols["a_y_A"][m]),
+                      "tilt_deg": _gauss_fit(cols["tilt_deg"][m])}
+        if idx.zone == "101":
+            domains[d]["xxcs_deg"] = _gauss_fit(cols["xxcs_deg"][m])
+    pv = np.isin(cols["domain"], [d for d in domains])
+    a_ref = float(np.nanmedian(cols["a_x_A"][pv])) if np.isfinite(cols["a_x_A"][pv]).any() else float("nan")
+    if (cols["domain"] == "chalcohalide").sum():
+        per, err = _chalcohalide_period(cols, a_ref / (np.sqrt(2) if idx.zone == "101" else 1.0))
+        f = np.sqrt(2.0) if idx.zone == "101" else 1.0
+        domains["chalcohalide"] = {"columns": int((cols["domain"] == "chalcohalide").sum()),
+                                   "a_x_A": {"mean": f * per, "sem": f * err, "n": None,
+                                             "note": "in-plane repeat of same-volume columns along the interface, "
+                                                     "pseudo-cubic units"}}
+    mism = {}
+    names = [d for d in domains if np.isfinite(domains[d]["a_x_A"].get("mean", np.nan))]
+    for i, d1 in enumerate(names):
+        for d2 in names[i + 1:]:
+            a1, a2 = domains[d1]["a_x_A"]["mean"], domains[d2]["a_x_A"]["mean"]
+            e1, e2 = domains[d1]["a_x_A"].get("sem", np.nan), domains[d2]["a_x_A"].get("sem", np.nan)
+            mism[f"{d1} vs {d2}"] = {"percent": 100 * (a1 - a2) / a2,
+                                     "err_percent": 100 * abs(a1 / a2) * np.hypot(e1 / a1, e2 / a2)}
+    # row-by-row in-plane spacing (rows of Pb columns, j index), distance along y from the top
+    rows = []
+    pb = np.isfinite(cols["a_x_A"])
+    for jj in np.unique(cols["j"][pb]):
+        m = pb & (cols["j"] == jj)
+        v = cols["a_x_A"][m]
+        rows.append({"j": int(jj), "y_A": float(np.mean(cols["y_A"][m])), "n": int(m.sum()), "a_x_A": float(v.mean()),
+                     "sem_A": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")})
+    return {"zone": idx.zone, "basis_A": [np.linalg.norm(idx.b1).item(), np.linalg.norm(idx.b2).item()],
+            "n_columns": int(len(cols["x_A"])), "n_indexed": int(idx.indexed.sum()),
+            "sublattices": {s: int((cols["sublattice"] == s).sum()) for s in sorted(set(cols["sublattice"]))},
+            "halides": {h: int((cols["halide"] == h).sum()) for h in ("Cl", "I", "mixed")},
+            "domains": domains, "mismatch": mism, "rows": rows}
+
+
+def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float = 1.5, threshold: float = 4.0,
+                  significance: float = 3.0, background: str = "constant") -> StemAnalysis:
+    """Fit every column of ``image`` and measure it (see module docstring).
+
+    ``min_separation`` (Å), ``threshold`` (σ above background for candidates) and
+    ``significance`` (A/σ_A to keep a column) go to :func:`~halex.stem.fit.fit_columns`;
+    HAADF images are fitted with Poisson, phase images with Gaussian likelihood.
+    """
+    noise = "poisson" if image.kind == "haadf" else "gaussian"
+    data = image.data
+    if noise == "poisson" and (data < 0).any():
+        log.info("HAADF image has negative values (offset-corrected detector?): fitting with Gaussian noise")
+        noise = "gaussian"
+    px = image.pixel_size
+    fit = fit_columns(data, pixel_size=px, noise=noise, min_separation=min_separation, threshold=threshold,
+                      significance=significance, background=background)
+    extra = {"x_px": fit.x, "y_px": fit.y, "sigma_x_A": fit.sigma_x * px, "sigma_y_A": fit.sigma_y * px,
+             "height": fit.amplitude, "width_A": fit.width * px, "sigma_volume": fit.sigma_volume,
+             "background": fit.background, "significance": fit.significance}
+    cols, idx, summary = analyze_positions(fit.x * px, fit.y * px, fit.volume, zone=zone, kind=image.kind, extra=extra)
+    summary.update(image={"source": image.source, "shape": list(image.shape), "pixel_size_A": px, "kind": image.kind},
+                   fit={"noise_model": fit.noise_model, "noise_sigma": fit.noise_sigma, "iterations": fit.iterations,
+                        "median_sigma_x_A": float(np.median(fit.sigma_x) * px), "median_width_A": float(np.median(fit.width) * px)})
+    return StemAnalysis(image, zone, cols, summary, idx, fit)
+
+
+def parse_profile(text: str) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` (pixels) -> tuple."""
+    try:
+        v = tuple(float(t) for t in text.split(","))
+    except ValueError:
+        v = ()
+    if len(v) != 4 or not all(np.isfinite(v)):
+        raise InputError(f"--profile must be four numbers x0,y0,x1,y1 in pixels, got {text!r}")
+    return v  # type: ignore[return-value]
+
+
+def line_profile(analysis: StemAnalysis, segment: tuple[float, float, float, float], *, width_px: int = 5,
+                 near_A: float = 0.6) -> dict[str, Any]:
+    """Intensity along a segment (pixels), averaged over ``width_px`` across it, with the columns
+    within ``near_A`` of the line as labelled peaks (distance along the line in Å)."""
+    from scipy.ndimage import map_coordinates
+
+    if analysis.image is None:
+        raise InputError("a line profile needs the image")
+    x0, y0, x1, y1 = segment
+    ny, nx = analysis.image.shape
+    for x, y in ((x0, y0), (x1, y1)):
+        if not (0 <= x <= nx - 1 and 0 <= y <= ny - 1):
+            raise InputError(f"profile end ({x:g}, {y:g}) px lies outside the {nx}×{ny} image")
+    length = float(np.hypot(x1 - x0, y1 - y0))
+    if length < 2:
+        raise InputError("the profile segment is shorter than 2 pixels")
+    t = np.linspace(0, 1, int(np.ceil(length)) + 1)
+    u = np.array([x1 - x0, y1 - y0]) / length
+    nrm = np.array([-u[1], u[0]])
+    offs = np.arange(width_px) - (width_px - 1) / 2
+    xs = x0 + t[None, :] * (x1 - x0) + offs[:, None] * nrm[0]
+    ys = y0 + t[None, :] * (y1 - y0) + offs[:, None] * nrm[1]
+    vals = map_coordinates(analysis.image.data, [ys.ravel(), xs.ravel()], order=1, mode="nearest").reshape(xs.shape).mean(0)
+    px = analysis.image.pixel_size
+    c = analysis.columns
+    rel = np.column_stack([c["x_px"] - x0, c["y_px"] - y0])
+    along, across = rel @ u, np.abs(rel @ nrm)
+    on = (across * px < near_A) & (along >= 0) & (along <= length)
+    peaks = [{"distance_A": float(along[k] * px), "sublattice": str(c["sublattice"][k]), "halide": str(c["halide"][k]),
+              "domain": str(c["domain"][k])} for k in np.flatnonzero(on)[np.argsort(along[on])]]
+    return {"segment_px": list(segment), "distance_A": (t * length * px).tolist(), "intensity": vals.tolist(), "peaks": peaks}
+
+
+def score_against_truth(analysis: StemAnalysis, truth: dict[str, np.ndarray], *, match_A: float = 0.7) -> dict[str, Any]:
+    """Compare an analysis with the true columns of a simulated image.
+
+    Returns detection counts, position errors (RMS and max, Å and px) per true column
+    kind, halide-label accuracy on pure X columns (truth: I fraction > 2/3 → I,
+    < 1/3 → Cl, else mixed) and, for every measured quantity, the value obtained from
+    the true positions and volumes by the same :func:`analyze_positions`.
+    """
+    from scipy.spatial import cKDTree
+
+    c = analysis.columns
+    px = analysis.image.pixel_size if analysis.image is not None else 1.0
+    txy = np.column_stack([truth["x_A"], truth["y_A"]])
+    fxy = np.column_stack([c["x_A"], c["y_A"]])
+    lo, hi = fxy.min(0) - 2, fxy.max(0) + 2
+    inside = np.all((txy >= lo) & (txy <= hi), axis=1)
+    if not inside.any():
+        raise AnalysisError("the truth model's columns do not overlap the analysed image; was the image simulated "
+                            "from this model (same zone axis)?")
+    d, j = cKDTree(txy).query(fxy)
+    ok = d < match_A
+    res: dict[str, Any] = {"true_columns": int(len(txy)), "found": int(len(fxy)), "matched": int(ok.sum()),
+                           "false_columns": int((~ok).sum()), "positions": {}}
+    for k in sorted(set(truth["kind"][j[ok]])):
+        m = ok & (truth["kind"][j] == k)
+        err = fxy[m] - txy[j[m]]
+        res["positions"][k] = {"n": int(m.sum()), "of": int((truth["kind"] == k).sum()),
+                               "rms_A": float(np.sqrt((err**2).sum(1).mean())), "max_px": float(np.abs(err).max() / px),
+                               "rms_x_px": float(np.sqrt((err[:, 0] ** 2).mean()) / px)}
+    isx = ok & (c["halide"] != "") & np.isfinite(truth["iodide_fraction"][j])
+    if isx.any():
+        tf = truth["iodide_fraction"][j[isx]]
+        tl = np.where(tf < 1 / 3, "Cl", np.where(tf > 2 / 3, "I", "mixed"))
+        res["halide_accuracy"] = float((tl == c["halide"][isx]).mean())
+        res["halide_columns"] = int(isx.sum())
+    # the same measurements on the true positions (columns on the image only)
+    tm = inside
+    tcols, tidx, tsum = analyze_positions(truth["x_A"][tm], truth["y_A"][tm], truth["weight"][tm], zone=analysis.zone,
+                                          kind=analysis.image.kind if analysis.image is not None else "haadf")
+    res["truth_summary"] = tsum
+    dmeas = {}
+    tj = np.flatnonzero(tm)
+    back = {int(g): n for n, g in enumerate(tj)}
+    for q in ("tilt_deg", "xxcs_deg", "a_x_A", "a_y_A"):
+        pairs = [(k, back[int(j[k])]) for k in np.flatnonzero(ok) if int(j[k]) in back]
+        if not pairs:
+            continue
+        a = np.array([c[q][p] for p, _ in pairs])
+        b = np.array([tcols[q][t] for _, t in pairs])
+        both = np.isfinite(a) & np.isfinite(b)
+        if both.any():
+            dmeas[q] = {"n": int(both.sum()), "mean_measured": float(a[both].mean()), "mean_true": float(b[both].mean()),
+                        "mean_abs_diff": float(np.abs(a[both] - b[both]).mean())}
+    res["measurements"] = dmeas
+    dom = {}
+    for name, v in analysis.summary["domains"].items():
+        tv = tsum["domains"].get(name)
+        if tv is not None and "mean" in v["a_x_A"] and "mean" in tv["a_x_A"]:
+            dom[name] = {"a_x_measured_A": v["a_x_A"]["mean"], "a_x_true_A": tv["a_x_A"]["mean"],
+                         "diff_A": v["a_x_A"]["mean"] - tv["a_x_A"]["mean"]}
+    res["domains"] = dom
+    mm = {}
+    for name, v in analysis.summary["mismatch"].items():
+        if name in tsum["mismatch"]:
+            mm[name] = {"measured_percent": v["percent"], "true_percent": tsum["mismatch"][name]["percent"],
+                        "diff_pp": v["percent"] - tsum["mismatch"][name]["percent"]}
+    res["mismatch"] = mm
+    return res
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
+
+
+def _clean(o: Any) -> Any:
+    """NaN -> None for strict JSON."""
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_clean(v) for v in o]
+    if isinstance(o, (float, np.floating)) and not np.isfinite(o):
+        return None
+    return o
+
+
+def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dict | None = None,
+                   figures: bool = True) -> list[Path]:
+    """Write ``columns.csv``, ``summary.json`` (and ``score.json``), profiles and figures into ``out``.
+
+    Everything is written into a temporary folder first and moved into ``out`` only
+    when all files are complete.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        c = analysis.columns
+        n = len(c["x_A"])
+        with open(tmp / "columns.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            fields = [f for f in COLUMN_FIELDS if f in c]
+            w.writerow(fields)
+            for k in range(n):
+                w.writerow([_fmt(c[f][k]) for f in fields])
+        summary = dict(analysis.summary)
+        summary["units"] = {f: u for f, u in COLUMN_FIELDS.items() if u}
+        if analysis.profiles:
+            summary["profiles"] = [{"segment_px": p["segment_px"], "peaks": p["peaks"]} for p in analysis.profiles]
+        (tmp / "summary.json").write_text(json.dumps(_clean(summary), indent=2, default=_json_default))
+        if score is not None:
+            (tmp / "score.json").write_text(json.dumps(_clean(score), indent=2, default=_json_default))
+        for k, p in enumerate(analysis.profiles):
+            with open(tmp / f"profile_{k + 1}.csv", "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["distance_A", "intensity"])
+                w.writerows(zip(p["distance_A"], p["intensity"]))
+        if figures:
+            from halex.stem.figures import analysis_figures
+
+            analysis_figures(analysis, tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out / f.name)
+            written.append(out / f.name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)):
+        return "" if not np.isfinite(v) else f"{float(v):.6g}"
+    return v

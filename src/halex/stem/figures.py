@@ -1,0 +1,132 @@
+"""Figures of a STEM analysis (matplotlib, Agg): column overlay, domain map, lattice-parameter
+map, spacing histograms with Gaussian fits, row profile, tilt map, X–X–Cs map, line profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from halex.report.figures import save_figure
+
+if TYPE_CHECKING:
+    from halex.stem.analysis import StemAnalysis
+
+__all__ = ["analysis_figures"]
+
+_SUB = {"Pb+X": "#1f77b4", "Pb": "#1f77b4", "Cs": "#ff7f0e", "Cs+X": "#ff7f0e", "X": "#2ca02c", "unassigned": "#7f7f7f"}
+_HAL = {"Cl": "#2ca02c", "I": "#9467bd", "mixed": "#d62728"}
+_DOM = {"CsPbCl3": "#2ca02c", "CsPbI3": "#9467bd", "CsPb(Cl,I)3": "#d62728", "perovskite": "#1f77b4",
+        "chalcohalide": "#8c564b", "unassigned": "#7f7f7f"}
+
+
+def _base(a: "StemAnalysis", title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    img = a.image.data
+    lo, hi = np.percentile(img, [1, 99.5])
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+    ax.set_title(title)
+    ax.set_xlabel("x (px)")
+    ax.set_ylabel("y (px)")
+    return fig, ax
+
+
+def _scatter_map(a: "StemAnalysis", values: np.ndarray, title: str, label: str, path: Path, cmap: str = "viridis"):
+    c = a.columns
+    m = np.isfinite(values)
+    fig, ax = _base(a, title)
+    if m.any():
+        lo, hi = np.percentile(values[m], [2, 98])
+        sc = ax.scatter(c["x_px"][m], c["y_px"][m], c=values[m], s=30, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9,
+                        edgecolors="k", linewidths=0.3)
+        fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
+    save_figure(fig, path)
+
+
+def analysis_figures(a: "StemAnalysis", out: Path) -> list[Path]:
+    """Write the analysis figures (PNG) into ``out``; returns their paths."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    c = a.columns
+    paths = []
+    # 1 column overlay by sublattice (X columns by halide label)
+    fig, ax = _base(a, f"columns ({len(c['x_A'])}) — [{a.zone}]")
+    for s in sorted(set(c["sublattice"])):
+        m = (c["sublattice"] == s) & (c["halide"] == "")
+        if m.any():
+            ax.plot(c["x_px"][m], c["y_px"][m], "o", ms=4, mfc="none", mec=_SUB.get(s, "#7f7f7f"), label=s)
+    for h, col in _HAL.items():
+        m = c["halide"] == h
+        if m.any():
+            ax.plot(c["x_px"][m], c["y_px"][m], "s", ms=4, mfc="none", mec=col, label=f"X = {h}")
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
+    paths.append(save_figure(fig, out / "columns_overlay.png"))
+    # 2 domain map
+    fig, ax = _base(a, "domains")
+    for d in sorted(set(c["domain"])):
+        m = c["domain"] == d
+        ax.plot(c["x_px"][m], c["y_px"][m], "o", ms=5, color=_DOM.get(d, "#17becf"), label=d)
+    ax.legend(loc="upper right", fontsize=7)
+    paths.append(save_figure(fig, out / "domain_map.png"))
+    # 3 lattice-parameter maps
+    for q, name in (("a_x_A", "a along x (in-plane)"), ("a_y_A", "a along y (stacking)")):
+        _scatter_map(a, c[q], f"lattice parameter, {name}", "a (Å)", out / f"lattice_map_{q[2]}.png", cmap="coolwarm")
+        paths.append(out / f"lattice_map_{q[2]}.png")
+    # 4 histograms per domain with Gaussian fits
+    doms = [d for d in a.summary["domains"] if d != "chalcohalide"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for d in doms:
+        v = c["a_x_A"][(c["domain"] == d) & np.isfinite(c["a_x_A"])]
+        if len(v) == 0:
+            continue
+        col = _DOM.get(d, None)
+        hist, edges, _ = ax.hist(v, bins=max(8, int(np.sqrt(len(v)))), alpha=0.5, color=col, label=f"{d} (n={len(v)})")
+        g = a.summary["domains"][d]["a_x_A"]
+        if "gauss_centre" in g:
+            xs = np.linspace(edges[0], edges[-1], 200)
+            width = edges[1] - edges[0]
+            amp = len(v) * width / (np.sqrt(2 * np.pi) * g["gauss_sigma"])
+            ax.plot(xs, amp * np.exp(-0.5 * ((xs - g["gauss_centre"]) / g["gauss_sigma"]) ** 2), color=col or "k",
+                    label=f"{g['gauss_centre']:.3f} ± {g['gauss_centre_err']:.3f} Å")
+    ch = a.summary["domains"].get("chalcohalide", {}).get("a_x_A", {})
+    if ch.get("mean") is not None and np.isfinite(ch.get("mean", np.nan)):
+        ax.axvline(ch["mean"], color=_DOM["chalcohalide"], ls="--", label=f"chalcohalide {ch['mean']:.3f} Å")
+    ax.set_xlabel("in-plane lattice parameter a (Å)")
+    ax.set_ylabel("unit cells")
+    ax.legend(fontsize=7)
+    paths.append(save_figure(fig, out / "spacing_histograms.png"))
+    # 5 row-by-row spacing
+    rows = a.summary["rows"]
+    if rows:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.errorbar([r["y_A"] for r in rows], [r["a_x_A"] for r in rows], yerr=[r["sem_A"] for r in rows], fmt="o-")
+        ax.set_xlabel("row position y (Å, down = towards the interface)")
+        ax.set_ylabel("mean in-plane Pb–Pb spacing (Å)")
+        ax.set_title("row-by-row spacing parallel to the interface")
+        paths.append(save_figure(fig, out / "row_spacing.png"))
+    # 6 tilt map, 7 X–X–Cs map
+    _scatter_map(a, c["tilt_deg"], "octahedral tilt in projection (Pb–Pb–X angle)", "tilt (°)", out / "tilt_map.png", "magma")
+    paths.append(out / "tilt_map.png")
+    if a.zone == "101":
+        _scatter_map(a, c["xxcs_deg"], "X–X–Cs angle (ideal 54.7°)", "angle (°)", out / "xxcs_map.png", "coolwarm")
+        paths.append(out / "xxcs_map.png")
+    # 8 line profiles
+    for k, p in enumerate(a.profiles):
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.plot(p["distance_A"], p["intensity"], "-k", lw=1)
+        ymax = max(p["intensity"])
+        for pk in p["peaks"]:
+            lab = pk["halide"] or pk["sublattice"]
+            ax.axvline(pk["distance_A"], color=_HAL.get(pk["halide"], _SUB.get(pk["sublattice"], "#7f7f7f")), lw=0.8, alpha=0.6)
+            ax.text(pk["distance_A"], ymax, lab, rotation=90, va="top", ha="right", fontsize=7)
+        ax.set_xlabel("distance along the profile (Å)")
+        ax.set_ylabel("intensity")
+        paths.append(save_figure(fig, out / f"profile_{k + 1}.png"))
+    return paths
