@@ -17,7 +17,7 @@ from ase import Atoms
 
 from halex.errors import FileFormatError
 
-__all__ = ["read_structure", "write_structure", "atomic_output"]
+__all__ = ["read_structure", "write_structure", "atomic_output", "json_safe"]
 
 
 def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
@@ -101,3 +101,21 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None
     with atomic_output(path, "wb" if binary else "w") as fh:
         ase.io.write(fh, atoms, format=fmt)
     return path
+
+
+def json_safe(value):
+    """``value`` made strict-JSON friendly, recursively through dicts, lists, tuples and arrays:
+    NumPy integers become ``int``, finite floats ``float``, NaN and ±inf ``None``; anything
+    else is returned unchanged."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+

@@ -71,20 +71,17 @@ def _simulate(args: argparse.Namespace) -> int:
 def _truth_for(args: argparse.Namespace, image) -> dict:
     from halex.errors import AnalysisError
     from halex.io import read_structure
-    from halex.stem.simulate import SimulationSettings, simulate_image
+    from halex.stem.simulate import Z_EXPONENT, project_columns
 
     meta = image.metadata.get("imagej", {})
     if "halex_origin_h" not in meta:
         raise AnalysisError(f"{args.image}: no halex projection origin in the file: --truth works on images written by "
                             "'halex stem simulate' (TIFF)")
-    atoms = read_structure(args.truth)
     zone = str(meta.get("halex_zone", "")).strip("[]")
     if zone and zone != args.zone:
         raise AnalysisError(f"the image was simulated along [{zone}], not [{args.zone}]: pass --zone {zone}")
-    # project the model exactly as the simulation did (noiseless: only the truth table is used)
-    _, truth = simulate_image(atoms, SimulationSettings(zone=args.zone, kind=image.kind, pixel_size=image.pixel_size,
-                                                        margin=float(meta.get("halex_margin", 6.0))))
-    # place the columns with the origin the simulation wrote into the file
+    # project the model as the simulation did and place it with the origin written into the file
+    truth = project_columns(read_structure(args.truth), args.zone, z_exponent=Z_EXPONENT[image.kind])
     truth["x_A"] = truth["h_A"] - float(meta["halex_origin_h"])
     truth["y_A"] = float(meta["halex_origin_v"]) - truth["v_A"]
     truth["x_px"], truth["y_px"] = truth["x_A"] / image.pixel_size, truth["y_A"] / image.pixel_size

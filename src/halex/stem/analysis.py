@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from halex.errors import AnalysisError, InputError
+from halex.io import json_safe
 from halex.stem.fit import ColumnFit, fit_columns
 from halex.stem.io import StemImage
 from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure
@@ -38,9 +39,6 @@ COLUMN_FIELDS = {
     "background": "image units", "significance": "σ", "sublattice": "", "domain": "", "halide": "",
     "iodide_fraction": "", "i": "", "j": "", "a_x_A": "Å", "a_y_A": "Å", "tilt_deg": "°", "xxcs_deg": "°",
 }
-_SUB_COLORS = {"Pb+X": "#1f77b4", "Pb": "#1f77b4", "Cs": "#ff7f0e", "Cs+X": "#ff7f0e", "X": "#2ca02c",
-               "unassigned": "#7f7f7f", "other": "#7f7f7f"}
-_HAL_COLORS = {"Cl": "#2ca02c", "I": "#9467bd", "mixed": "#d62728"}
 
 
 @dataclass
@@ -146,7 +144,6 @@ def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, z
     cols["sublattice"] = idx.sublattice
     frac, lab = classify_halides(cols["volume"], idx.sublattice, xy, zone=zone, kind=kind)
     cols["halide"], cols["iodide_fraction"] = lab, frac
-    cols["domain"] = idx.domain
     cols["domain"] = _perovskite_domains(cols, idx)
     cols["i"] = np.where(idx.indexed, idx.ij[:, 0], -1)
     cols["j"] = np.where(idx.indexed, idx.ij[:, 1], -1)
@@ -335,25 +332,6 @@ def score_against_truth(analysis: StemAnalysis, truth: dict[str, np.ndarray], *,
     return res
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
-
-
-def _clean(o: Any) -> Any:
-    """NaN -> None for strict JSON."""
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, (float, np.floating)) and not np.isfinite(o):
-        return None
-    return o
-
-
 def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dict | None = None,
                    figures: bool = True) -> list[Path]:
     """Write ``columns.csv``, ``summary.json`` (and ``score.json``), profiles and figures into ``out``.
@@ -377,9 +355,9 @@ def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dic
         summary["units"] = {f: u for f, u in COLUMN_FIELDS.items() if u}
         if analysis.profiles:
             summary["profiles"] = [{"segment_px": p["segment_px"], "peaks": p["peaks"]} for p in analysis.profiles]
-        (tmp / "summary.json").write_text(json.dumps(_clean(summary), indent=2, default=_json_default))
+        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, default=str))
         if score is not None:
-            (tmp / "score.json").write_text(json.dumps(_clean(score), indent=2, default=_json_default))
+            (tmp / "score.json").write_text(json.dumps(json_safe(score), indent=2, default=str))
         for k, p in enumerate(analysis.profiles):
             with open(tmp / f"profile_{k + 1}.csv", "w", newline="") as fh:
                 w = csv.writer(fh)

@@ -186,9 +186,14 @@ def _nll(d: np.ndarray, mu: np.ndarray, inside: np.ndarray, noise: str) -> np.nd
     return np.where(inside, val, 0.0).sum(axis=(1, 2))
 
 
-def _fisher(J: np.ndarray, mu: np.ndarray, inside: np.ndarray, noise: str, sigma2: float) -> np.ndarray:
+def _weights(mu: np.ndarray, inside: np.ndarray, noise: str, sigma2: float = 1.0) -> np.ndarray:
+    """Per-pixel Fisher weights: 1/μ (Poisson) or 1/σ² (Gaussian), zero outside the image."""
     w = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.full_like(mu, 1.0 / sigma2)
-    w = np.where(inside, w, 0.0)
+    return np.where(inside, w, 0.0)
+
+
+def _fisher(J: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Fisher matrix Jᵀ W J of every window, shape (n, k, k)."""
     return np.einsum("nyxk,nyx,nyxl->nkl", J, w, J, optimize=True)
 
 
@@ -219,7 +224,8 @@ def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> np.ndarray:
     return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0)
 
 
-def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, sigma2=None):
+def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False):
+    """Jacobi/LM sweeps (module docstring); the returned Fisher matrix has unit Gaussian noise."""
     n = len(pos)
     W = _Windows(data.shape, pos, r)
     # neighbours' tails reach further than the fit window: model image from 4 σ windows
@@ -236,18 +242,15 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     p[:, 4] = bg0 if noise == "gaussian" else np.maximum(bg0, 1e-3 * np.maximum(p[:, 2], 1e-12))
     lam = np.full(n, 1e-3)
     converged = np.zeros(n, bool)
-    if sigma2 is None:
-        sigma2 = 1.0
     it = 0
     for it in range(1, max_iter + 1):
         others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
         mu, g, J = _model_and_jac(W, p, others, plane)
         f0 = _nll(d, mu, W.inside, noise)
-        wgt = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.ones_like(mu)
-        wgt = np.where(W.inside, wgt, 0.0)
+        wgt = _weights(mu, W.inside, noise)
         resid = (d - mu) * wgt
         grad = np.einsum("nyxk,nyx->nk", J, resid, optimize=True)
-        F = np.einsum("nyxk,nyx,nyxl->nkl", J, wgt, J, optimize=True)
+        F = _fisher(J, wgt)
         diag = np.einsum("nkk->nk", F)
         step = np.zeros_like(p)
         # every column steps every sweep (a neighbour's move changes its optimum); it counts
@@ -258,8 +261,8 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
             A = F + (lam[:, None, None] * np.eye(k)[None]) * (diag[:, :, None] + 1e-12)
             try:
                 step = np.linalg.solve(A, grad[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                step = np.linalg.lstsq(A.reshape(-1, k), grad.reshape(-1), rcond=None)[0].reshape(n, k) * 0
+            except np.linalg.LinAlgError:  # a degenerate window: pseudo-inverse for the whole batch
+                step = (np.linalg.pinv(A) @ grad[..., None])[..., 0]
             trial = p + step
             trial[:, 0] = np.clip(trial[:, 0], W.cx - r, W.cx + r)
             trial[:, 1] = np.clip(trial[:, 1], W.cy - r, W.cy + r)
@@ -290,9 +293,7 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
     others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
     mu, g, J = _model_and_jac(W, p, others, plane)
-    if noise == "gaussian" and sigma2 is None:
-        sigma2 = 1.0
-    F = _fisher(J, mu, W.inside, noise, sigma2)
+    F = _fisher(J, _weights(mu, W.inside, noise))
     return {"p": p, "F": F, "converged": converged, "iterations": it, "mu": mu, "d": d, "W": W}
 
 
@@ -396,7 +397,7 @@ def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, ampli
     p = np.column_stack([x, y, a, s, b])
     others = _others(W, W2, p)
     mu, g, J = _model_and_jac(W, p, others, plane=False)
-    F = _fisher(J, mu, W.inside, noise, (noise_sigma or 1.0) ** 2)
+    F = _fisher(J, _weights(mu, W.inside, noise, (noise_sigma or 1.0) ** 2))
     cov = np.linalg.pinv(F)
     return np.sqrt(cov[:, 0, 0]), np.sqrt(cov[:, 1, 1])
 

@@ -228,8 +228,7 @@ def write_image(path: str | os.PathLike, image: StemImage) -> Path:
     meta: dict[str, Any] = {"unit": "nm", "kind": image.kind}
     m = image.metadata
     if "origin_h_A" in m:  # simulated: where the model's projection sits, for --truth scoring
-        meta.update(halex_origin_h=m["origin_h_A"], halex_origin_v=m["origin_v_A"], halex_zone=f"[{m.get('zone', '')}]",
-                    halex_margin=m.get("settings", {}).get("margin", 6.0))
+        meta.update(halex_origin_h=m["origin_h_A"], halex_origin_v=m["origin_v_A"], halex_zone=f"[{m.get('zone', '')}]")
     import io
 
     buf = io.BytesIO()

@@ -59,14 +59,6 @@ class LatticeIndex:
     domain: np.ndarray  # "perovskite", "chalcohalide" (≥ 10 columns off the perovskite lattice) or "unassigned"
 
 
-def _fold(v: np.ndarray) -> np.ndarray:
-    """Map vectors to the half plane (angle in [−90°, 90°))."""
-    flip = (v[:, 0] < 0) | ((v[:, 0] == 0) & (v[:, 1] < 0))
-    out = v.copy()
-    out[flip] *= -1
-    return out
-
-
 def _basis(xy: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Half-lattice basis from columns whose four nearest neighbours form the lattice motif
     (two antiparallel pairs at 90° with the zone's length ratio); b1 along x, b2 down."""
@@ -287,6 +279,25 @@ def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(np.abs(cross), (u * v).sum(1)))
 
 
+def _mean_angle(xy: np.ndarray, ij: np.ndarray, vertex: np.ndarray,
+                arms: list[tuple[tuple[int, int], np.ndarray, tuple[int, int], np.ndarray]]) -> np.ndarray:
+    """Mean angle (degrees) at every ``vertex`` column between its two arms, over the arm pairs
+    ``(step1, mask1, step2, mask2)`` whose both ends exist; NaN where none does."""
+    total, count = np.zeros(len(xy)), np.zeros(len(xy))
+    for step1, mask1, step2, mask2 in arms:
+        a, p1 = _pairs(ij, vertex, step1, mask1)
+        a2, p2 = _pairs(ij, vertex, step2, mask2)
+        second = dict(zip(a2.tolist(), p2.tolist()))
+        sel = np.array([k in second for k in a], bool)
+        if not sel.any():
+            continue
+        a, p1 = a[sel], p1[sel]
+        p2 = np.array([second[k] for k in a])
+        np.add.at(total, a, _angle(xy[p1] - xy[a], xy[p2] - xy[a]))
+        np.add.at(count, a, 1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def measure(xy: np.ndarray, index: LatticeIndex) -> dict[str, np.ndarray]:
     """Per-column structural measurements (NaN where not defined).
 
@@ -303,38 +314,11 @@ def measure(xy: np.ndarray, index: LatticeIndex) -> dict[str, np.ndarray]:
         a, b = _pairs(ij, pb, step)
         out[key][a] = f * np.linalg.norm(xy[b] - xy[a], axis=1)
     isx = ok & (sub == "X")
-    tilt_sum, tilt_n = np.zeros(n), np.zeros(n)
+    # tilt: at Pb, between Pb→X (one half-step) and Pb→Pb (two half-steps) along the same axis
     steps = [(1, 0), (-1, 0), (0, 1), (0, -1)] if index.zone == "001" else [(1, 0), (-1, 0)]
-    for sx, sy in steps:
-        a, x = _pairs(ij, pb, (sx, sy), isx)
-        a2, p2 = _pairs(ij, pb, (2 * sx, 2 * sy))
-        far = dict(zip(a2.tolist(), p2.tolist()))
-        sel = np.array([k in far for k in a], bool)
-        if not sel.any():
-            continue
-        a, x = a[sel], x[sel]
-        p = np.array([far[k] for k in a])
-        ang = _angle(xy[x] - xy[a], xy[p] - xy[a])
-        np.add.at(tilt_sum, a, ang)
-        np.add.at(tilt_n, a, 1)
-    has = tilt_n > 0
-    out["tilt_deg"][has] = tilt_sum[has] / tilt_n[has]
+    out["tilt_deg"] = _mean_angle(xy, ij, pb, [((sx, sy), isx, (2 * sx, 2 * sy), pb) for sx, sy in steps])
     if index.zone == "101":
+        # X–X–Cs: at X, between X→next X along the row and X→the Cs+X column between them
         csx = ok & (sub == "Cs+X")
-        s_sum, s_n = np.zeros(n), np.zeros(n)
-        for sx in (2, -2):
-            for sy in (1, -1):
-                a, x2 = _pairs(ij, isx, (sx, 0))
-                a3, c = _pairs(ij, isx, (sx // 2, sy), csx)
-                cmap = dict(zip(a3.tolist(), c.tolist()))
-                sel = np.array([k in cmap for k in a], bool)
-                if not sel.any():
-                    continue
-                a, x2 = a[sel], x2[sel]
-                c = np.array([cmap[k] for k in a])
-                ang = _angle(xy[x2] - xy[a], xy[c] - xy[a])
-                np.add.at(s_sum, a, ang)
-                np.add.at(s_n, a, 1)
-        has = s_n > 0
-        out["xxcs_deg"][has] = s_sum[has] / s_n[has]
+        out["xxcs_deg"] = _mean_angle(xy, ij, isx, [((sx, 0), isx, (sx // 2, sy), csx) for sx in (2, -2) for sy in (1, -1)])
     return out

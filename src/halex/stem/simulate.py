@@ -37,7 +37,7 @@ import numpy as np
 from ase import Atoms
 
 from halex.errors import InputError, StructureError
-from halex.stem.io import StemImage, _check_kind
+from halex.stem.io import _PIXEL_RANGE_A, StemImage, _check_kind
 
 __all__ = ["ZONES", "Z_EXPONENT", "zone_frame", "project_columns", "simulate_image", "SimulationSettings"]
 
@@ -83,8 +83,9 @@ def _check_settings(s: SimulationSettings) -> None:
         v = getattr(s, name)
         if not np.isfinite(v) or v <= 0:
             raise InputError(f"{name} must be positive, got {v!r}")
-    if not 0.005 <= s.pixel_size <= 5:
-        raise InputError(f"pixel_size {s.pixel_size} Å is outside 0.005–5 Å")
+    lo, hi = _PIXEL_RANGE_A
+    if not lo <= s.pixel_size <= hi:
+        raise InputError(f"pixel_size {s.pixel_size} Å is outside {lo}–{hi} Å")
     if s.dose is not None and (not np.isfinite(s.dose) or s.dose <= 0):
         raise InputError(f"dose must be a positive number of e/Å² (or None for a noiseless image), got {s.dose!r}")
     if not 0 <= s.background:

@@ -17,18 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from halex.io import atomic_output
+from halex.io import atomic_output, json_safe
 from halex.studies.exchange import Study
 
 __all__ = ["write_study", "write_report"]
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, (np.floating, float)):
-        return None if not np.isfinite(v) else float(v)
-    if isinstance(v, np.integer):
-        return int(v)
-    return v
 
 
 def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
@@ -37,11 +29,11 @@ def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if _clean(r.get(k)) is None else _clean(r.get(k))) for k in cols})
+        w.writerow({k: ("" if json_safe(r.get(k)) is None else json_safe(r.get(k))) for k in cols})
     with atomic_output(path.with_suffix(".csv")) as fh:
         fh.write(buf.getvalue())
     with atomic_output(path.with_suffix(".json")) as fh:
-        json.dump({"settings": meta, "rows": [{k: _clean(v) for k, v in r.items()} for r in rows]}, fh, indent=1, default=str)
+        json.dump({"settings": meta, "rows": [{k: json_safe(v) for k, v in r.items()} for r in rows]}, fh, indent=1, default=str)
 
 
 def _figures(study: Study, out: Path) -> list[Path]:
@@ -132,7 +124,7 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
     cols = list(dict.fromkeys(k for r in rows for k in r))
 
     def fmt(v):
-        v = _clean(v)
+        v = json_safe(v)
         return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else html.escape(str(v)))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
