@@ -17,7 +17,7 @@ from ase import Atoms
 
 from halex.errors import FileFormatError
 
-__all__ = ["read_structure", "write_structure", "atomic_output", "json_safe"]
+__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "json_safe"]
 
 
 def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
@@ -101,6 +101,28 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None
     with atomic_output(path, "wb" if binary else "w") as fh:
         ase.io.write(fh, atoms, format=fmt)
     return path
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder next to ``out``; on success move its files into ``out``.
+
+    A command that writes several files (tables, JSON, figures) writes them into the
+    temporary folder; if anything raises, the folder is removed and ``out`` receives
+    nothing, so a reader never sees a half-finished result set.
+    """
+    import shutil
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def json_safe(value):

@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exchange": ("halex.cli.exchange_cmd", "Cl->I exchange operations on a model (layers, monolayer, chalcohalide, alloy)"),
     "study": ("halex.cli.study_cmd", "exchange studies: study layers / chalcohalide / alloy / all (Dask, cached, report)"),
     "stem": ("halex.cli.stem_cmd", "STEM images: stem simulate MODEL / stem analyze IMAGE (columns, lattice, tilt, Cl/I)"),
+    "xrd": ("halex.cli.xrd_cmd", "powder XRD: xrd pattern PHASE / xrd debye MODEL / xrd fit MEASURED --phases ..."),
+    "optics": ("halex.cli.optics_cmd", "absorption/PL: optics fit ABS [PL] / optics composition --edx-counts ..."),
+    "ta": ("halex.cli.ta_cmd", "transient absorption: ta fit MAP (chirp, kinetics, global) / ta compare A B ..."),
     "show": ("halex.cli.show_cmd", "render a model to PNG/SVG coloured by element, domain or layer"),
     "demo": ("halex.cli.demo_cmd", "run the demo on the embedded default engine"),
 }

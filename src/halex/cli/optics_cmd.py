@@ -1,0 +1,112 @@
+"""halex optics fit ABS [PL] -o out/ | optics composition --edx-counts Cl=..,I=.. | optics gap --size ..."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="optics_command", metavar="{fit,composition,gap}", required=True)
+    f = sub.add_parser("fit", help="absorption edge (exciton peak, onset, Tauc gap) and PL peak fits")
+    f.add_argument("absorption", help="absorption spectrum (CSV/TXT, wavelength in nm first); '-' to skip")
+    f.add_argument("pl", nargs="?", default=None, help="PL spectrum (optional)")
+    f.add_argument("-o", "--output", required=True, help="output folder (summary.json, optics.png/svg, pl_fit.csv)")
+    f.add_argument("--pl-peaks", type=int, default=1, help="number of PL peaks (default 1)")
+    f.add_argument("--shape", default="gauss", choices=["gauss", "voigt"], help="PL peak shape")
+    f.add_argument("--column", default=None, help="signal column (number or header name) in both files")
+    c = sub.add_parser("composition", help="X_Cl = [Cl]/([Cl]+[I]) x 100 from EDX counts or a model")
+    c.add_argument("--edx-counts", default=None, metavar="Cl=N,I=N", help="background-subtracted line counts")
+    c.add_argument("--k-factors", default=None, metavar="Cl=k,I=k", help="Cliff-Lorimer k-factors (default 1: uncalibrated)")
+    c.add_argument("--model", default=None, help="structure file: composition of the model")
+    c.add_argument("--domain", default=None, help="only atoms of this domain (e.g. perovskite)")
+    g = sub.add_parser("gap", help="band gap of cubic NCs versus edge length (effective-mass confinement)")
+    g.add_argument("--size", nargs="+", type=float, required=True, metavar="NM", help="edge lengths (nm)")
+    g.add_argument("--material", default="CsPbI3", help="CsPbI3 or CsPbBr3 (Yang et al. 2017), ignored with --eg/--mu")
+    g.add_argument("--eg", type=float, default=None, help="bulk gap (eV)")
+    g.add_argument("--mu", type=float, default=None, help="exciton reduced mass (m0)")
+    g.add_argument("--epsilon", type=float, default=None, help="dielectric constant: adds the Coulomb term")
+    g.add_argument("-o", "--output", default=None, help="figure (.png/.svg) of the gap versus size")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import logging
+
+    from halex.errors import InputError
+    from halex.io import atomic_folder, json_safe
+    from halex.optics import (absorption_features, band_gap_vs_size, fit_peaks, parse_counts, read_spectrum, to_energy,
+                              x_cl_from_counts, x_cl_from_model)
+
+    log = logging.getLogger("halex.optics")
+    if args.optics_command == "composition":
+        if not args.edx_counts and not args.model:
+            raise InputError("give --edx-counts Cl=N,I=N and/or --model FILE")
+        out = {}
+        if args.edx_counts:
+            k = parse_counts(args.k_factors) if args.k_factors else None
+            out["edx"] = x_cl_from_counts(parse_counts(args.edx_counts), k_factors=k)
+        if args.model:
+            from halex.io import read_structure
+
+            out["model"] = x_cl_from_model(read_structure(args.model), domain=args.domain)
+        print(json.dumps(json_safe(out), indent=2))
+        return 0
+    if args.optics_command == "gap":
+        import numpy as np
+
+        sizes = np.array(args.size)
+        kw = dict(eg_bulk_eV=args.eg, mu=args.mu) if (args.eg is not None or args.mu is not None) else dict(material=args.material)
+        gaps = band_gap_vs_size(sizes, epsilon_r=args.epsilon, **kw)
+        print("edge_nm,gap_eV,wavelength_nm")
+        for s, e in zip(sizes, gaps):
+            print(f"{s:g},{e:.4f},{1239.841984 / e:.1f}")
+        if args.output:
+            from halex.optics.figures import plot_gap_vs_size
+            from halex.report.figures import save_figure
+
+            grid = np.linspace(max(sizes.min() * 0.8, 2.0), max(sizes.max() * 1.5, 30.0), 200)
+            name = args.material if args.eg is None else "user parameters"
+            save_figure(plot_gap_vs_size(grid, {name: band_gap_vs_size(grid, epsilon_r=args.epsilon, **kw)}, {}), args.output)
+        return 0
+
+    feats = abs_e = abs_a = pl_fit = None
+    summary: dict = {}
+    if args.absorption != "-":
+        sp = read_spectrum(args.absorption, column=args.column)
+        abs_e, abs_a = to_energy(sp.wavelength_nm, sp.values, jacobian=False)
+        feats = absorption_features(abs_e, abs_a)
+        summary["absorption"] = {"file": args.absorption, **feats}
+    if args.pl:
+        sp = read_spectrum(args.pl, column=args.column)
+        e, y = to_energy(sp.wavelength_nm, sp.values, jacobian=True)
+        pl_fit = fit_peaks(e, y, n_peaks=args.pl_peaks, shape=args.shape)
+        summary["pl"] = {"file": args.pl, "shape": args.shape, "jacobian": "counts per nm converted to per eV",
+                         "peaks": [dict(p.__dict__, center_nm=1239.841984 / p.center) for p in pl_fit.peaks],
+                         "chi2_red": pl_fit.chi2_red}
+        if feats and feats.get("exciton_peak_eV"):
+            summary["stokes_shift_meV"] = 1000 * (feats["exciton_peak_eV"] - pl_fit.peaks[0].center)
+    if not summary:
+        raise InputError("give an absorption spectrum and/or a PL spectrum")
+    summary["units"] = {"energies": "eV", "wavelengths": "nm"}
+    from halex.optics.figures import plot_optics
+    from halex.report.figures import save_figure
+
+    with atomic_folder(args.output) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
+        fig = plot_optics(abs_e, abs_a, feats, pl_fit)
+        save_figure(fig, tmp / "optics.png", close=False)
+        save_figure(fig, tmp / "optics.svg")
+        if pl_fit is not None:
+            import numpy as np
+
+            with open(tmp / "pl_fit.csv", "w") as fh:
+                fh.write("energy_eV,pl_per_eV,fit\n")
+                np.savetxt(fh, np.column_stack([pl_fit.x, pl_fit.y, pl_fit.fitted]), delimiter=",", fmt="%.8g")
+    if feats:
+        log.info("absorption: exciton %s eV, onset %.3f eV, Tauc %.3f eV", feats["exciton_peak_eV"], feats["onset_eV"],
+                 feats["tauc_direct_gap_eV"])
+    if pl_fit:
+        for p in pl_fit.peaks:
+            log.info("PL peak %.4f ± %.4f eV (%.1f nm), FWHM %.0f meV", p.center, p.center_err, 1239.841984 / p.center, 1000 * p.fwhm)
+    log.info("wrote %s", args.output)
+    return 0

@@ -1,0 +1,141 @@
+"""halex ta fit MAP -o out/ | halex ta compare A B ... --wavelength 405 -o cmp.png"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _map_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-unit", default=None, choices=["fs", "ps", "ns"], help="delay unit of the file (detected if omitted)")
+    p.add_argument("--orientation", default=None, choices=["time-rows", "wavelength-rows"],
+                   help="which axis runs down the rows (detected if omitted)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="ta_command", metavar="{fit,compare}", required=True)
+    f = sub.add_parser("fit", help="chirp correction, kinetics at chosen wavelengths, global analysis")
+    f.add_argument("map", help="ΔA(λ, t) text matrix (first row and column are the axes)")
+    f.add_argument("-o", "--output", required=True, help="output folder (summary.json, CSV tables, figures)")
+    _map_options(f)
+    f.add_argument("--irf", type=float, default=None, help="fix the IRF FWHM in ps (fitted if omitted)")
+    f.add_argument("--chirp", default="auto", help="auto (default), none, or t0 polynomial c0,c1,...[@center_nm] in ps "
+                                                  "of u = (λ - center)/100 nm")
+    f.add_argument("--chirp-order", type=int, default=2, help="order of the automatic chirp polynomial (default 2)")
+    f.add_argument("--kinetics", nargs="*", type=float, default=[], metavar="NM", help="wavelengths to fit (nm)")
+    f.add_argument("--components", type=int, default=2, help="exponentials per kinetic trace (default 2)")
+    f.add_argument("--global", dest="global_", type=int, default=None, metavar="N",
+                   help="global analysis with N components over all wavelengths")
+    f.add_argument("--offset", action="store_true", help="add a non-decaying component")
+    f.add_argument("--bandwidth", type=float, default=2.0, help="average kinetics over ±bandwidth/2 nm (default 2)")
+    c = sub.add_parser("compare", help="normalised kinetics of several samples on one plot")
+    c.add_argument("maps", nargs="+", help="ΔA maps")
+    c.add_argument("--wavelength", type=float, required=True, help="probe wavelength (nm)")
+    c.add_argument("-o", "--output", required=True, help="figure (.png/.svg); a CSV with the traces is written next to it")
+    c.add_argument("--labels", nargs="*", default=None, help="legend labels (default: file names)")
+    c.add_argument("--bandwidth", type=float, default=4.0, help="average over ±bandwidth/2 nm (default 4)")
+    c.add_argument("--no-align", action="store_true", help="do not shift each trace's half-rise to t = 0")
+    _map_options(c)
+
+
+def _parse_chirp(text: str, m):
+    from halex.errors import InputError
+    from halex.ta import Chirp
+
+    if text in ("auto", "none"):
+        return text
+    body, _, center = text.partition("@")
+    try:
+        coeffs = tuple(float(v) for v in body.split(","))
+        c = float(center) if center else float(0.5 * (m.wavelength_nm.min() + m.wavelength_nm.max()))
+    except ValueError:
+        raise InputError(f"--chirp must be auto, none or numbers like 0.1,0.3,0.25@540, got {text!r}") from None
+    return Chirp(coeffs, c)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import logging
+    from pathlib import Path
+
+    import numpy as np
+
+    from halex.errors import InputError
+    from halex.io import atomic_folder, atomic_output, json_safe
+    from halex.report.figures import save_figure
+    from halex.ta import analyze_map, chirp_corrected, normalised_trace, read_ta_map
+    from halex.ta import figures as tf
+
+    log = logging.getLogger("halex.ta")
+    if args.ta_command == "compare":
+        out = Path(args.output)
+        if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise InputError(f"--output must be a .png, .svg or .pdf file, got {args.output!r}")
+        labels = args.labels or [Path(p).stem for p in args.maps]
+        if len(labels) != len(args.maps):
+            raise InputError(f"{len(labels)} labels for {len(args.maps)} maps")
+        curves = {}
+        for path, lab in zip(args.maps, labels):
+            m = read_ta_map(path, time_unit=args.time_unit, orientation=args.orientation)
+            curves[lab] = normalised_trace(m, args.wavelength, bandwidth_nm=args.bandwidth, align=not args.no_align)
+        with atomic_output(out.with_suffix(".csv")) as fh:
+            fh.write("sample,time_ps,normalised_delta_a\n")
+            for lab, (t, y) in curves.items():
+                for ti, yi in zip(t, y):
+                    fh.write(f"{lab},{ti:.6g},{yi:.6g}\n")
+        save_figure(tf.plot_compare(curves, wavelength_nm=args.wavelength), out)
+        log.info("wrote %s and %s", out, out.with_suffix(".csv"))
+        return 0
+
+    if args.irf is not None and not args.irf > 0:
+        raise InputError(f"--irf must be a positive FWHM in ps, got {args.irf}")
+    if not args.kinetics and not args.global_:
+        raise InputError("nothing to fit: give --kinetics NM ... and/or --global N")
+    m = read_ta_map(args.map, time_unit=args.time_unit, orientation=args.orientation)
+    log.info("map %s: %d delays (%.3g to %.3g ps, unit %s from %s) x %d wavelengths (%.0f-%.0f nm)", args.map,
+             m.time_ps.size, m.time_ps.min(), m.time_ps.max(), m.meta["time_unit_file"], m.meta["time_unit_from"],
+             m.wavelength_nm.size, m.wavelength_nm.min(), m.wavelength_nm.max())
+    chirp = _parse_chirp(args.chirp, m)
+    ch, g, fits = analyze_map(m, kinetics=args.kinetics, n_components=args.components, global_components=args.global_,
+                              irf_fwhm_ps=args.irf, chirp=chirp, chirp_order=args.chirp_order, offset=args.offset,
+                              bandwidth_nm=args.bandwidth)
+    summary = {"map": str(args.map), "time_unit_in_file": m.meta["time_unit_file"],
+               "chirp": {"t0_ps_polynomial_coefficients": list(ch.coefficients_ps), "center_nm": ch.center_nm,
+                         "errors_ps": list(ch.errors_ps) if ch.errors_ps else None,
+                         "variable": "u = (wavelength_nm - center_nm) / 100", "source": args.chirp},
+               "kinetics": [f.summary() for f in fits], "global": g.summary() if g else None,
+               "units": {"time": "ps", "wavelength": "nm", "lifetimes": "ps", "irf_fwhm": "ps"}}
+    with atomic_folder(args.output) as tmp:
+        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
+        save_figure(tf.plot_map(m, title="ΔA (as measured) with t0(λ)", chirp=ch), tmp / "map.png")
+        save_figure(tf.plot_map(chirp_corrected(m, ch), title="ΔA, chirp corrected"), tmp / "map_corrected.png")
+        save_figure(tf.plot_chirp(ch, m.wavelength_nm), tmp / "chirp.png")
+        if fits:
+            cols = {"time_ps": m.time_ps}
+            for f in fits:
+                cols[f"trace_{f.wavelength_nm:g}nm"] = f.trace
+                cols[f"fit_{f.wavelength_nm:g}nm"] = f.fitted
+            with open(tmp / "kinetics.csv", "w") as fh:
+                fh.write(",".join(cols) + "\n")
+                np.savetxt(fh, np.column_stack(list(cols.values())), delimiter=",", fmt="%.8g")
+            fig = tf.plot_kinetics(fits)
+            save_figure(fig, tmp / "kinetics.png", close=False)
+            save_figure(fig, tmp / "kinetics.svg")
+        if g is not None:
+            names = [f"{tau:.4g}ps" for tau in g.lifetimes_ps] + (["inf"] if g.offset else [])
+            for kind, arr in (("das", g.das), ("eas", g.eas)):
+                with open(tmp / f"{kind}.csv", "w") as fh:
+                    fh.write("wavelength_nm," + ",".join(f"{kind}_{n}" for n in names) + "\n")
+                    np.savetxt(fh, np.column_stack([g.wavelength_nm, arr.T]), delimiter=",", fmt="%.8g")
+            save_figure(tf.plot_spectra(g), tmp / "spectra.png")
+            from halex.ta.io import TAMap
+
+            save_figure(tf.plot_map(TAMap(m.wavelength_nm, m.time_ps, g.residual), title="residual (data − global fit)"),
+                        tmp / "residual.png")
+    for f in fits:
+        log.info("%g nm: tau = %s ps, IRF FWHM = %.0f fs", f.wavelength_nm,
+                 ", ".join(f"{t:.4g} ± {e:.2g}" for t, e in zip(f.lifetimes_ps, f.lifetimes_err_ps)), 1000 * f.irf_fwhm_ps)
+    if g is not None:
+        log.info("global: tau = %s ps, IRF FWHM = %.0f ± %.0f fs", ", ".join(
+            f"{t:.4g} ± {e:.2g}" for t, e in zip(g.lifetimes_ps, g.lifetimes_err_ps)), 1000 * g.irf_fwhm_ps, 1000 * g.irf_fwhm_err_ps)
+    log.info("wrote %s", args.output)
+    return 0

@@ -1,0 +1,94 @@
+"""Spectrometer exports (absorption, PL) at the edge.
+
+A spectrum file is a text table: header lines (any text), then rows of numbers; the
+first column is the wavelength in nm, the others are signals (the first by default, or
+the one named/numbered by ``column``). Delimiters: comma, semicolon, tab or blanks; a
+semicolon-separated file with decimal commas (``400,5;0,123``) is read too. A descending
+wavelength axis is reversed; a non-monotonic one, NaNs, or wavelengths outside
+150–3000 nm (an energy or wavenumber axis) raise :class:`~halex.errors.FileFormatError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halex.errors import FileFormatError, InputError
+
+__all__ = ["Spectrum", "read_spectrum", "check_spectrum"]
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A spectrum on an increasing wavelength axis (nm)."""
+
+    wavelength_nm: np.ndarray
+    values: np.ndarray
+    name: str = "signal"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def check_spectrum(wavelength_nm, values, *, name: str = "signal", source: str = "spectrum") -> Spectrum:
+    w = np.asarray(wavelength_nm, float).ravel()
+    v = np.asarray(values, float).ravel()
+    if w.shape != v.shape:
+        raise FileFormatError(f"{source}: wavelength and signal lengths differ ({w.size} vs {v.size})")
+    if w.size < 5:
+        raise FileFormatError(f"{source}: a spectrum needs at least 5 points, got {w.size}")
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(v))):
+        raise FileFormatError(f"{source}: NaN or infinite values in the data")
+    d = np.diff(w)
+    if np.all(d < 0):
+        w, v = w[::-1], v[::-1]
+    elif not np.all(d > 0):
+        raise FileFormatError(f"{source}: the wavelength axis is not strictly monotonic")
+    if w[0] < 150 or w[-1] > 3000:
+        raise FileFormatError(f"{source}: first column spans {w[0]:g}–{w[-1]:g}; expected a wavelength in nm (150–3000)")
+    return Spectrum(w, v, name)
+
+
+def read_spectrum(path: str | os.PathLike, *, column: int | str | None = None) -> Spectrum:
+    """Read a spectrometer CSV/TXT export (wavelength in nm in the first column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"spectrum file {str(path)!r} does not exist")
+    lines = path.read_text(errors="replace").splitlines()
+    euro = sum(1 for ln in lines if ";" in ln and re.search(r"\d,\d", ln)) > len(lines) // 2
+    rows, header = [], []
+    for ln in lines:
+        s = ln.strip()
+        if not s or s[0] in "#%!":
+            continue
+        if euro:
+            s = s.replace(",", ".")
+        parts = [p for p in re.split(r"[,;\t ]+", s) if p]
+        try:
+            rows.append([float(p) for p in parts])
+        except ValueError:
+            if rows:
+                raise FileFormatError(f"{str(path)!r}: non-numeric line inside the data: {ln[:60]!r}") from None
+            header = parts
+    if not rows:
+        raise FileFormatError(f"{str(path)!r}: no numeric data rows")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1 or min(widths) < 2:
+        raise FileFormatError(f"{str(path)!r}: rows have {sorted(widths)} columns; expected wavelength + ≥ 1 signal")
+    a = np.array(rows)
+    names = header[1:a.shape[1]] if len(header) >= a.shape[1] else [f"column {k}" for k in range(1, a.shape[1])]
+    if column is None:
+        k = 1
+    elif isinstance(column, int) or str(column).isdigit():
+        k = int(column)
+        if not 1 <= k < a.shape[1]:
+            raise InputError(f"column {k} does not exist: {str(path)!r} has signal columns 1–{a.shape[1] - 1}")
+    else:
+        if column not in names:
+            raise InputError(f"no column named {column!r} in {str(path)!r}; columns: {', '.join(names)}")
+        k = names.index(column) + 1
+    sp = check_spectrum(a[:, 0], a[:, k], name=names[k - 1] if names else "signal", source=repr(str(path)))
+    return Spectrum(sp.wavelength_nm, sp.values, sp.name, {"source": str(path), "column": k})

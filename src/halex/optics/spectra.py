@@ -1,0 +1,226 @@
+"""Absorption and photoluminescence analysis.
+
+* :func:`to_energy` — wavelength → photon energy ``E = hc/λ`` (hc = 1239.841984 eV nm).
+  Spectral *densities* (PL counts per nm) are multiplied by the Jacobian
+  ``|dλ/dE| = λ²/hc`` so that they become per eV (J. Mooney, P. Kambhampati, J. Phys.
+  Chem. Lett. 4, 3316 (2013)); absorbance is a per-photon quantity and is not.
+* :func:`fit_peaks` — sum of Gaussian or Voigt peaks on a constant baseline by
+  non-linear least squares; standard errors from the covariance scaled by χ²_red.
+* :func:`absorption_features` — the excitonic peak (lowest-energy local maximum of the
+  smoothed absorbance), the absorption onset (tangent at the steepest point of the
+  low-energy edge intersected with the sub-gap baseline), and a direct-gap Tauc
+  estimate ((A·E)² linear in E around the steepest point, extrapolated to zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from halex.errors import AnalysisError, InputError
+
+__all__ = ["HC_EV_NM", "to_energy", "Peak", "PeakFit", "fit_peaks", "absorption_features"]
+
+HC_EV_NM = 1239.841984
+
+
+def to_energy(wavelength_nm, values, *, jacobian: bool = True):
+    """Return ``(energy_eV, values_per_eV)`` sorted by increasing energy."""
+    w = np.asarray(wavelength_nm, float)
+    v = np.asarray(values, float)
+    if np.any(w <= 0):
+        raise InputError("wavelengths must be positive (nm)")
+    e = HC_EV_NM / w
+    out = v * w**2 / HC_EV_NM if jacobian else v.copy()
+    order = np.argsort(e)
+    return e[order], out[order]
+
+
+def _gauss(x, c, fwhm, area):
+    s = fwhm / (2 * np.sqrt(2 * np.log(2)))
+    return area / (s * np.sqrt(2 * np.pi)) * np.exp(-0.5 * ((x - c) / s) ** 2)
+
+
+def _voigt(x, c, sigma, gamma, area):
+    from scipy.special import voigt_profile
+
+    return area * voigt_profile(x - c, sigma, gamma)
+
+
+def _voigt_fwhm(sigma, gamma):
+    fg = 2 * np.sqrt(2 * np.log(2)) * sigma
+    fl = 2 * gamma
+    return 0.5346 * fl + np.sqrt(0.2166 * fl**2 + fg**2)  # Olivero & Longbothum (1977), 0.02 %
+
+
+@dataclass(frozen=True)
+class Peak:
+    center: float
+    center_err: float
+    fwhm: float
+    fwhm_err: float
+    area: float
+    area_err: float
+    height: float
+
+
+@dataclass
+class PeakFit:
+    peaks: list[Peak]
+    shape: str
+    baseline: float
+    x: np.ndarray
+    y: np.ndarray
+    fitted: np.ndarray
+    components: list[np.ndarray]
+    chi2_red: float
+
+
+def fit_peaks(x, y, *, n_peaks: int = 1, shape: str = "gauss", centers=None, baseline: bool = True) -> PeakFit:
+    """Fit ``n_peaks`` Gaussian or Voigt peaks (x in any unit, e.g. eV) plus a constant.
+
+    Starting centres are the ``n_peaks`` most prominent maxima (or ``centers``).
+    """
+    from scipy.optimize import curve_fit
+    from scipy.signal import find_peaks, peak_widths
+
+    if shape not in ("gauss", "voigt"):
+        raise InputError(f"peak shape must be 'gauss' or 'voigt', got {shape!r}")
+    if not 1 <= n_peaks <= 8:
+        raise InputError(f"n_peaks must lie in 1–8, got {n_peaks}")
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if x.shape != y.shape or x.size < 3 * n_peaks + 3:
+        raise InputError(f"need matching x, y with at least {3 * n_peaks + 3} points")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    span = x[-1] - x[0]
+    ys = np.convolve(y, np.ones(5) / 5, mode="same")
+    if centers is None:
+        idx, props = find_peaks(ys, prominence=0.02 * (ys.max() - ys.min()))
+        if idx.size == 0:
+            idx = np.array([int(np.argmax(ys))])
+            props = {"prominences": np.array([1.0])}
+        top = idx[np.argsort(props["prominences"])[::-1][:n_peaks]]
+        while top.size < n_peaks:  # fewer visible maxima than requested: spread the rest
+            top = np.r_[top, int(np.clip(top[0] + (top.size * 7) % (x.size // 4), 0, x.size - 1))]
+        c0 = x[top]
+    else:
+        c0 = np.asarray(centers, float)
+        if c0.size != n_peaks:
+            raise InputError(f"give {n_peaks} starting centres, got {c0.size}")
+        top = np.clip(np.searchsorted(x, c0), 0, x.size - 1)
+    dx = np.median(np.diff(x))
+    try:
+        w0 = np.maximum(peak_widths(ys, top, rel_height=0.5)[0] * dx, 3 * dx)
+    except ValueError:
+        w0 = np.full(n_peaks, span / 10)
+    w0 = np.minimum(w0, span / 2)
+    h0 = np.maximum(ys[top] - ys.min(), 1e-12 * max(abs(ys).max(), 1e-300))
+    b0 = float(np.percentile(y, 5)) if baseline else 0.0
+
+    def model(xx, *p):
+        out = np.full_like(xx, p[-1] if baseline else 0.0)
+        for k in range(n_peaks):
+            if shape == "gauss":
+                c, f, a = p[3 * k:3 * k + 3]
+                out = out + _gauss(xx, c, f, a)
+            else:
+                c, s, g, a = p[4 * k:4 * k + 4]
+                out = out + _voigt(xx, c, s, g, a)
+        return out
+
+    p0, lo, hi = [], [], []
+    for k in range(n_peaks):
+        area = h0[k] * w0[k] * 1.064
+        if shape == "gauss":
+            p0 += [c0[k], w0[k], area]
+            lo += [x[0], dx / 2, 0.0]
+            hi += [x[-1], span, np.inf]
+        else:
+            p0 += [c0[k], w0[k] / 3.5, w0[k] / 4, area]
+            lo += [x[0], dx / 10, 0.0, 0.0]
+            hi += [x[-1], span, span, np.inf]
+    if baseline:
+        p0.append(b0)
+        lo.append(-np.inf)
+        hi.append(np.inf)
+    lo_a, hi_a = np.array(lo, float), np.array(hi, float)
+    finite = np.isfinite(lo_a)
+    p0 = np.array(p0, float)
+    p0[finite] = np.maximum(p0[finite], lo_a[finite] + 1e-9 * (np.abs(lo_a[finite]) + 1))
+    p0 = np.minimum(p0, hi_a)
+    try:
+        popt, pcov = curve_fit(model, x, y, p0=p0, bounds=(lo, hi), maxfev=20000)
+    except RuntimeError as exc:
+        raise AnalysisError(f"peak fit did not converge ({exc}); try fewer peaks or give --centers") from None
+    fitted = model(x, *popt)
+    dof = max(x.size - popt.size, 1)
+    chi2 = float(np.sum((y - fitted) ** 2) / dof)
+    perr = np.sqrt(np.maximum(np.diag(pcov), 0))
+    peaks, comps = [], []
+    for k in range(n_peaks):
+        if shape == "gauss":
+            c, f, a = popt[3 * k:3 * k + 3]
+            ce, fe, ae = perr[3 * k:3 * k + 3]
+            comp = _gauss(x, c, f, a)
+        else:
+            c, s, g, a = popt[4 * k:4 * k + 4]
+            ce, se, ge, ae = perr[4 * k:4 * k + 4]
+            f = _voigt_fwhm(s, g)
+            eps = 1e-6 * max(f, 1e-12)
+            dfs = (_voigt_fwhm(s + eps, g) - f) / eps
+            dfg = (_voigt_fwhm(s, g + eps) - f) / eps
+            fe = float(np.sqrt((dfs * se) ** 2 + (dfg * ge) ** 2))
+            comp = _voigt(x, c, s, g, a)
+        peaks.append(Peak(float(c), float(ce), float(f), float(fe), float(a), float(ae), float(comp.max())))
+        comps.append(comp)
+    order = np.argsort([p.center for p in peaks])
+    return PeakFit([peaks[i] for i in order], shape, float(popt[-1]) if baseline else 0.0, x, y, fitted,
+                   [comps[i] for i in order], chi2)
+
+
+def absorption_features(energy_eV, absorbance, *, smooth_points: int = 5) -> dict:
+    """Excitonic peak, onset and Tauc (direct) gap of an absorption spectrum (eV axis, increasing)."""
+    from scipy.signal import find_peaks, savgol_filter
+
+    e = np.asarray(energy_eV, float)
+    a = np.asarray(absorbance, float)
+    if e.size < 15 or np.any(np.diff(e) <= 0):
+        raise InputError("absorption spectrum needs ≥ 15 points on an increasing energy axis")
+    win = max(5, smooth_points | 1)
+    if win >= e.size:
+        win = (e.size - 1) | 1 if (e.size - 1) % 2 else e.size - 2
+    s = savgol_filter(a, win, 2)
+    ds = np.gradient(s, e)
+    rng = float(s.max() - s.min())
+    if rng <= 0:
+        raise AnalysisError("flat absorption spectrum: no edge to analyse")
+    # the edge: the lowest-energy region where the absorbance rises above 20 % of its range
+    rising = np.flatnonzero(s > s.min() + 0.2 * rng)
+    i_edge = int(rising[0])
+    peaks, _ = find_peaks(s, prominence=0.02 * rng)
+    peaks = peaks[peaks >= i_edge]
+    exciton = None
+    if peaks.size:
+        ip = int(peaks[0])
+        lo, hi = max(ip - 3, 0), min(ip + 4, e.size)
+        c = np.polyfit(e[lo:hi], a[lo:hi], 2)
+        exciton = float(-c[1] / (2 * c[0])) if c[0] < 0 else float(e[ip])
+    stop = int(peaks[0]) if peaks.size else min(i_edge + max(5, e.size // 10), e.size - 1)
+    seg = slice(max(i_edge - max(5, e.size // 20), 0), stop + 1)
+    k = seg.start + int(np.argmax(ds[seg]))
+    slope = ds[k]
+    base = float(np.median(s[: max(i_edge - 2, 3)]))
+    onset = float(e[k] - (s[k] - base) / slope) if slope > 0 else float("nan")
+    # Tauc (direct allowed): (A E)^2 ~ (E - Eg), linear fit around the steepest point
+    t = (np.clip(s, 0, None) * e) ** 2
+    dt = np.gradient(t, e)
+    kt = seg.start + int(np.argmax(dt[seg]))
+    lo, hi = max(kt - 3, 0), min(kt + 4, e.size)
+    p = np.polyfit(e[lo:hi], t[lo:hi], 1)
+    tauc = float(-p[1] / p[0]) if p[0] > 0 else float("nan")
+    return {"exciton_peak_eV": exciton, "exciton_peak_nm": HC_EV_NM / exciton if exciton else None,
+            "onset_eV": onset, "onset_nm": HC_EV_NM / onset if onset and onset > 0 else None,
+            "tauc_direct_gap_eV": tauc, "steepest_edge_eV": float(e[k]), "baseline": base}

@@ -1,0 +1,187 @@
+"""Transient-absorption maps ΔA(λ, t) from text matrices.
+
+A map file is a matrix whose first row and first column are the two axes (the corner
+cell may be empty or hold any number); comment lines (``#``, ``%``, ``;``) and text
+header lines before the matrix are skipped; the delimiter (comma, semicolon, tab,
+blanks) is detected. Which axis is time is decided by, in order: ``orientation`` given
+by the user; a header word (``time``/``delay`` or ``wavelength``/``nm`` next to an axis
+label); the axis that holds negative values (delays before time zero); the axis whose
+values all lie in 150–3000 (nm). The time unit comes from ``time_unit``, else from a
+header token ``fs``/``ps``/``ns``, else from the smallest delay step near zero
+(≥ 1 → fs, otherwise ps), and is reported, so a guess is never silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halex.errors import FileFormatError, InputError
+
+__all__ = ["TAMap", "read_ta_map", "write_ta_map", "check_ta_map", "TIME_UNITS"]
+
+log = logging.getLogger(__name__)
+TIME_UNITS = {"fs": 1e-3, "ps": 1.0, "ns": 1e3}
+_SPLIT = re.compile(r"[,;\t ]+")
+
+
+@dataclass(frozen=True)
+class TAMap:
+    """ΔA on a (time, wavelength) grid: ``delta_a[i, j]`` at ``time_ps[i]``, ``wavelength_nm[j]``."""
+
+    wavelength_nm: np.ndarray
+    time_ps: np.ndarray
+    delta_a: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def trace(self, wavelength_nm: float, *, bandwidth_nm: float = 0.0) -> np.ndarray:
+        """Kinetic trace at ``wavelength_nm`` (mean over ±bandwidth/2, else the nearest column)."""
+        w = self.wavelength_nm
+        if not w.min() - 1 <= wavelength_nm <= w.max() + 1:
+            raise InputError(f"wavelength {wavelength_nm} nm lies outside the map ({w.min():g}–{w.max():g} nm)")
+        sel = np.abs(w - wavelength_nm) <= bandwidth_nm / 2
+        if not sel.any():
+            sel = np.abs(w - wavelength_nm) == np.abs(w - wavelength_nm).min()
+        return self.delta_a[:, sel].mean(axis=1)
+
+
+def check_ta_map(wavelength_nm, time_ps, delta_a, *, source: str = "map", meta=None) -> TAMap:
+    """Validate shapes, finiteness and axis monotonicity; sort ascending axes."""
+    w = np.asarray(wavelength_nm, float).ravel()
+    t = np.asarray(time_ps, float).ravel()
+    d = np.asarray(delta_a, float)
+    if d.ndim != 2 or d.shape != (t.size, w.size):
+        raise FileFormatError(f"{source}: ΔA must have shape (n_times, n_wavelengths) = ({t.size}, {w.size}), got {d.shape}")
+    if t.size < 10 or w.size < 1:
+        raise FileFormatError(f"{source}: a TA map needs ≥ 10 delays and ≥ 1 wavelength, got {t.size} × {w.size}")
+    for name, a in (("time", t), ("wavelength", w), ("ΔA", d)):
+        if not np.all(np.isfinite(a)):
+            raise FileFormatError(f"{source}: the {name} values hold NaN or infinite entries")
+    for name, a, axis in (("time", t, 0), ("wavelength", w, 1)):
+        if a.size > 1:
+            step = np.diff(a)
+            if np.all(step < 0):
+                a = a[::-1]
+                d = np.flip(d, axis=axis)
+            elif not np.all(step > 0):
+                raise FileFormatError(f"{source}: the {name} axis is not strictly monotonic (repeated or unsorted values)")
+            if name == "time":
+                t = a
+            else:
+                w = a
+    if w.min() <= 0:
+        raise FileFormatError(f"{source}: wavelengths must be positive (nm)")
+    return TAMap(w, t, d, dict(meta or {}))
+
+
+def _numeric_rows(path: Path) -> tuple[list[list[float]], str]:
+    rows: list[list[float]] = []
+    header = []
+    for line in path.read_text(errors="replace").splitlines():
+        s = line.strip()
+        if not s:
+            continue
+        if s[0] in "#%;!":
+            header.append(s)
+            continue
+        parts = [p for p in _SPLIT.split(s) if p]
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            if rows:
+                # a text token inside the matrix (e.g. "nan" parses; "n/a" does not)
+                raise FileFormatError(f"{str(path)!r}: non-numeric entry inside the matrix: {s[:60]!r}") from None
+            header.append(s)
+            continue
+        rows.append(vals)
+    return rows, "\n".join(header)
+
+
+def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orientation: str | None = None) -> TAMap:
+    """Read a ΔA(λ, t) matrix.
+
+    Parameters
+    ----------
+    time_unit
+        ``"fs"``, ``"ps"`` or ``"ns"``; detected when None.
+    orientation
+        ``"time-rows"`` (first column = delays, first row = wavelengths) or
+        ``"wavelength-rows"``; detected when None.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"TA map {str(path)!r} does not exist")
+    if time_unit is not None and time_unit not in TIME_UNITS:
+        raise InputError(f"time unit must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}")
+    if orientation not in (None, "time-rows", "wavelength-rows"):
+        raise InputError(f"orientation must be 'time-rows' or 'wavelength-rows', got {orientation!r}")
+    rows, header = _numeric_rows(path)
+    if len(rows) < 2:
+        raise FileFormatError(f"{str(path)!r}: no numeric matrix found")
+    first, body = rows[0], rows[1:]
+    widths = {len(r) for r in body}
+    if len(widths) != 1:
+        raise FileFormatError(f"{str(path)!r}: matrix rows have different lengths {sorted(widths)}")
+    ncol = widths.pop()
+    if len(first) == ncol - 1:
+        col_axis = np.array(first)
+    elif len(first) == ncol:
+        col_axis = np.array(first[1:])
+    else:
+        raise FileFormatError(f"{str(path)!r}: the axis row has {len(first)} values for {ncol - 1} data columns")
+    body_a = np.array(body)
+    row_axis, data = body_a[:, 0], body_a[:, 1:]
+    hl = header.lower()
+
+    def looks_wavelength(a):
+        return bool(np.all((a >= 150) & (a <= 3000)))
+
+    if orientation is None:
+        if np.any(row_axis < 0) and not np.any(col_axis < 0):
+            orientation = "time-rows"
+        elif np.any(col_axis < 0) and not np.any(row_axis < 0):
+            orientation = "wavelength-rows"
+        elif looks_wavelength(col_axis) and not looks_wavelength(row_axis):
+            orientation = "time-rows"
+        elif looks_wavelength(row_axis) and not looks_wavelength(col_axis):
+            orientation = "wavelength-rows"
+        else:
+            raise FileFormatError(f"{str(path)!r}: cannot tell which axis is time; pass orientation "
+                                  "('time-rows' or 'wavelength-rows', CLI --orientation)")
+    if orientation == "time-rows":
+        t_raw, w, d = row_axis, col_axis, data
+    else:
+        t_raw, w, d = col_axis, row_axis, data.T
+    unit = time_unit
+    how = "given"
+    if unit is None:
+        found = [u for u in TIME_UNITS if re.search(rf"(?<![a-z]){u}(?![a-z])", hl)]
+        if len(found) == 1:
+            unit, how = found[0], "header"
+        else:
+            steps = np.diff(np.sort(t_raw))
+            near = steps[np.argsort(np.abs(np.sort(t_raw)[:-1]))[:5]]
+            unit = "fs" if np.median(near) >= 1 else "ps"
+            how = "guessed from the delay step near zero"
+            log.warning("%s: time unit not stated; %s: %s (pass time_unit / --time-unit to override)", path, how, unit)
+    t = t_raw * TIME_UNITS[unit]
+    return check_ta_map(w, t, d, source=repr(str(path)),
+                        meta={"source": str(path), "time_unit_file": unit, "time_unit_from": how, "orientation": orientation})
+
+
+def write_ta_map(path: str | os.PathLike, m: TAMap) -> Path:
+    """Write a map as a time-rows CSV matrix (delays in ps, wavelengths in nm), atomically."""
+    from halex.io import atomic_output
+
+    path = Path(path)
+    with atomic_output(path) as fh:
+        fh.write("# delta A map; first column: time (ps), first row: wavelength (nm)\n")
+        fh.write("0," + ",".join(f"{v:.6g}" for v in m.wavelength_nm) + "\n")
+        np.savetxt(fh, np.column_stack([m.time_ps, m.delta_a]), delimiter=",", fmt="%.8g")
+    return path

@@ -1,0 +1,85 @@
+"""Kinetic models for transient absorption: exponentials convolved with a Gaussian IRF.
+
+The instrument response is a Gaussian of standard deviation σ (FWHM = 2√(2 ln 2) σ)
+centred at the time zero t0. A decay ``exp(−t/τ)`` for t ≥ 0 convolved with it is
+
+.. math::
+
+    g(t; τ, σ) = ½ \\exp\\!\\left(\\frac{σ^2}{2τ^2} - \\frac{t}{τ}\\right)
+                 \\operatorname{erfc}\\!\\left(\\frac{σ/τ - t/σ}{\\sqrt 2}\\right),
+
+evaluated through the scaled complementary error function (``erfcx``) where the plain
+form would overflow. A long-lived (``τ = ∞``) component is the step ``½ erfc(−t/(√2 σ))``.
+Rises need no separate term: a rise with time τ_r into a state decaying with τ_d is
+``A (g(τ_d) − g(τ_r))``, i.e. two components with opposite amplitudes, which the linear
+amplitude solve finds by itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erfc, erfcx
+
+__all__ = ["FWHM_PER_SIGMA", "exp_conv_gauss", "step_conv_gauss", "basis", "sequential_matrix"]
+
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+
+
+def exp_conv_gauss(t, tau, sigma):
+    """``exp(−t/τ)·H(t)`` convolved with a unit-area Gaussian of width σ (same time unit)."""
+    t = np.asarray(t, float)
+    z = (sigma / tau - t / sigma) / np.sqrt(2.0)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        big = 0.5 * np.exp(-0.5 * (t / sigma) ** 2) * erfcx(np.maximum(z, 0.0))
+        small = 0.5 * np.exp(np.minimum(0.5 * (sigma / tau) ** 2 - t / tau, 700.0)) * erfc(np.minimum(z, 0.0))
+    return np.where(z > 0, big, small)
+
+
+def step_conv_gauss(t, sigma):
+    """Heaviside step convolved with a unit-area Gaussian of width σ."""
+    return 0.5 * erfc(-np.asarray(t, float) / (np.sqrt(2.0) * sigma))
+
+
+def basis(t, t0, lifetimes, sigma, *, offset: bool = False) -> np.ndarray:
+    """Columns ``g(t − t0; τ_k, σ)`` (plus a step if ``offset``); ``t0`` may vary per row.
+
+    Parameters
+    ----------
+    t : (n_t,) array
+    t0 : float or (n_w,) array
+        Time zero (per wavelength for a chirped map).
+    lifetimes : sequence of float
+        τ_k, same unit as ``t``.
+    sigma : float
+        IRF standard deviation.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_t, n_c)`` for a scalar t0, ``(n_w, n_t, n_c)`` for an array.
+    """
+    t0 = np.asarray(t0, float)
+    tt = np.asarray(t, float)[None, :] - np.atleast_1d(t0)[:, None]
+    cols = [exp_conv_gauss(tt, tau, sigma) for tau in lifetimes]
+    if offset:
+        cols.append(step_conv_gauss(tt, sigma))
+    out = np.stack(cols, axis=-1)
+    return out[0] if t0.ndim == 0 else out
+
+
+def sequential_matrix(lifetimes) -> np.ndarray:
+    """Matrix B with ``DAS = B @ EAS`` for the sequential scheme 1 → 2 → … → n.
+
+    Lifetimes are those of the compartments in order (use ``np.inf`` for a final
+    non-decaying one). ``c_j(t) = Σ_i B[i, j] exp(−k_i t)`` with
+    ``B[i, j] = Π_{m<j} k_m / Π_{m≤j, m≠i} (k_m − k_i)`` for i ≤ j.
+    """
+    k = np.array([0.0 if np.isinf(tau) else 1.0 / tau for tau in lifetimes])
+    n = k.size
+    b = np.zeros((n, n))
+    for j in range(n):
+        num = np.prod(k[:j])
+        for i in range(j + 1):
+            den = np.prod([k[m] - k[i] for m in range(j + 1) if m != i])
+            b[i, j] = num / den
+    return b

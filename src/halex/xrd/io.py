@@ -1,0 +1,187 @@
+"""Powder patterns at the edge: read measured scans, write calculated ones.
+
+Readers
+-------
+* two- or three-column text (``.xy``, ``.xye``, ``.csv``, ``.dat``, ``.txt``): 2θ in
+  degrees, intensity, optional standard uncertainty; comment lines (``#``, ``!``,
+  ``;``) and non-numeric header lines are skipped, the delimiter (comma, semicolon,
+  tab or blanks) is detected;
+* PANalytical ``.xrdml`` (XRDMeasurement 1.x/2.x): the first ``scan``'s 2θ positions
+  (start/end or an explicit list), its ``counts`` or ``intensities`` (multiplied by
+  ``beamAttenuationFactors`` when present) and the wavelengths of ``usedWavelength``.
+
+A scan whose 2θ runs downwards is reversed; an axis that is not monotonic, NaNs,
+negative intensities or fewer than 10 points raise :class:`~halex.errors.FileFormatError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halex.errors import FileFormatError, InputError
+
+__all__ = ["Pattern", "read_pattern", "write_pattern", "check_pattern"]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A powder pattern: 2θ (degrees, increasing), intensity and optional σ (same units)."""
+
+    two_theta_deg: np.ndarray
+    intensity: np.ndarray
+    sigma: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "pattern", allow_negative: bool = False) -> Pattern:
+    """Validate arrays and return a :class:`Pattern` with 2θ increasing.
+
+    Raises
+    ------
+    FileFormatError
+        Mismatched lengths, fewer than 10 points, non-finite values, a 2θ axis that is
+        not strictly monotonic or outside (0, 180)°, negative intensities (unless
+        ``allow_negative``), non-positive σ.
+    """
+    x = np.asarray(two_theta_deg, float).ravel()
+    y = np.asarray(intensity, float).ravel()
+    s = None if sigma is None else np.asarray(sigma, float).ravel()
+    if x.shape != y.shape or (s is not None and s.shape != x.shape):
+        raise FileFormatError(f"{source}: 2θ, intensity (and σ) must have the same length, got {x.size}, {y.size}"
+                              + ("" if s is None else f", {s.size}"))
+    if x.size < 10:
+        raise FileFormatError(f"{source}: a powder pattern needs at least 10 points, got {x.size}")
+    for name, arr in (("2θ", x), ("intensity", y), ("σ", s)):
+        if arr is not None and not np.all(np.isfinite(arr)):
+            raise FileFormatError(f"{source}: {name} column holds NaN or infinite values (row {int(np.flatnonzero(~np.isfinite(arr))[0]) + 1})")
+    d = np.diff(x)
+    if np.all(d < 0):
+        x, y = x[::-1], y[::-1]
+        s = None if s is None else s[::-1]
+    elif not np.all(d > 0):
+        i = int(np.flatnonzero(d <= 0)[0]) if np.any(d > 0) else 0
+        raise FileFormatError(f"{source}: the 2θ axis is not strictly monotonic (at row {i + 2}: {x[i]} then {x[i + 1]}); "
+                              "sort the scan or remove repeated points")
+    if x[0] <= 0 or x[-1] >= 180:
+        raise FileFormatError(f"{source}: 2θ must lie in (0, 180) degrees, got {x[0]:g}–{x[-1]:g}")
+    if not allow_negative and np.any(y < 0):
+        raise FileFormatError(f"{source}: negative intensities (first at 2θ = {x[np.argmax(y < 0)]:g}°); "
+                              "give raw counts, not a background-subtracted pattern")
+    if s is not None and np.any(s <= 0):
+        raise FileFormatError(f"{source}: the σ column must be positive")
+    return Pattern(x, y, s)
+
+
+_SPLIT = re.compile(r"[,;\t ]+")
+
+
+def _read_text(path: Path) -> Pattern:
+    rows: list[list[float]] = []
+    for line in path.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if not line or line[0] in "#!;%":
+            continue
+        parts = [p for p in _SPLIT.split(line) if p]
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            if rows:  # text after data: a footer or a corrupted line
+                raise FileFormatError(f"{str(path)!r}: non-numeric line after the data: {line[:60]!r}") from None
+            continue  # header line
+        rows.append(vals)
+    if not rows:
+        raise FileFormatError(f"{str(path)!r}: no numeric rows; expected columns 2θ (deg), intensity[, σ]")
+    ncol = {len(r) for r in rows}
+    if len(ncol) != 1 or min(ncol) < 2:
+        raise FileFormatError(f"{str(path)!r}: rows have {sorted(ncol)} columns; expected 2 or 3 (2θ, intensity, σ)")
+    a = np.array(rows)
+    return check_pattern(a[:, 0], a[:, 1], a[:, 2] if a.shape[1] >= 3 else None, source=repr(str(path)))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _read_xrdml(path: Path) -> Pattern:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise FileFormatError(f"{str(path)!r}: not a valid XRDML (XML) file: {exc}") from None
+    scan = next((el for el in root.iter() if _local(el.tag) == "scan"), None)
+    if scan is None:
+        raise FileFormatError(f"{str(path)!r}: XRDML file has no <scan>")
+    dp = next((el for el in scan.iter() if _local(el.tag) == "dataPoints"), None)
+    if dp is None:
+        raise FileFormatError(f"{str(path)!r}: XRDML scan has no <dataPoints>")
+    counts = atten = None
+    x = None
+    for el in dp:
+        tag = _local(el.tag)
+        if tag in ("counts", "intensities") and el.text:
+            counts = np.array(el.text.split(), float)
+        elif tag == "beamAttenuationFactors" and el.text:
+            atten = np.array(el.text.split(), float)
+    if counts is None:
+        raise FileFormatError(f"{str(path)!r}: XRDML <dataPoints> holds no <counts> or <intensities>")
+    for el in dp:
+        if _local(el.tag) == "positions" and el.get("axis", "").lower() == "2theta":
+            sub = {_local(c.tag): c.text for c in el}
+            if "listPositions" in sub and sub["listPositions"]:
+                x = np.array(sub["listPositions"].split(), float)
+            elif "startPosition" in sub and "endPosition" in sub:
+                x = np.linspace(float(sub["startPosition"]), float(sub["endPosition"]), counts.size)
+            elif "commonPosition" in sub:
+                raise FileFormatError(f"{str(path)!r}: 2θ is fixed in this scan (not a 2θ scan)")
+    if x is None:
+        raise FileFormatError(f"{str(path)!r}: XRDML scan has no 2Theta <positions>")
+    if atten is not None:
+        if atten.size != counts.size:
+            raise FileFormatError(f"{str(path)!r}: {atten.size} attenuation factors for {counts.size} counts")
+        counts = counts * atten
+    meta: dict[str, Any] = {}
+    for el in root.iter():
+        t = _local(el.tag)
+        if t in ("kAlpha1", "kAlpha2", "ratioKAlpha2KAlpha1") and el.text:
+            meta[t] = float(el.text)
+    pat = check_pattern(x, counts, source=repr(str(path)))
+    return Pattern(pat.two_theta_deg, pat.intensity, None, meta)
+
+
+def read_pattern(path: str | os.PathLike) -> Pattern:
+    """Read a measured powder pattern (``.xy``/``.xye``/``.csv``/``.dat``/``.txt``/``.xrdml``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"pattern file {str(path)!r} does not exist")
+    if path.stat().st_size == 0:
+        raise FileFormatError(f"pattern file {str(path)!r} is empty")
+    suffix = path.suffix.lower()
+    pat = _read_xrdml(path) if suffix == ".xrdml" else _read_text(path)
+    return Pattern(pat.two_theta_deg, pat.intensity, pat.sigma, {**pat.meta, "source": str(path)})
+
+
+def write_pattern(path: str | os.PathLike, two_theta_deg, intensity, *, header: dict[str, Any] | None = None,
+                  extra: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``two_theta_deg,intensity[,extra...]`` CSV atomically, ``#`` metadata lines first."""
+    from halex.io import atomic_output
+
+    x = np.asarray(two_theta_deg, float)
+    cols = {"two_theta_deg": x, "intensity": np.asarray(intensity, float)}
+    for k, v in (extra or {}).items():
+        cols[k] = np.asarray(v, float)
+    if any(c.shape != x.shape for c in cols.values()):
+        raise InputError("all pattern columns must have the same length")
+    path = Path(path)
+    with atomic_output(path) as fh:
+        for k, v in (header or {}).items():
+            fh.write(f"# {k}: {v}\n")
+        fh.write(",".join(cols) + "\n")
+        np.savetxt(fh, np.column_stack(list(cols.values())), delimiter=",", fmt="%.8g")
+    return path
