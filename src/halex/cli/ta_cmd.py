@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     if args.irf is not None and not args.irf > 0:
-        raise InputError(f"--irf must be a positive FWHM in ps, got {args.irf}")
+        raise InputError(f"--irf (IRF FWHM) must be positive, in ps, got {args.irf}")
     if not args.kinetics and not args.global_:
         raise InputError("nothing to fit: give --kinetics NM ... and/or --global N")
     m = read_ta_map(args.map, time_unit=args.time_unit, orientation=args.orientation)

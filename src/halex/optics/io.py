@@ -72,7 +72,7 @@ def read_spectrum(path: str | os.PathLike, *, column: int | str | None = None) -
         except ValueError:
             if rows:
                 raise FileFormatError(f"{str(path)!r}: non-numeric line inside the data: {ln[:60]!r}") from None
-            header = parts
+            header = [h.strip() for h in re.split(r"[,;\t]" if re.search(r"[,;\t]", s) else r"\s+", s) if h.strip()]
     if not rows:
         raise FileFormatError(f"{str(path)!r}: no numeric data rows")
     widths = {len(r) for r in rows}

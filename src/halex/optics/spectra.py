@@ -9,7 +9,10 @@
 * :func:`absorption_features` — the excitonic peak (lowest-energy local maximum of the
   smoothed absorbance), the absorption onset (tangent at the steepest point of the
   low-energy edge intersected with the sub-gap baseline), and a direct-gap Tauc
-  estimate ((A·E)² linear in E around the steepest point, extrapolated to zero).
+  estimate ((A·E)² above the baseline, linear in E, extrapolated to zero; fitted on the
+  continuum 0.05–0.30 eV above the excitonic peak when there is one, else around the
+  steepest rise). For strongly excitonic NCs the Tauc number is a rough guide only;
+  the exciton peak and the onset are the robust observables.
 """
 
 from __future__ import annotations
@@ -214,13 +217,21 @@ def absorption_features(energy_eV, absorbance, *, smooth_points: int = 5) -> dic
     slope = ds[k]
     base = float(np.median(s[: max(i_edge - 2, 3)]))
     onset = float(e[k] - (s[k] - base) / slope) if slope > 0 else float("nan")
-    # Tauc (direct allowed): (A E)^2 ~ (E - Eg), linear fit around the steepest point
-    t = (np.clip(s, 0, None) * e) ** 2
-    dt = np.gradient(t, e)
-    kt = seg.start + int(np.argmax(dt[seg]))
-    lo, hi = max(kt - 3, 0), min(kt + 4, e.size)
-    p = np.polyfit(e[lo:hi], t[lo:hi], 1)
-    tauc = float(-p[1] / p[0]) if p[0] > 0 else float("nan")
+    # Tauc (direct allowed): (A E)^2 ~ (E - Eg). With an excitonic peak the fit uses the
+    # continuum above it (exciton + 0.05 to + 0.30 eV); otherwise ±3 points around the
+    # steepest rise of (A E)^2
+    t = (np.clip(s - base, 0, None) * e) ** 2
+    if exciton is not None:
+        win = (e >= exciton + 0.05) & (e <= exciton + 0.30)
+    else:
+        dt = np.gradient(t, e)
+        kt = seg.start + int(np.argmax(dt[seg]))
+        win = np.zeros(e.size, bool)
+        win[max(kt - 3, 0):min(kt + 4, e.size)] = True
+    tauc = float("nan")
+    if win.sum() >= 3:
+        p = np.polyfit(e[win], t[win], 1)
+        tauc = float(-p[1] / p[0]) if p[0] > 0 else float("nan")
     return {"exciton_peak_eV": exciton, "exciton_peak_nm": HC_EV_NM / exciton if exciton else None,
             "onset_eV": onset, "onset_nm": HC_EV_NM / onset if onset and onset > 0 else None,
             "tauc_direct_gap_eV": tauc, "steepest_edge_eV": float(e[k]), "baseline": base}
