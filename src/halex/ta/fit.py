@@ -6,8 +6,9 @@ nonlinear parameters (lifetimes, IRF width, time zero or chirp polynomial), whic
 refined by :func:`scipy.optimize.least_squares`. Standard uncertainties of the
 nonlinear parameters come from the Jacobian of the projected residual,
 ``cov = (JᵀJ)⁻¹ · RSS / (N − n_parameters − n_amplitudes)``. Lifetimes and σ are
-refined as logarithms (always positive); several starting points are tried and the
-best kept.
+refined as logarithms (always positive); without user starting values three spreads of
+lifetimes are screened on the 24 strongest wavelengths and the best is refined on the
+whole map.
 
 Chirp (group-velocity dispersion) is the wavelength dependence of time zero,
 ``t0(λ) = Σ_k c_k u^k`` with ``u = (λ − λ_c) / 100 nm`` and λ_c the centre of the
@@ -199,23 +200,28 @@ def fit_global(m: TAMap, n_components: int = 2, *, irf_fwhm_ps: float | None = N
         coeffs = p[k:k + nc] if fit_chirp else np.asarray(chirp.coefficients_ps)
         return taus, sigma, coeffs
 
-    def resid(p):
+    def resid(p, cols=slice(None)):
         taus, sigma, coeffs = split(p)
-        t0 = np.polynomial.polynomial.polyval(u, coeffs)
+        t0 = np.polynomial.polynomial.polyval(u[cols], coeffs)
         b = basis(t, t0, taus, sigma, offset=offset)
-        a = _amplitudes(b, d)
-        return (np.einsum("wtc,wc->wt", b, a) - d).ravel()
+        a = _amplitudes(b, d[cols])
+        return (np.einsum("wtc,wc->wt", b, a) - d[cols]).ravel()
 
     starts = [np.asarray(lifetimes_start_ps, float)] if lifetimes_start_ps is not None else _starts(n_components, t)
-    best = None
+    p0s = []
     for tau0 in starts:
         if tau0.size != n_components or np.any(tau0 <= 0):
             raise InputError(f"give {n_components} positive starting lifetimes")
-        p0 = np.r_[np.log(tau0), [] if fix_sigma else [np.log(sigma0)], list(chirp.coefficients_ps) if fit_chirp else []]
-        sol = least_squares(resid, p0, method="trf", x_scale="jac", max_nfev=300)
-        if best is None or sol.cost < best.cost:
-            best = sol
-    sol = best
+        p0s.append(np.r_[np.log(tau0), [] if fix_sigma else [np.log(sigma0)], list(chirp.coefficients_ps) if fit_chirp else []])
+    if len(p0s) > 1:
+        # screen the starts on a subset of the strongest wavelengths, refine only the best
+        strength = np.abs(d).max(axis=1)
+        sub = np.sort(np.argsort(strength)[::-1][: min(w.size, 24)])
+        screened = [least_squares(lambda p: resid(p, sub), p0, method="trf", x_scale="jac", max_nfev=60) for p0 in p0s]
+        p_start = min(screened, key=lambda r: r.cost).x
+    else:
+        p_start = p0s[0]
+    sol = least_squares(resid, p_start, method="trf", x_scale="jac", max_nfev=300)
     taus, sigma, coeffs = split(sol.x)
     n_amp = w.size * (n_components + int(offset))
     dof = max(sol.fun.size - sol.x.size - n_amp, 1)
