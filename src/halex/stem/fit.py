@@ -35,6 +35,10 @@ __all__ = ["ColumnFit", "find_columns", "refine_columns", "fit_columns", "cramer
 
 log = logging.getLogger(__name__)
 NOISE_MODELS = ("poisson", "gaussian")
+#: a column's Gaussian width may range over these multiples of the image's column width
+WIDTH_BOUNDS = (0.5, 2.0)
+#: Jacobi sweeps with positions held at the start before positions are freed
+SETTLE_SWEEPS = 3
 
 
 def estimate_noise(data: np.ndarray) -> float:
@@ -208,7 +212,7 @@ def _initial_width(data, pos, r, noise, plane) -> float:
     order = np.argsort(-peak)[: max(10, len(pos) // 10)]
     sel = order[nn[order] >= np.median(nn)] if len(order) > 20 else order
     sub = _refine(data, pos[sel], width0=max(1.0, 0.2 * float(np.median(nn))), r=r, noise=noise, plane=plane,
-                  max_iter=30, tol=1e-3, fixed_others=False)
+                  max_iter=30, tol=1e-3, fixed_others=False, width_bounds=(0.05, 10.0))
     ok = sub["converged"] & (sub["p"][:, 3] > 0.3) & (sub["p"][:, 3] < r)
     if not ok.any():
         raise AnalysisError("column refinement failed on the brightest columns; check the pixel size "
@@ -224,9 +228,13 @@ def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> np.ndarray:
     return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0)
 
 
-def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False):
+def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, reach=None,
+            width_bounds=None):
     """Jacobi/LM sweeps (module docstring); the returned Fisher matrix has unit Gaussian noise."""
     n = len(pos)
+    reach = float(r) if reach is None else float(reach)
+    wlo, whi = WIDTH_BOUNDS if width_bounds is None else width_bounds
+    settle = 0 if fixed_others else SETTLE_SWEEPS
     W = _Windows(data.shape, pos, r)
     # neighbours' tails reach further than the fit window: model image from 4 σ windows
     W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * width0))))
@@ -236,8 +244,15 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     p[:, 0], p[:, 1] = pos[:, 0], pos[:, 1]
     bg0 = np.percentile(np.where(W.inside, d, np.nan).reshape(n, -1), 10, axis=1) if n else np.zeros(0)
     bg0 = np.nan_to_num(bg0)
-    peak = data.ravel()[W.cy * data.shape[1] + W.cx]
-    p[:, 2] = np.maximum(peak - bg0, 1e-3 * (np.abs(peak).max() + 1e-12))
+    # start amplitude: the Gaussian-weighted mean of the window (weights of width width0/2)
+    # over the peak value of that kernel, not one noisy pixel (a high single-pixel start
+    # makes the neighbours over-explain a weak column, whose amplitude then collapses)
+    e0 = np.exp(-((W.X - pos[:, 0, None, None]) ** 2 + (W.Y - pos[:, 1, None, None]) ** 2) / (2 * (0.5 * width0) ** 2))
+    e0 = np.where(W.inside, e0, 0.0)
+    ew = e0 * np.exp(-((W.X - pos[:, 0, None, None]) ** 2 + (W.Y - pos[:, 1, None, None]) ** 2) / (2 * width0**2))
+    peak = (e0 * d).sum(axis=(1, 2)) / np.maximum(e0.sum(axis=(1, 2)), 1e-12)
+    gain = ew.sum(axis=(1, 2)) / np.maximum(e0.sum(axis=(1, 2)), 1e-12)  # mean of the unit Gaussian under e0
+    p[:, 2] = np.maximum((peak - bg0) / np.maximum(gain, 1e-3), 1e-3 * (np.abs(peak).max() + 1e-12))
     p[:, 3] = width0
     p[:, 4] = bg0 if noise == "gaussian" else np.maximum(bg0, 1e-3 * np.maximum(p[:, 2], 1e-12))
     lam = np.full(n, 1e-3)
@@ -259,14 +274,24 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
         active = np.ones(n, bool)
         for _ in range(6):  # Levenberg–Marquardt: shrink the step until the window likelihood improves
             A = F + (lam[:, None, None] * np.eye(k)[None]) * (diag[:, :, None] + 1e-12)
+            if it <= settle:  # first sweeps: positions held, amplitudes/widths/backgrounds settle
+                A = A.copy()
+                A[:, :2, :] = 0.0
+                A[:, :, :2] = 0.0
+                A[:, 0, 0] = A[:, 1, 1] = 1.0
+                grad = grad.copy()
+                grad[:, :2] = 0.0
             try:
                 step = np.linalg.solve(A, grad[..., None])[..., 0]
             except np.linalg.LinAlgError:  # a degenerate window: pseudo-inverse for the whole batch
                 step = (np.linalg.pinv(A) @ grad[..., None])[..., 0]
             trial = p + step
-            trial[:, 0] = np.clip(trial[:, 0], W.cx - r, W.cx + r)
-            trial[:, 1] = np.clip(trial[:, 1], W.cy - r, W.cy + r)
-            trial[:, 3] = np.clip(trial[:, 3], 0.25, 2.0 * r)
+            # trust region: a column stays within `reach` px of its start and its width within
+            # [WIDTH_BOUNDS] x the image's column width, so that at low counts a column cannot
+            # collapse onto one noisy pixel or slide onto a neighbour
+            trial[:, 0] = np.clip(trial[:, 0], pos[:, 0] - reach, pos[:, 0] + reach)
+            trial[:, 1] = np.clip(trial[:, 1], pos[:, 1] - reach, pos[:, 1] + reach)
+            trial[:, 3] = np.clip(trial[:, 3], max(wlo * width0, 0.25), whi * width0)
             trial[:, 2] = np.maximum(trial[:, 2], 1e-9 * np.maximum(np.abs(p[:, 2]), 1e-12))
             if noise == "poisson" and not plane:  # expected counts stay positive
                 trial[:, 4] = np.maximum(trial[:, 4], 1e-6 * trial[:, 2])
@@ -283,12 +308,13 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
             retry = active & ~better
             lam[retry] *= 10.0
             small = (np.abs(step[:, 0]) < tol) & (np.abs(step[:, 1]) < tol)
-            converged |= upd & small
+            if it > settle:
+                converged |= upd & small
             active = retry
             if not active.any():
                 break
         converged |= active & (lam > 1e6)  # no further progress possible
-        if converged.all():
+        if it > settle and converged.all():
             break
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
     others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
@@ -341,7 +367,14 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     if width <= 0:
         raise InputError(f"width must be positive, got {width}")
     r = int(window) if window is not None else max(3, int(np.ceil(2.5 * width)))
-    res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol)
+    if len(pos) > 1:
+        from scipy.spatial import cKDTree
+
+        nn_med = float(np.median(cKDTree(pos).query(pos, k=2)[0][:, 1]))
+    else:
+        nn_med = 4.0 * r
+    reach = min(float(r), max(1.5 * width, 0.2 * nn_med))
+    res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol, reach=reach)
     p, F = res["p"], res["F"]
     sigma2 = 1.0
     if noise == "gaussian":
@@ -367,7 +400,7 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     gvol = np.stack([2 * np.pi * s * s, 4 * np.pi * a * s], axis=1)
     cov_as = cov[:, 2:4, 2:4]
     var_vol = np.einsum("nk,nkl,nl->n", gvol, cov_as, gvol).clip(min=0)
-    moved = (np.abs(p[:, 0] - res["W"].cx) >= r) | (np.abs(p[:, 1] - res["W"].cy) >= r)
+    moved = (np.abs(p[:, 0] - pos[:, 0]) >= reach - 1e-9) | (np.abs(p[:, 1] - pos[:, 1]) >= reach - 1e-9)
     conv = res["converged"] & ~moved
     if (~conv).any():
         log.info("%d of %d columns did not converge or left their window", int((~conv).sum()), len(p))
