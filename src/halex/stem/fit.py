@@ -151,9 +151,11 @@ class _Windows:
         self.r = r
         self.shape = shape
 
+        self.flat_inside = self.flat[self.inside]
+
     def scatter(self, values: np.ndarray) -> np.ndarray:
         """Sum per-window values into a flat image."""
-        return np.bincount(self.flat[self.inside], values[self.inside], self.size)
+        return np.bincount(self.flat_inside, values[self.inside], self.size)
 
 
 def _gauss(W: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -164,8 +166,12 @@ def _gauss(W: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return e, dx, dy, r2
 
 
-def _model_and_jac(W: _Windows, p: np.ndarray, others: np.ndarray, plane: bool, want_jac: bool = True):
-    e, dx, dy, r2 = _gauss(W, p)
+def _model_and_jac(W: _Windows, p: np.ndarray, others: np.ndarray, plane: bool, want_jac: bool = True, e=None):
+    if e is None:
+        e, dx, dy, r2 = _gauss(W, p)
+    else:  # the Gaussian at p was already evaluated (e.g. by _others): only the cheap parts
+        dx, dy = W.X - p[:, 0, None, None], W.Y - p[:, 1, None, None]
+        r2 = dx * dx + dy * dy
     a, s = p[:, 2, None, None], p[:, 3, None, None]
     g = a * e
     mu = others + g + p[:, 4, None, None]
@@ -198,7 +204,9 @@ def _weights(mu: np.ndarray, inside: np.ndarray, noise: str, sigma2: float = 1.0
 
 def _fisher(J: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Fisher matrix Jᵀ W J of every window, shape (n, k, k)."""
-    return np.einsum("nyxk,nyx,nyxl->nkl", J, w, J, optimize=True)
+    n, k = J.shape[0], J.shape[-1]
+    Jf = J.reshape(n, -1, k)
+    return np.matmul((Jf * w.reshape(n, -1, 1)).transpose(0, 2, 1), Jf)
 
 
 def _initial_width(data, pos, r, noise, plane) -> float:
@@ -220,16 +228,19 @@ def _initial_width(data, pos, r, noise, plane) -> float:
     return float(np.median(sub["p"][ok, 3]))
 
 
-def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> np.ndarray:
-    """Sum of all other columns' Gaussians on each fit window (model image built on the wider W2)."""
+def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of all other columns' Gaussians on each fit window (model image built on the wider
+    W2), and each column's own unit Gaussian on its fit window (a slice of the W2 one: both
+    windows share their centres)."""
     e2, *_ = _gauss(W2, p)
     S = W2.scatter(p[:, 2, None, None] * e2)
-    e, *_ = _gauss(W, p)
-    return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0)
+    o = W2.r - W.r
+    e = e2[:, o:o + 2 * W.r + 1, o:o + 2 * W.r + 1]
+    return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0), e
 
 
 def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, reach=None,
-            width_bounds=None):
+            width_bounds=None, tol_rel=0.0, sigma2=1.0):
     """Jacobi/LM sweeps (module docstring); the returned Fisher matrix has unit Gaussian noise."""
     n = len(pos)
     reach = float(r) if reach is None else float(reach)
@@ -259,14 +270,21 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     converged = np.zeros(n, bool)
     it = 0
     for it in range(1, max_iter + 1):
-        others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
-        mu, g, J = _model_and_jac(W, p, others, plane)
+        others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
+        mu, g, J = _model_and_jac(W, p, others, plane, e=e_own)
         f0 = _nll(d, mu, W.inside, noise)
         wgt = _weights(mu, W.inside, noise)
         resid = (d - mu) * wgt
-        grad = np.einsum("nyxk,nyx->nk", J, resid, optimize=True)
+        grad = np.matmul(J.reshape(n, -1, k).transpose(0, 2, 1), resid.reshape(n, -1, 1))[..., 0]
         F = _fisher(J, wgt)
         diag = np.einsum("nkk->nk", F)
+        thr = np.full((n, 2), float(tol))
+        if tol_rel > 0:  # converged when the step is a small fraction of the column's own standard error
+            try:
+                var = np.einsum("nkk->nk", np.linalg.inv(F + 1e-12 * (diag[:, :, None] + 1e-300) * np.eye(k)))[:, :2]
+            except np.linalg.LinAlgError:
+                var = np.einsum("nkk->nk", np.linalg.pinv(F))[:, :2]
+            thr = np.maximum(thr, tol_rel * np.sqrt(np.clip(var * sigma2, 0, None)))
         step = np.zeros_like(p)
         # every column steps every sweep (a neighbour's move changes its optimum); it counts
         # as converged when its accepted step is below tol in the same sweep as all others
@@ -307,7 +325,7 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
             lam[upd] = np.maximum(lam[upd] * 0.3, 1e-7)
             retry = active & ~better
             lam[retry] *= 10.0
-            small = (np.abs(step[:, 0]) < tol) & (np.abs(step[:, 1]) < tol)
+            small = (np.abs(step[:, 0]) < thr[:, 0]) & (np.abs(step[:, 1]) < thr[:, 1])
             if it > settle:
                 converged |= upd & small
             active = retry
@@ -317,15 +335,15 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
         if it > settle and converged.all():
             break
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
-    others = np.zeros_like(d) if fixed_others else _others(W, W2, p)
-    mu, g, J = _model_and_jac(W, p, others, plane)
+    others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
+    mu, g, J = _model_and_jac(W, p, others, plane, e=e_own)
     F = _fisher(J, _weights(mu, W.inside, noise))
     return {"p": p, "F": F, "converged": converged, "iterations": it, "mu": mu, "d": d, "W": W}
 
 
 def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poisson", width: float | None = None,
                    window: int | None = None, background: str = "constant", max_iter: int = 50,
-                   tol: float = 1e-4, noise_sigma: float | None = None) -> ColumnFit:
+                   tol: float = 1e-4, tol_rel: float = 0.02, noise_sigma: float | None = None) -> ColumnFit:
     """Refine all columns of ``data`` by maximum likelihood (see module docstring).
 
     Parameters
@@ -342,8 +360,10 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         Half-width of the fit windows in pixels; default ``ceil(2.5 σ)``.
     background
         ``"constant"`` or ``"plane"`` (a tilted plane per window: a smooth background).
-    max_iter, tol
-        At most ``max_iter`` Jacobi sweeps; a column is converged when its position step is below ``tol`` px.
+    max_iter, tol, tol_rel
+        At most ``max_iter`` Jacobi sweeps; a column is converged when its position step is
+        below ``tol`` px or below ``tol_rel`` times its own position standard error (default
+        2 %: further steps could not change any result beyond its error bar).
     noise_sigma
         Noise standard deviation for the Gaussian model; default :func:`estimate_noise` of the image.
     """
@@ -374,19 +394,21 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     else:
         nn_med = 4.0 * r
     reach = min(float(r), max(1.5 * width, 0.2 * nn_med))
-    res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol, reach=reach)
+    if noise == "gaussian" and noise_sigma is None:
+        # robust white-noise estimate from the image itself: residuals would also carry any
+        # model misfit (unresolved columns) and inflate every uncertainty
+        noise_sigma = estimate_noise(data) or None
+    s2 = 1.0 if noise == "poisson" or noise_sigma is None else noise_sigma**2
+    res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol, reach=reach,
+                  tol_rel=tol_rel, sigma2=s2)
     p, F = res["p"], res["F"]
     sigma2 = 1.0
     if noise == "gaussian":
         W = res["W"]
         resid = np.where(W.inside, res["d"] - res["mu"], 0.0)
-        if noise_sigma is None:
-            # robust white-noise estimate from the image itself: residuals would also
-            # carry any model misfit (unresolved columns) and inflate every uncertainty
-            noise_sigma = estimate_noise(data)
-            if noise_sigma <= 0:
-                dof = max(1, int(W.inside.sum()) - p.size)
-                noise_sigma = float(np.sqrt((resid**2).sum() / dof))
+        if noise_sigma is None:  # estimate_noise gave 0 (a noiseless image): use the residuals
+            dof = max(1, int(W.inside.sum()) - p.size)
+            noise_sigma = float(np.sqrt((resid**2).sum() / dof))
         sigma2 = noise_sigma**2
         F = F / sigma2
     cov = np.linalg.pinv(F)
@@ -428,8 +450,8 @@ def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, ampli
     W = _Windows(shape, np.column_stack([x, y]), r)
     W2 = _Windows(shape, np.column_stack([x, y]), max(r, int(np.ceil(4.0 * float(np.max(s))))))
     p = np.column_stack([x, y, a, s, b])
-    others = _others(W, W2, p)
-    mu, g, J = _model_and_jac(W, p, others, plane=False)
+    others, e_own = _others(W, W2, p)
+    mu, g, J = _model_and_jac(W, p, others, plane=False, e=e_own)
     F = _fisher(J, _weights(mu, W.inside, noise, (noise_sigma or 1.0) ** 2))
     cov = np.linalg.pinv(F)
     return np.sqrt(cov[:, 0, 0]), np.sqrt(cov[:, 1, 1])
