@@ -23,7 +23,7 @@ import numpy as np
 
 from halex.errors import AnalysisError, InputError
 from halex.io import json_safe
-from halex.stem.fit import ColumnFit, fit_columns
+from halex.stem.fit import ColumnFit, fit_columns, volumes_at_fixed_width
 from halex.stem.io import StemImage
 from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 COLUMN_FIELDS = {
     "x_px": "px", "y_px": "px", "x_A": "Å", "y_A": "Å", "sigma_x_A": "Å", "sigma_y_A": "Å",
     "height": "image units", "width_A": "Å", "volume": "image units·px²", "sigma_volume": "image units·px²",
+    "volume_free_width": "image units·px²",
     "background": "image units", "significance": "σ", "sublattice": "", "domain": "", "halide": "",
     "iodide_fraction": "", "i": "", "j": "", "a_x_A": "Å", "a_y_A": "Å", "tilt_deg": "°", "xxcs_deg": "°",
 }
@@ -212,6 +213,17 @@ def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float 
              "height": fit.amplitude, "width_A": fit.width * px, "sigma_volume": fit.sigma_volume,
              "background": fit.background, "significance": fit.significance}
     cols, idx, summary = analyze_positions(fit.x * px, fit.y * px, fit.volume, zone=zone, kind=image.kind, extra=extra)
+    # halide identity from volumes at a fixed width per sublattice (much less noisy than the
+    # free-width volumes at low dose); then index, label and measure again with them
+    sub = cols["sublattice"]
+    wfix = np.full(len(fit.x), float(np.median(fit.width)))
+    for name in set(sub) - {"unassigned"}:
+        m = sub == name
+        if m.sum() >= 3:
+            wfix[m] = float(np.median(fit.width[m]))
+    vol_fw, svol_fw = volumes_at_fixed_width(data, fit, wfix)
+    extra.update(volume_free_width=fit.volume, sigma_volume=svol_fw)
+    cols, idx, summary = analyze_positions(fit.x * px, fit.y * px, vol_fw, zone=zone, kind=image.kind, extra=extra)
     summary.update(image={"source": image.source, "shape": list(image.shape), "pixel_size_A": px, "kind": image.kind},
                    fit={"noise_model": fit.noise_model, "noise_sigma": fit.noise_sigma, "iterations": fit.iterations,
                         "median_sigma_x_A": float(np.median(fit.sigma_x) * px), "median_width_A": float(np.median(fit.width) * px)})

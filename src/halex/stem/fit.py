@@ -31,7 +31,8 @@ import numpy as np
 from halex.errors import AnalysisError, InputError
 from halex.stem.io import check_image
 
-__all__ = ["ColumnFit", "find_columns", "refine_columns", "fit_columns", "cramer_rao_bound", "estimate_noise"]
+__all__ = ["ColumnFit", "find_columns", "refine_columns", "fit_columns", "cramer_rao_bound", "estimate_noise",
+           "volumes_at_fixed_width"]
 
 log = logging.getLogger(__name__)
 NOISE_MODELS = ("poisson", "gaussian")
@@ -482,3 +483,46 @@ def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", 
         fit = refine_columns(data, pos, noise=noise, background=background, width=float(np.median(fit.width[keep])),
                              max_iter=max_iter)
     return fit
+
+
+def volumes_at_fixed_width(data: np.ndarray, fit: ColumnFit, width_px: np.ndarray, *,
+                           noise_sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Column volumes ``2π A s²`` with each column's width fixed at ``width_px`` (e.g. the
+    median width of its sublattice) and only amplitude and background re-estimated.
+
+    Amplitude and width of one Gaussian are strongly anti-correlated, so the volume of a
+    free-width fit carries the noise of both; with the width fixed the amplitude is a
+    linear least-squares estimate per window (neighbours from ``fit`` held), several times
+    less noisy at low dose. Used for telling Cl from I columns by their intensity.
+    Returns ``(volume, sigma_volume)`` in image units · px².
+    """
+    data = check_image(data)
+    w = np.broadcast_to(np.asarray(width_px, float), fit.x.shape).copy()
+    if np.any(~np.isfinite(w)) or np.any(w <= 0):
+        raise InputError("fixed widths must be positive and finite (px)")
+    pos = np.column_stack([fit.x, fit.y])
+    r = max(3, int(np.ceil(2.5 * float(np.max(w)))))
+    W = _Windows(data.shape, pos, r)
+    W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * float(np.max(fit.width))))))
+    p = np.column_stack([fit.x, fit.y, fit.amplitude, fit.width, fit.background])
+    others, e_fit = _others(W, W2, p)
+    d = np.where(W.inside, data.ravel()[W.flat], 0.0)
+    e = np.exp(-((W.X - fit.x[:, None, None]) ** 2 + (W.Y - fit.y[:, None, None]) ** 2) / (2 * w[:, None, None] ** 2))
+    if fit.noise_model == "poisson":  # one weighted (IRLS) step at the current model's variance
+        mu = others + fit.amplitude[:, None, None] * e_fit + fit.background[:, None, None]
+        wgt = _weights(mu, W.inside, "poisson")
+        s2 = 1.0
+    else:
+        wgt = np.where(W.inside, 1.0, 0.0)
+        s2 = (noise_sigma if noise_sigma is not None else (fit.noise_sigma or estimate_noise(data))) ** 2
+    y = d - others
+    n = len(fit.x)
+    J = np.stack([e, np.ones_like(e)], axis=-1).reshape(n, -1, 2)
+    Jw = J * wgt.reshape(n, -1, 1)
+    G = np.matmul(Jw.transpose(0, 2, 1), J)
+    rhs = np.matmul(Jw.transpose(0, 2, 1), y.reshape(n, -1, 1))[..., 0]
+    G = G + 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(2)
+    sol = np.linalg.solve(G, rhs[..., None])[..., 0]
+    cov = np.linalg.inv(G) * s2
+    a, sa = sol[:, 0], np.sqrt(np.clip(cov[:, 0, 0], 0, None))
+    return 2 * np.pi * a * w**2, 2 * np.pi * sa * w**2

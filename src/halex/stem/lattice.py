@@ -208,6 +208,11 @@ def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: st
     return LatticeIndex(b1, b2, ij_all, indexed, sub.astype(str), zone, domain.astype(str))
 
 
+#: smallest separation (in calibrated iodide fraction) between two volume populations for
+#: them to be read as a Cl and an I population rather than one noisy one
+MIN_CL_I_SPREAD = 0.4
+
+
 def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray, *, zone: str, kind: str,
                      z_exponent: float | None = None, radius: float = 12.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Iodide fraction estimate and label (``Cl``/``I``/``mixed``) of every pure X column.
@@ -253,8 +258,21 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
             if bic < best_bic:
                 best, best_bic = gm, bic
         comp = best.predict(X)
-        med = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
-        lab = np.array(["Cl" if med[c] < 1 / 3 else "I" if med[c] > 2 / 3 else "mixed" for c in comp], dtype=object)
+        means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
+        order = sorted(means, key=means.get)
+        spread = means[order[-1]] - means[order[0]]
+        if len(order) >= 2 and spread >= MIN_CL_I_SPREAD:
+            # two or three populations: the lowest is Cl and the highest I whatever the
+            # absolute calibration (thickness differences between X and reference columns,
+            # the detector's real Z exponent), a middle one mixed; the fractions are then
+            # rescaled between the two pure populations
+            names = {order[0]: "Cl", order[-1]: "I"}
+            lab = np.array([names.get(c, "mixed") for c in comp], dtype=object)
+            f = (f - means[order[0]]) / spread
+            frac[isx] = f
+        else:  # one population: name it by the calibrated fraction of its median
+            m = float(np.median(fc))
+            lab = np.full(isx.sum(), "Cl" if m < 1 / 3 else "I" if m > 2 / 3 else "mixed", dtype=object)
     label[isx] = lab
     return frac, label.astype(str)
 
@@ -274,15 +292,18 @@ def _pairs(ij: np.ndarray, ok: np.ndarray, step: tuple[int, int], target: np.nda
     return np.array(a, int), np.array(b, int)
 
 
-def _angle(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _angle(u: np.ndarray, v: np.ndarray, *, signed: bool = False) -> np.ndarray:
+    """Angle from u to v in degrees: unsigned in [0, 180], or signed (counter-clockwise > 0)."""
     cross = u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
-    return np.degrees(np.arctan2(np.abs(cross), (u * v).sum(1)))
+    return np.degrees(np.arctan2(cross if signed else np.abs(cross), (u * v).sum(1)))
 
 
 def _mean_angle(xy: np.ndarray, ij: np.ndarray, vertex: np.ndarray,
-                arms: list[tuple[tuple[int, int], np.ndarray, tuple[int, int], np.ndarray]]) -> np.ndarray:
+                arms: list[tuple[tuple[int, int], np.ndarray, tuple[int, int], np.ndarray]], *,
+                signed: bool = False) -> np.ndarray:
     """Mean angle (degrees) at every ``vertex`` column between its two arms, over the arm pairs
-    ``(step1, mask1, step2, mask2)`` whose both ends exist; NaN where none does."""
+    ``(step1, mask1, step2, mask2)`` whose both ends exist; NaN where none does. ``signed``
+    measures from the second arm to the first, counter-clockwise positive."""
     total, count = np.zeros(len(xy)), np.zeros(len(xy))
     for step1, mask1, step2, mask2 in arms:
         a, p1 = _pairs(ij, vertex, step1, mask1)
@@ -293,7 +314,8 @@ def _mean_angle(xy: np.ndarray, ij: np.ndarray, vertex: np.ndarray,
             continue
         a, p1 = a[sel], p1[sel]
         p2 = np.array([second[k] for k in a])
-        np.add.at(total, a, _angle(xy[p1] - xy[a], xy[p2] - xy[a]))
+        ang = _angle(xy[p2] - xy[a], xy[p1] - xy[a], signed=True) if signed else _angle(xy[p1] - xy[a], xy[p2] - xy[a])
+        np.add.at(total, a, ang)
         np.add.at(count, a, 1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
@@ -303,7 +325,7 @@ def measure(xy: np.ndarray, index: LatticeIndex) -> dict[str, np.ndarray]:
 
     Returns arrays over all columns: ``a_x_A`` / ``a_y_A`` (pseudo-cubic lattice parameter
     from the Pb–Pb distance to the next Pb column along +x / +y, at Pb columns),
-    ``tilt_deg`` (mean |Pb–Pb–X| angle, at Pb columns), ``xxcs_deg`` (at X columns, [101]).
+    ``tilt_deg`` (|mean signed Pb–Pb–X angle|, at Pb columns: the octahedral rotation about the beam), ``xxcs_deg`` (at X columns, [101]).
     """
     n = len(xy)
     ij, ok, sub = index.ij, index.indexed, index.sublattice
@@ -316,7 +338,12 @@ def measure(xy: np.ndarray, index: LatticeIndex) -> dict[str, np.ndarray]:
     isx = ok & (sub == "X")
     # tilt: at Pb, between Pb→X (one half-step) and Pb→Pb (two half-steps) along the same axis
     steps = [(1, 0), (-1, 0), (0, 1), (0, -1)] if index.zone == "001" else [(1, 0), (-1, 0)]
-    out["tilt_deg"] = _mean_angle(xy, ij, pb, [((sx, sy), isx, (2 * sx, 2 * sy), pb) for sx, sy in steps])
+    # A rotation of the octahedron about the beam turns all four Pb→X arms the same way, so
+    # the signed angles are averaged first and the magnitude taken last: position noise then
+    # averages out instead of adding |noise| to every arm (the unsigned mean of a straight
+    # chain reads ~0.8σ_angle, not 0)
+    out["tilt_deg"] = np.abs(_mean_angle(xy, ij, pb, [((sx, sy), isx, (2 * sx, 2 * sy), pb) for sx, sy in steps],
+                                         signed=True))
     if index.zone == "101":
         # X–X–Cs: at X, between X→next X along the row and X→the Cs+X column between them
         csx = ok & (sub == "Cs+X")
