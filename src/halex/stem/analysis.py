@@ -25,7 +25,7 @@ from halex.errors import AnalysisError, InputError
 from halex.io import json_safe
 from halex.stem.fit import ColumnFit, fit_columns, volumes_at_fixed_width
 from halex.stem.io import StemImage
-from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure
+from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure, missing_halide_sites
 
 __all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth", "write_analysis",
            "line_profile", "parse_profile", "COLUMN_FIELDS"]
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 COLUMN_FIELDS = {
     "x_px": "px", "y_px": "px", "x_A": "Å", "y_A": "Å", "sigma_x_A": "Å", "sigma_y_A": "Å",
     "height": "image units", "width_A": "Å", "volume": "image units·px²", "sigma_volume": "image units·px²",
-    "volume_free_width": "image units·px²",
+    "volume_free_width": "image units·px²", "detected": "",
     "background": "image units", "significance": "σ", "sublattice": "", "domain": "", "halide": "",
     "iodide_fraction": "", "i": "", "j": "", "a_x_A": "Å", "a_y_A": "Å", "tilt_deg": "°", "xxcs_deg": "°",
 }
@@ -131,7 +131,8 @@ def _chalcohalide_period(columns: dict[str, np.ndarray], a_ref: float) -> tuple[
 
 
 def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, zone: str, kind: str,
-                      extra: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], LatticeIndex, dict]:
+                      extra: dict[str, np.ndarray] | None = None,
+                      detected: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], LatticeIndex, dict]:
     """Index, label and measure columns given their positions (Å) and volumes.
 
     Shared by :func:`analyze_image` and the truth scoring, so a model's "true" tilt or
@@ -143,12 +144,15 @@ def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, z
                                    "volume": np.asarray(volume, float)}
     cols.update(extra or {})
     cols["sublattice"] = idx.sublattice
-    frac, lab = classify_halides(cols["volume"], idx.sublattice, xy, zone=zone, kind=kind)
+    frac, lab = classify_halides(cols["volume"], idx.sublattice, xy, zone=zone, kind=kind,
+                                 sigma_volume=cols.get("sigma_volume"))
     cols["halide"], cols["iodide_fraction"] = lab, frac
     cols["domain"] = _perovskite_domains(cols, idx)
     cols["i"] = np.where(idx.indexed, idx.ij[:, 0], -1)
     cols["j"] = np.where(idx.indexed, idx.ij[:, 1], -1)
-    cols.update(measure(xy, idx))
+    det = np.ones(len(xy), bool) if detected is None else np.asarray(detected, bool)
+    cols["detected"] = det
+    cols.update(measure(xy, idx, use=det))
     summary = _summarise(cols, idx)
     return cols, idx, summary
 
@@ -213,17 +217,45 @@ def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float 
              "height": fit.amplitude, "width_A": fit.width * px, "sigma_volume": fit.sigma_volume,
              "background": fit.background, "significance": fit.significance}
     cols, idx, summary = analyze_positions(fit.x * px, fit.y * px, fit.volume, zone=zone, kind=image.kind, extra=extra)
-    # halide identity from volumes at a fixed width per sublattice (much less noisy than the
-    # free-width volumes at low dose); then index, label and measure again with them
+    # Halide identity: (1) pure-X sites of the indexed lattice where no column was
+    # significant (weak Cl columns at low dose) are added at their predicted positions, so
+    # that every X site gets a label; (2) all volumes are re-measured at a fixed width per
+    # sublattice (much less noisy than free-width volumes); (3) index, label and measure
+    # again, with the added sites excluded from every geometric measurement.
     sub = cols["sublattice"]
-    wfix = np.full(len(fit.x), float(np.median(fit.width)))
-    for name in set(sub) - {"unassigned"}:
-        m = sub == name
-        if m.sum() >= 3:
-            wfix[m] = float(np.median(fit.width[m]))
-    vol_fw, svol_fw = volumes_at_fixed_width(data, fit, wfix)
-    extra.update(volume_free_width=fit.volume, sigma_volume=svol_fw)
-    cols, idx, summary = analyze_positions(fit.x * px, fit.y * px, vol_fw, zone=zone, kind=image.kind, extra=extra)
+    add_xy, _ = missing_halide_sites(np.column_stack([cols["x_A"], cols["y_A"]]), idx)
+    nadd = len(add_xy)
+    x = np.r_[fit.x, add_xy[:, 0] / px]
+    y = np.r_[fit.y, add_xy[:, 1] / px]
+    sub_all = np.r_[sub, np.full(nadd, "X")]
+    wfix = np.full(len(x), float(np.median(fit.width)))
+    for name in set(sub_all) - {"unassigned"}:
+        m = sub_all == name
+        src = m[: len(fit.x)]
+        if src.sum() >= 3:
+            wfix[m] = float(np.median(fit.width[src]))
+    amp = np.r_[fit.amplitude, np.zeros(nadd)]
+    bg = np.r_[fit.background, np.full(nadd, np.nan)]
+    wid = np.r_[fit.width, np.full(nadd, np.nan)]
+    # background held at the local median of the detected columns' fitted backgrounds
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([fit.x, fit.y]))
+    near = tree.query_ball_point(np.column_stack([x, y]), 10.0 / px)
+    bfix = np.array([np.median(fit.background[nb]) if nb else np.median(fit.background) for nb in near])
+    for _ in range(2 if nadd else 1):  # second pass: added sites' own amplitudes seen by their neighbours
+        vol_fw, svol_fw = volumes_at_fixed_width(data, x, y, amp, wid, bg, wfix, noise=noise, noise_sigma=fit.noise_sigma,
+                                                 fixed_background=bfix)
+        amp = np.where(np.arange(len(x)) >= len(fit.x), np.clip(vol_fw / (2 * np.pi * wfix**2), 0, None), amp)
+    det = np.r_[np.ones(len(fit.x), bool), np.zeros(nadd, bool)]
+    nan = np.full(nadd, np.nan)
+    extra = {"x_px": x, "y_px": y, "sigma_x_A": np.r_[fit.sigma_x * px, nan], "sigma_y_A": np.r_[fit.sigma_y * px, nan],
+             "height": np.r_[fit.amplitude, amp[len(fit.x):]], "width_A": wfix * px,
+             "sigma_volume": svol_fw, "volume_free_width": np.r_[fit.volume, nan],
+             "background": np.r_[fit.background, nan],
+             "significance": np.r_[fit.significance, vol_fw[len(fit.x):] / np.maximum(svol_fw[len(fit.x):], 1e-300)]}
+    cols, idx, summary = analyze_positions(x * px, y * px, vol_fw, zone=zone, kind=image.kind, extra=extra, detected=det)
+    summary["predicted_halide_sites"] = int(nadd)
     summary.update(image={"source": image.source, "shape": list(image.shape), "pixel_size_A": px, "kind": image.kind},
                    fit={"noise_model": fit.noise_model, "noise_sigma": fit.noise_sigma, "iterations": fit.iterations,
                         "median_sigma_x_A": float(np.median(fit.sigma_x) * px), "median_width_A": float(np.median(fit.width) * px)})
@@ -295,10 +327,12 @@ def score_against_truth(analysis: StemAnalysis, truth: dict[str, np.ndarray], *,
                             "from this model (same zone axis)?")
     d, j = cKDTree(txy).query(fxy)
     ok = d < match_A
-    res: dict[str, Any] = {"true_columns": int(len(txy)), "found": int(len(fxy)), "matched": int(ok.sum()),
-                           "false_columns": int((~ok).sum()), "positions": {}}
-    for k in sorted(set(truth["kind"][j[ok]])):
-        m = ok & (truth["kind"][j] == k)
+    det = np.asarray(c.get("detected", np.ones(len(fxy), bool)), bool)
+    res: dict[str, Any] = {"true_columns": int(len(txy)), "found": int(det.sum()), "matched": int((ok & det).sum()),
+                           "false_columns": int((~ok & det).sum()), "predicted_sites": int((~det).sum()),
+                           "predicted_sites_matched": int((ok & ~det).sum()), "positions": {}}
+    for k in sorted(set(truth["kind"][j[ok & det]])):
+        m = ok & det & (truth["kind"][j] == k)
         err = fxy[m] - txy[j[m]]
         res["positions"][k] = {"n": int(m.sum()), "of": int((truth["kind"] == k).sum()),
                                "rms_A": float(np.sqrt((err**2).sum(1).mean())), "max_px": float(np.abs(err).max() / px),

@@ -485,43 +485,62 @@ def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", 
     return fit
 
 
-def volumes_at_fixed_width(data: np.ndarray, fit: ColumnFit, width_px: np.ndarray, *,
-                           noise_sigma: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Column volumes ``2π A s²`` with each column's width fixed at ``width_px`` (e.g. the
-    median width of its sublattice) and only amplitude and background re-estimated.
+def volumes_at_fixed_width(data: np.ndarray, x: np.ndarray, y: np.ndarray, amplitude: np.ndarray, width: np.ndarray,
+                           background: np.ndarray, fixed_width: np.ndarray, *, noise: str = "poisson",
+                           noise_sigma: float | None = None, fixed_background: np.ndarray | None = None,
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Column volumes ``2π A s²`` with each column's width fixed at ``fixed_width`` px (e.g.
+    the median width of its sublattice) and only amplitude and background re-estimated at
+    the given positions.
 
     Amplitude and width of one Gaussian are strongly anti-correlated, so the volume of a
     free-width fit carries the noise of both; with the width fixed the amplitude is a
-    linear least-squares estimate per window (neighbours from ``fit`` held), several times
-    less noisy at low dose. Used for telling Cl from I columns by their intensity.
-    Returns ``(volume, sigma_volume)`` in image units · px².
+    linear least-squares estimate per window (the other columns held at ``amplitude``,
+    ``width``), several times less noisy at low dose. Positions may include sites where no
+    column was detected (amplitude 0): their volume is measured all the same. With
+    ``fixed_background`` (per column, e.g. the local median of the fitted backgrounds) only
+    the amplitude is estimated, which removes the amplitude–background correlation of a
+    small window. Used for telling Cl from I columns by their intensity. Returns
+    ``(volume, sigma_volume)``.
     """
     data = check_image(data)
-    w = np.broadcast_to(np.asarray(width_px, float), fit.x.shape).copy()
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    w = np.broadcast_to(np.asarray(fixed_width, float), x.shape).copy()
     if np.any(~np.isfinite(w)) or np.any(w <= 0):
         raise InputError("fixed widths must be positive and finite (px)")
-    pos = np.column_stack([fit.x, fit.y])
+    if noise not in NOISE_MODELS:
+        raise InputError(f"unknown noise model {noise!r}")
+    amp = np.nan_to_num(np.asarray(amplitude, float))
+    wid = np.where(np.isfinite(width), width, w)
+    bg = np.asarray(background, float)
+    pos = np.column_stack([x, y])
     r = max(3, int(np.ceil(2.5 * float(np.max(w)))))
     W = _Windows(data.shape, pos, r)
-    W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * float(np.max(fit.width))))))
-    p = np.column_stack([fit.x, fit.y, fit.amplitude, fit.width, fit.background])
+    W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * float(np.max(wid))))))
+    p = np.column_stack([x, y, amp, wid, np.nan_to_num(bg)])
     others, e_fit = _others(W, W2, p)
     d = np.where(W.inside, data.ravel()[W.flat], 0.0)
-    e = np.exp(-((W.X - fit.x[:, None, None]) ** 2 + (W.Y - fit.y[:, None, None]) ** 2) / (2 * w[:, None, None] ** 2))
-    if fit.noise_model == "poisson":  # one weighted (IRLS) step at the current model's variance
-        mu = others + fit.amplitude[:, None, None] * e_fit + fit.background[:, None, None]
-        wgt = _weights(mu, W.inside, "poisson")
+    e = np.exp(-((W.X - x[:, None, None]) ** 2 + (W.Y - y[:, None, None]) ** 2) / (2 * w[:, None, None] ** 2))
+    n = len(x)
+    if noise == "poisson":  # one weighted (IRLS) step at the current model's variance
+        local_bg = np.nanmedian(np.where(W.inside, d - others, np.nan).reshape(n, -1), axis=1)
+        mu = others + amp[:, None, None] * e_fit + np.where(np.isfinite(bg), bg, local_bg)[:, None, None]
+        wgt = _weights(np.maximum(mu, 1e-3), W.inside, "poisson")
         s2 = 1.0
     else:
         wgt = np.where(W.inside, 1.0, 0.0)
-        s2 = (noise_sigma if noise_sigma is not None else (fit.noise_sigma or estimate_noise(data))) ** 2
-    y = d - others
-    n = len(fit.x)
-    J = np.stack([e, np.ones_like(e)], axis=-1).reshape(n, -1, 2)
+        s2 = (noise_sigma if noise_sigma is not None else estimate_noise(data)) ** 2
+    target = d - others
+    if fixed_background is not None:
+        target = target - np.asarray(fixed_background, float)[:, None, None]
+        J = e.reshape(n, -1, 1)
+    else:
+        J = np.stack([e, np.ones_like(e)], axis=-1).reshape(n, -1, 2)
+    k = J.shape[-1]
     Jw = J * wgt.reshape(n, -1, 1)
     G = np.matmul(Jw.transpose(0, 2, 1), J)
-    rhs = np.matmul(Jw.transpose(0, 2, 1), y.reshape(n, -1, 1))[..., 0]
-    G = G + 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(2)
+    rhs = np.matmul(Jw.transpose(0, 2, 1), target.reshape(n, -1, 1))[..., 0]
+    G = G + 1e-12 * np.trace(G, axis1=1, axis2=2)[:, None, None] * np.eye(k)
     sol = np.linalg.solve(G, rhs[..., None])[..., 0]
     cov = np.linalg.inv(G) * s2
     a, sa = sol[:, 0], np.sqrt(np.clip(cov[:, 0, 0], 0, None))

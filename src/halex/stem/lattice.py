@@ -39,7 +39,7 @@ import numpy as np
 
 from halex.errors import AnalysisError, InputError
 
-__all__ = ["index_columns", "LatticeIndex", "measure", "classify_halides", "ZONE_RATIO"]
+__all__ = ["index_columns", "LatticeIndex", "measure", "classify_halides", "missing_halide_sites", "ZONE_RATIO"]
 
 #: expected |b2| / |b1| of the half lattice per zone
 ZONE_RATIO = {"001": 1.0, "101": np.sqrt(2.0)}
@@ -130,6 +130,8 @@ def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: st
     B = np.column_stack([b1, b2])
     Binv = np.linalg.inv(B)
     tree = cKDTree(xy)
+    # unit steps only: longer (diagonal) steps would let the walk leak into an epitaxial
+    # chalcohalide that continues the cation lattice
     reach = 1.25 * max(np.linalg.norm(b1), np.linalg.norm(b2))
     neigh = tree.query_ball_point(xy, reach)
     lim = tol * np.linalg.norm(b1)
@@ -214,8 +216,13 @@ MIN_CL_I_SPREAD = 0.4
 
 
 def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray, *, zone: str, kind: str,
-                     z_exponent: float | None = None, radius: float = 12.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                     z_exponent: float | None = None, radius: float = 12.0, seed: int = 0,
+                     sigma_volume: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Iodide fraction estimate and label (``Cl``/``I``/``mixed``) of every pure X column.
+
+    With ``sigma_volume`` (per-column standard errors of the volumes), mixture components
+    whose means differ by less than 3 standard errors of a column are merged: a split
+    that noise alone can produce is not read as two halide populations.
 
     Returns ``(fraction, label)`` arrays over all columns (NaN / ``""`` for non-X columns).
     """
@@ -260,6 +267,19 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
         comp = best.predict(X)
         means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
         order = sorted(means, key=means.get)
+        if sigma_volume is not None:
+            sf = np.asarray(sigma_volume, float)[isx] / loc / abs(r_i - r_cl)
+            merged = True
+            while merged and len(order) > 1:
+                merged = False
+                for a_, b_ in zip(order[:-1], order[1:]):
+                    noise = 3.0 * float(np.nanmedian(sf[(comp == a_) | (comp == b_)]))
+                    if means[b_] - means[a_] < noise:
+                        comp[comp == b_] = a_
+                        means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
+                        order = sorted(means, key=means.get)
+                        merged = True
+                        break
         spread = means[order[-1]] - means[order[0]]
         if len(order) >= 2 and spread >= MIN_CL_I_SPREAD:
             # two or three populations: the lowest is Cl and the highest I whatever the
@@ -320,15 +340,45 @@ def _mean_angle(xy: np.ndarray, ij: np.ndarray, vertex: np.ndarray,
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def measure(xy: np.ndarray, index: LatticeIndex) -> dict[str, np.ndarray]:
+def missing_halide_sites(xy: np.ndarray, index: LatticeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Pure-X sites of the indexed lattice where no column was found.
+
+    A site counts when both Pb(+X) columns it lies between along an image axis were found
+    ([001]: X half-way between Pb+X neighbours along x and along y; [101]: along x); its
+    predicted position is their midpoint. Returns ``(xy_A, ij)`` of the missing sites.
+    """
+    ij, ok, sub = index.ij, index.indexed, index.sublattice
+    pb = ok & np.isin(sub, ["Pb+X", "Pb"])
+    taken = {tuple(v) for v, o in zip(ij, ok) if o}
+    steps = [(2, 0), (0, 2)] if index.zone == "001" else [(2, 0)]
+    out_xy, out_ij = [], []
+    seen = set()
+    for step in steps:
+        a, b = _pairs(ij, pb, step)
+        for i, j in zip(a, b):
+            site = (int(ij[i, 0] + step[0] // 2), int(ij[i, 1] + step[1] // 2))
+            if site in taken or site in seen:
+                continue
+            seen.add(site)
+            out_xy.append(0.5 * (xy[i] + xy[j]))
+            out_ij.append(site)
+    if not out_xy:
+        return np.zeros((0, 2)), np.zeros((0, 2), int)
+    return np.array(out_xy), np.array(out_ij, int)
+
+
+def measure(xy: np.ndarray, index: LatticeIndex, *, use: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-column structural measurements (NaN where not defined).
 
     Returns arrays over all columns: ``a_x_A`` / ``a_y_A`` (pseudo-cubic lattice parameter
     from the Pb–Pb distance to the next Pb column along +x / +y, at Pb columns),
-    ``tilt_deg`` (|mean signed Pb–Pb–X angle|, at Pb columns: the octahedral rotation about the beam), ``xxcs_deg`` (at X columns, [101]).
+    ``tilt_deg`` (|mean signed Pb–Pb–X angle|, at Pb columns: the octahedral rotation about the beam).
+    Only columns in ``use`` (default all) enter: predicted sites carry no position information., ``xxcs_deg`` (at X columns, [101]).
     """
     n = len(xy)
     ij, ok, sub = index.ij, index.indexed, index.sublattice
+    if use is not None:  # columns whose positions are measured (not predicted sites)
+        ok = ok & np.asarray(use, bool)
     pb = ok & np.isin(sub, ["Pb+X", "Pb"])
     out = {k: np.full(n, np.nan) for k in ("a_x_A", "a_y_A", "tilt_deg", "xxcs_deg")}
     fx = np.sqrt(2.0) if index.zone == "101" else 1.0
