@@ -96,25 +96,81 @@ def test_fitter_recovers_noiseless_gaussians_exactly():
     assert np.allclose(fit.width, 3.0, atol=1e-3) and np.allclose(fit.amplitude, amp, rtol=1e-3)
 
 
-def test_position_precision_reaches_the_cramer_rao_bound(nc):
-    """Pb+X and Cs columns of Poisson images (10 noise realisations): the RMS error is within
-    1.25× the bound computed for the actual image (position, amplitude, width, background
-    unknown), and the reported per-column error within 15 % of the bound."""
+def _precision(nc, kind, dose, seeds):
     errs, bounds, reported = [], [], []
-    for seed in range(10):
-        img, t = simulate_image(nc, kind="haadf", dose=2e4, seed=seed)
+    noise = "poisson" if kind == "haadf" else "gaussian"
+    for seed in seeds:
+        img, t = simulate_image(nc, kind=kind, dose=dose, seed=seed)
         tp = np.column_stack([t["x_px"], t["y_px"]])
         heavy = np.isin(t["kind"], ["Pb+X", "Cs"])
-        fit = refine_columns(img.data, tp + 0.5, noise="poisson")
+        fit = refine_columns(img.data, tp + 0.5, noise=noise)
         bx, by = cramer_rao_bound(img.shape, t["x_px"], t["y_px"], t["amplitude"], t["width_A"] / img.pixel_size,
-                                  t["background"], noise="poisson")
+                                  t["background"], noise=noise, noise_sigma=img.metadata["noise_sigma"])
         errs.append(np.concatenate([(fit.x - tp[:, 0])[heavy], (fit.y - tp[:, 1])[heavy]]))
         bounds.append(np.concatenate([bx[heavy], by[heavy]]))
         reported.append(np.concatenate([fit.sigma_x[heavy], fit.sigma_y[heavy]]))
     e, b, r = (np.concatenate(v) for v in (errs, bounds, reported))
-    ratio = np.sqrt(np.mean(e**2)) / np.sqrt(np.mean(b**2))
-    assert ratio < 1.25, ratio
-    assert abs(np.sqrt(np.mean(r**2)) / np.sqrt(np.mean(b**2)) - 1) < 0.15
+    return np.sqrt(np.mean(e**2)) / np.sqrt(np.mean(b**2)), np.sqrt(np.mean(r**2)) / np.sqrt(np.mean(b**2))
+
+
+@pytest.mark.parametrize("kind, dose", [("haadf", 2e4), ("haadf", 3000), ("phase", 300)])
+def test_position_precision_reaches_the_cramer_rao_bound(nc, kind, dose):
+    """Pb+X and Cs columns (10 noise realisations, 850 columns): the RMS error is within the
+    issue's 1.15× of the bound computed for the actual image (position, amplitude, width,
+    background unknown) at a medium dose and at the low doses (HAADF 3000 e/Å², phase
+    300 e/Å²), and the reported per-column error within 15 % of the bound."""
+    ratio, reported = _precision(nc, kind, dose, range(10))
+    assert ratio < 1.15, ratio
+    assert abs(reported - 1) < 0.15
+
+
+def test_weak_halide_columns_next_to_bright_ones(nc):
+    """[001] pure-Cl columns beside Pb+X columns: no systematic pull from the bright
+    neighbours (noiseless: exact), and at a dose where their bound is 0.2 px no column is off
+    by more than 1 px (at 1e5 e/Å² the bound of a 6-atom Cl column is 0.6 px, so 2 px
+    outliers there are statistics, not fitter error)."""
+    img, t = simulate_image(nc, kind="haadf", dose=None)
+    x = t["kind"] == "X"
+    tp = np.column_stack([t["x_px"], t["y_px"]])
+    fit = refine_columns(img.data, tp + 0.5, noise="gaussian")
+    assert np.abs(np.r_[fit.x - tp[:, 0], fit.y - tp[:, 1]][np.r_[x, x]]).max() < 0.01
+    worst, errs, bounds = 0.0, [], []
+    for seed in range(3):
+        img, t = simulate_image(nc, kind="haadf", dose=1e6, seed=seed)
+        fit = refine_columns(img.data, tp + 0.5, noise="poisson")
+        e = np.r_[(fit.x - tp[:, 0])[x], (fit.y - tp[:, 1])[x]]
+        worst = max(worst, float(np.abs(e).max()))
+        bx, by = cramer_rao_bound(img.shape, t["x_px"], t["y_px"], t["amplitude"], t["width_A"] / img.pixel_size,
+                                  t["background"], noise="poisson")
+        errs.append(e)
+        bounds.append(np.r_[bx[x], by[x]])
+    assert worst < 1.0, worst
+    assert np.sqrt(np.mean(np.concatenate(errs) ** 2)) < 1.15 * np.sqrt(np.mean(np.concatenate(bounds) ** 2))
+
+
+def test_halide_labels_at_300_e_per_A2_on_phase_images():
+    """Cl/I column labels on phase images at 300 e/Å² of a heterostructure whose two
+    perovskite layers at the bottom are exchanged (10 cells thick along the beam):
+    ≥ 95 % correct over three noise realisations (the issue's bar); pure-X sites where no
+    column was significant are measured at their lattice positions."""
+    from halex.build.exchange import exchange_layers
+
+    model = exchange_layers(heterostructure((10, 5, 4), 2), 2, start="bottom")
+    right = total = 0
+    for seed in range(3):
+        img, t = simulate_image(model, zone="001", kind="phase", dose=300, seed=seed)
+        s = score_against_truth(analyze_image(img, zone="001"), t)
+        right += round(s["halide_accuracy"] * s["halide_columns"])
+        total += s["halide_columns"]
+    assert total >= 80 and right / total >= 0.95, (right, total)
+
+
+def test_untilted_model_reads_no_tilt(nc):
+    """Tilt of an untilted cube at 1e5 e/Å²: the signed Pb–Pb–X angles average to within
+    the issue's 1° of zero (an unsigned mean would read the noise as tilt)."""
+    img, t = simulate_image(nc, kind="haadf", dose=1e5, seed=0)
+    s = score_against_truth(analyze_image(img, zone="001"), t)
+    assert s["measurements"]["tilt_deg"]["mean_abs_diff"] < 1.0
 
 
 # --- lattice -----------------------------------------------------------------------------
