@@ -24,6 +24,8 @@ CPU possible (``benchmarks/bench_stem.py``).
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,6 +161,13 @@ class _Windows:
         return np.bincount(self.flat_inside, values[self.inside], self.size)
 
 
+class _View:
+    """The window arrays of a subset of columns (a slice gives views, an index array copies)."""
+
+    def __init__(self, W, sel):
+        self.X, self.Y, self.cx, self.cy, self.inside = W.X[sel], W.Y[sel], W.cx[sel], W.cy[sel], W.inside[sel]
+
+
 def _gauss(W: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     x, y, a, s = (p[:, k, None, None] for k in range(4))
     dx, dy = W.X - x, W.Y - y
@@ -269,72 +278,88 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     p[:, 4] = bg0 if noise == "gaussian" else np.maximum(bg0, 1e-3 * np.maximum(p[:, 2], 1e-12))
     lam = np.full(n, 1e-3)
     converged = np.zeros(n, bool)
-    it = 0
-    for it in range(1, max_iter + 1):
-        others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
-        mu, g, J = _model_and_jac(W, p, others, plane, e=e_own)
-        f0 = _nll(d, mu, W.inside, noise)
-        wgt = _weights(mu, W.inside, noise)
-        resid = (d - mu) * wgt
-        grad = np.matmul(J.reshape(n, -1, k).transpose(0, 2, 1), resid.reshape(n, -1, 1))[..., 0]
+    eye = np.eye(k)
+
+    def sweep(sl: slice, others: np.ndarray, e_own, it: int) -> None:
+        """One damped Fisher-scoring step of the columns in ``sl`` (in place on p, lam, converged)."""
+        Wv = _View(W, sl)
+        ps, ds, os_ = p[sl], d[sl], others[sl]
+        m = len(ps)
+        mu, g, J = _model_and_jac(Wv, ps, os_, plane, e=None if e_own is None else e_own[sl])
+        f0 = _nll(ds, mu, Wv.inside, noise)
+        wgt = _weights(mu, Wv.inside, noise)
+        grad = np.matmul(J.reshape(m, -1, k).transpose(0, 2, 1), ((ds - mu) * wgt).reshape(m, -1, 1))[..., 0]
         F = _fisher(J, wgt)
         diag = np.einsum("nkk->nk", F)
-        thr = np.full((n, 2), float(tol))
+        thr = np.full((m, 2), float(tol))
         if tol_rel > 0:  # converged when the step is a small fraction of the column's own standard error
             try:
-                var = np.einsum("nkk->nk", np.linalg.inv(F + 1e-12 * (diag[:, :, None] + 1e-300) * np.eye(k)))[:, :2]
+                var = np.einsum("nkk->nk", np.linalg.inv(F + 1e-12 * (diag[:, :, None] + 1e-300) * eye))[:, :2]
             except np.linalg.LinAlgError:
                 var = np.einsum("nkk->nk", np.linalg.pinv(F))[:, :2]
             thr = np.maximum(thr, tol_rel * np.sqrt(np.clip(var * sigma2, 0, None)))
-        step = np.zeros_like(p)
+        if it <= settle:  # first sweeps: positions held, amplitudes/widths/backgrounds settle
+            grad[:, :2] = 0.0
+        lam_s, conv_s, start = lam[sl], converged[sl], pos[sl]
+        conv_s[:] = False
         # every column steps every sweep (a neighbour's move changes its optimum); it counts
-        # as converged when its accepted step is below tol in the same sweep as all others
-        converged = np.zeros(n, bool)
-        active = np.ones(n, bool)
+        # as converged when its accepted step is small in the same sweep as all others
+        act = np.arange(m)
         for _ in range(6):  # Levenberg–Marquardt: shrink the step until the window likelihood improves
-            A = F + (lam[:, None, None] * np.eye(k)[None]) * (diag[:, :, None] + 1e-12)
-            if it <= settle:  # first sweeps: positions held, amplitudes/widths/backgrounds settle
-                A = A.copy()
+            A = F[act] + (lam_s[act, None, None] * eye[None]) * (diag[act, :, None] + 1e-12)
+            if it <= settle:
                 A[:, :2, :] = 0.0
                 A[:, :, :2] = 0.0
                 A[:, 0, 0] = A[:, 1, 1] = 1.0
-                grad = grad.copy()
-                grad[:, :2] = 0.0
             try:
-                step = np.linalg.solve(A, grad[..., None])[..., 0]
-            except np.linalg.LinAlgError:  # a degenerate window: pseudo-inverse for the whole batch
-                step = (np.linalg.pinv(A) @ grad[..., None])[..., 0]
-            trial = p + step
+                step = np.linalg.solve(A, grad[act, :, None])[..., 0]
+            except np.linalg.LinAlgError:  # a degenerate window: pseudo-inverse for the batch
+                step = (np.linalg.pinv(A) @ grad[act, :, None])[..., 0]
+            trial = ps[act] + step
             # trust region: a column stays within `reach` px of its start and its width within
-            # [WIDTH_BOUNDS] x the image's column width, so that at low counts a column cannot
+            # WIDTH_BOUNDS x the image's column width, so that at low counts a column cannot
             # collapse onto one noisy pixel or slide onto a neighbour
-            trial[:, 0] = np.clip(trial[:, 0], pos[:, 0] - reach, pos[:, 0] + reach)
-            trial[:, 1] = np.clip(trial[:, 1], pos[:, 1] - reach, pos[:, 1] + reach)
+            trial[:, 0] = np.clip(trial[:, 0], start[act, 0] - reach, start[act, 0] + reach)
+            trial[:, 1] = np.clip(trial[:, 1], start[act, 1] - reach, start[act, 1] + reach)
             trial[:, 3] = np.clip(trial[:, 3], max(wlo * width0, 0.25), whi * width0)
-            trial[:, 2] = np.maximum(trial[:, 2], 1e-9 * np.maximum(np.abs(p[:, 2]), 1e-12))
+            trial[:, 2] = np.maximum(trial[:, 2], 1e-9 * np.maximum(np.abs(ps[act, 2]), 1e-12))
             if noise == "poisson" and not plane:  # expected counts stay positive
                 trial[:, 4] = np.maximum(trial[:, 4], 1e-6 * trial[:, 2])
-            mu_t, *_ = _model_and_jac(W, trial, others, plane, want_jac=False)
-            if noise == "poisson":
-                bad_mu = (np.where(W.inside, mu_t, 1.0) <= 0).any(axis=(1, 2))
-            else:
-                bad_mu = np.zeros(n, bool)
-            f1 = _nll(d, mu_t, W.inside, noise)
-            better = (f1 <= f0 + 1e-12 * np.abs(f0)) & ~bad_mu
-            upd = active & better
-            p[upd] = trial[upd]
-            lam[upd] = np.maximum(lam[upd] * 0.3, 1e-7)
-            retry = active & ~better
-            lam[retry] *= 10.0
-            small = (np.abs(step[:, 0]) < thr[:, 0]) & (np.abs(step[:, 1]) < thr[:, 1])
+            Wa = _View(Wv, act)
+            mu_t, *_ = _model_and_jac(Wa, trial, os_[act], plane, want_jac=False)
+            bad_mu = ((np.where(Wa.inside, mu_t, 1.0) <= 0).any(axis=(1, 2)) if noise == "poisson"
+                      else np.zeros(act.size, bool))
+            f1 = _nll(ds[act], mu_t, Wa.inside, noise)
+            better = (f1 <= f0[act] + 1e-12 * np.abs(f0[act])) & ~bad_mu
+            upd = act[better]
+            ps[upd] = trial[better]
+            lam_s[upd] = np.maximum(lam_s[upd] * 0.3, 1e-7)
             if it > settle:
-                converged |= upd & small
-            active = retry
-            if not active.any():
+                small = (np.abs(step[:, 0]) < thr[act, 0]) & (np.abs(step[:, 1]) < thr[act, 1])
+                conv_s[act[better & small]] = True
+            act = act[~better]
+            lam_s[act] *= 10.0
+            if act.size == 0:
                 break
-        converged |= active & (lam > 1e6)  # no further progress possible
-        if it > settle and converged.all():
-            break
+        conv_s[act[lam_s[act] > 1e6]] = True  # no further progress possible
+
+    threads = min(os.cpu_count() or 1, 8) if n >= 400 else 1
+    chunks = [slice(a, min(a + -(-n // threads), n)) for a in range(0, n, -(-n // threads))] if n else []
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        it = 0
+        for it in range(1, max_iter + 1):
+            others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
+            if pool is None:
+                for sl in chunks:
+                    sweep(sl, others, e_own, it)
+            else:  # NumPy releases the GIL in its array kernels: the column blocks run in parallel
+                list(pool.map(lambda sl: sweep(sl, others, e_own, it), chunks))
+            if it > settle and converged.all():
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
     others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
     mu, g, J = _model_and_jac(W, p, others, plane, e=e_own)
