@@ -177,6 +177,21 @@ def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: st
     sizes = np.bincount(comp[comp >= 0], minlength=ncomp)
     main = int(sizes.argmax())
     indexed = comp == main
+    # grow the lattice into columns that lack the motif (e.g. a Pb column of a thin edge
+    # whose two weak X neighbours were not detected) but sit at consistent unit steps from
+    # at least two indexed columns; one-sided contact, as across the interface with an
+    # epitaxial chalcohalide, is not enough
+    taken = {tuple(v) for v in ij[indexed]}
+    grown = True
+    while grown:
+        grown = False
+        for i in np.flatnonzero(~indexed):
+            sites = [tuple(ij[j] - m) for j, m in good_edges[i] if indexed[j] and np.abs(m).sum() == 1]
+            if len(sites) >= 2 and len(set(sites)) == 1 and sites[0] not in taken:
+                ij[i] = sites[0]
+                indexed[i] = True
+                taken.add(sites[0])
+                grown = True
     if indexed.sum() < 9:
         raise AnalysisError("the perovskite lattice could not be followed over more than a few columns")
     # parity classes
