@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 IMAGE_KINDS = ("haadf", "phase")
 #: length units found in microscope metadata, in Å
 _UNITS_A = {"a": 1.0, "å": 1.0, "angstrom": 1.0, "\u212b": 1.0, "nm": 10.0, "pm": 0.01, "µm": 1e4, "um": 1e4,
-            "micron": 1e4, "\u00b5m": 1e4, "m": 1e10, "cm": 1e8, "mm": 1e7}
+            "micron": 1e4, "\u03bcm": 1e4, "m": 1e10, "cm": 1e8, "mm": 1e7}
 _PIXEL_RANGE_A = (0.005, 5.0)
 
 

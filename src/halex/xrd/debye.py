@@ -73,7 +73,6 @@ def pair_histograms(atoms: Atoms, *, bin_A: float = 0.005, workers: int | None =
     order = np.concatenate([np.flatnonzero(syms == s) for s in symbols])
     pos = pos[order]
     bounds = np.cumsum([0] + [int((syms == s).sum()) for s in symbols])
-    n = len(pos)
     rmax = float(np.linalg.norm(pos.max(0) - pos.min(0)))
     nbins = int(rmax / bin_A) + 2
     pairs = [(a, b) for a in range(len(symbols)) for b in range(a, len(symbols))]
