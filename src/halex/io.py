@@ -17,7 +17,7 @@ from ase import Atoms
 
 from halex.errors import FileFormatError
 
-__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "json_safe"]
+__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "json_safe"]
 
 
 def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
@@ -123,6 +123,43 @@ def atomic_folder(out: str | os.PathLike) -> Iterator[Path]:
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def read_numeric_rows(path: Path, *, comments: str = "#%;!", decimal_comma: bool | str = False,
+                      ) -> tuple[list[list[float]], list[str]]:
+    """Rows of numbers of a text table, and the text lines before them.
+
+    Blank lines are skipped; lines starting with one of ``comments`` and non-numeric lines
+    before the first numeric row are returned (stripped, in order) as the header; fields are
+    split on commas, semicolons, tabs or blanks. ``decimal_comma=True`` reads ``400,5``
+    as 400.5 (the fields are then split on ``;``, tabs or blanks); ``"auto"`` does so when
+    most lines hold a ``;`` and a digit–comma–digit. A non-numeric line after the first
+    numeric row raises :class:`FileFormatError` (a footer or a corrupted line). Used by the
+    XRD, spectrum and transient-absorption readers.
+    """
+    import re
+
+    lines = path.read_text(errors="replace").splitlines()
+    if decimal_comma == "auto":
+        decimal_comma = sum(1 for ln in lines if ";" in ln and re.search(r"\d,\d", ln)) > len(lines) // 2
+    rows: list[list[float]] = []
+    header: list[str] = []
+    for line in lines:
+        s = line.strip()
+        if not s:
+            continue
+        if s[0] in comments:
+            header.append(s)
+            continue
+        if decimal_comma:
+            s = s.replace(",", ".")
+        try:
+            rows.append([float(f) for f in re.split(r"[,;\t ]+", s) if f])
+        except ValueError:
+            if rows:
+                raise FileFormatError(f"{str(path)!r}: non-numeric line inside the data: {line.strip()[:60]!r}") from None
+            header.append(s)
+    return rows, header
 
 
 def json_safe(value):

@@ -57,22 +57,13 @@ def read_spectrum(path: str | os.PathLike, *, column: int | str | None = None) -
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"spectrum file {str(path)!r} does not exist")
-    lines = path.read_text(errors="replace").splitlines()
-    euro = sum(1 for ln in lines if ";" in ln and re.search(r"\d,\d", ln)) > len(lines) // 2
-    rows, header = [], []
-    for ln in lines:
-        s = ln.strip()
-        if not s or s[0] in "#%!":
-            continue
-        if euro:
-            s = s.replace(",", ".")
-        parts = [p for p in re.split(r"[,;\t ]+", s) if p]
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            if rows:
-                raise FileFormatError(f"{str(path)!r}: non-numeric line inside the data: {ln[:60]!r}") from None
-            header = [h.strip() for h in re.split(r"[,;\t]" if re.search(r"[,;\t]", s) else r"\s+", s) if h.strip()]
+    from halex.io import read_numeric_rows
+
+    rows, lines = read_numeric_rows(path, comments="#%!", decimal_comma="auto")
+    text = [ln for ln in lines if ln[0] not in "#%!"]
+    # column names: the last text line before the data, split on the data's delimiter
+    header = ([h.strip() for h in re.split(r"[,;\t]" if re.search(r"[,;\t]", text[-1]) else r"\s+", text[-1]) if h.strip()]
+              if text else [])
     if not rows:
         raise FileFormatError(f"{str(path)!r}: no numeric data rows")
     widths = {len(r) for r in rows}

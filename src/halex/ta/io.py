@@ -28,7 +28,6 @@ __all__ = ["TAMap", "read_ta_map", "write_ta_map", "check_ta_map", "TIME_UNITS"]
 
 log = logging.getLogger(__name__)
 TIME_UNITS = {"fs": 1e-3, "ps": 1.0, "ns": 1e3}
-_SPLIT = re.compile(r"[,;\t ]+")
 
 
 @dataclass(frozen=True)
@@ -80,29 +79,6 @@ def check_ta_map(wavelength_nm, time_ps, delta_a, *, source: str = "map", meta=N
     return TAMap(w, t, d, dict(meta or {}))
 
 
-def _numeric_rows(path: Path) -> tuple[list[list[float]], str]:
-    rows: list[list[float]] = []
-    header = []
-    for line in path.read_text(errors="replace").splitlines():
-        s = line.strip()
-        if not s:
-            continue
-        if s[0] in "#%;!":
-            header.append(s)
-            continue
-        parts = [p for p in _SPLIT.split(s) if p]
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            if rows:
-                # a text token inside the matrix (e.g. "nan" parses; "n/a" does not)
-                raise FileFormatError(f"{str(path)!r}: non-numeric entry inside the matrix: {s[:60]!r}") from None
-            header.append(s)
-            continue
-        rows.append(vals)
-    return rows, "\n".join(header)
-
-
 def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orientation: str | None = None) -> TAMap:
     """Read a ΔA(λ, t) matrix.
 
@@ -121,7 +97,10 @@ def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orient
         raise InputError(f"time unit must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}")
     if orientation not in (None, "time-rows", "wavelength-rows"):
         raise InputError(f"orientation must be 'time-rows' or 'wavelength-rows', got {orientation!r}")
-    rows, header = _numeric_rows(path)
+    from halex.io import read_numeric_rows
+
+    rows, header_lines = read_numeric_rows(path)
+    header = "\n".join(header_lines)
     if len(rows) < 2:
         raise FileFormatError(f"{str(path)!r}: no numeric matrix found")
     first, body = rows[0], rows[1:]

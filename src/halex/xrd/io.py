@@ -17,7 +17,6 @@ negative intensities or fewer than 10 points raise :class:`~halex.errors.FileFor
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,23 +77,10 @@ def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "patter
     return Pattern(x, y, s)
 
 
-_SPLIT = re.compile(r"[,;\t ]+")
-
-
 def _read_text(path: Path) -> Pattern:
-    rows: list[list[float]] = []
-    for line in path.read_text(errors="replace").splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!;%":
-            continue
-        parts = [p for p in _SPLIT.split(line) if p]
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            if rows:  # text after data: a footer or a corrupted line
-                raise FileFormatError(f"{str(path)!r}: non-numeric line after the data: {line[:60]!r}") from None
-            continue  # header line
-        rows.append(vals)
+    from halex.io import read_numeric_rows
+
+    rows, _ = read_numeric_rows(path)
     if not rows:
         raise FileFormatError(f"{str(path)!r}: no numeric rows; expected columns 2θ (deg), intensity[, σ]")
     ncol = {len(r) for r in rows}
