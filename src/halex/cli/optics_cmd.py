@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     from halex.errors import InputError
     from halex.io import atomic_folder, json_safe
-    from halex.optics import (absorption_features, band_gap_vs_size, fit_peaks, parse_counts, read_spectrum, to_energy,
-                              x_cl_from_counts, x_cl_from_model)
+    from halex.optics import (HC_EV_NM, absorption_features, band_gap_vs_size, fit_peaks, parse_counts, read_spectrum,
+                              to_energy, x_cl_from_counts, x_cl_from_model)
 
     log = logging.getLogger("halex.optics")
     if args.optics_command == "composition":
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         gaps = band_gap_vs_size(sizes, epsilon_r=args.epsilon, **kw)
         print("edge_nm,gap_eV,wavelength_nm")
         for s, e in zip(sizes, gaps):
-            print(f"{s:g},{e:.4f},{1239.841984 / e:.1f}")
+            print(f"{s:g},{e:.4f},{HC_EV_NM / e:.1f}")
         if args.output:
             from halex.optics.figures import plot_gap_vs_size
             from halex.report.figures import save_figure
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         e, y = to_energy(sp.wavelength_nm, sp.values, jacobian=True)
         pl_fit = fit_peaks(e, y, n_peaks=args.pl_peaks, shape=args.shape)
         summary["pl"] = {"file": args.pl, "shape": args.shape, "jacobian": "counts per nm converted to per eV",
-                         "peaks": [dict(p.__dict__, center_nm=1239.841984 / p.center) for p in pl_fit.peaks],
+                         "peaks": [dict(p.__dict__, center_nm=HC_EV_NM / p.center) for p in pl_fit.peaks],
                          "chi2_red": pl_fit.chi2_red}
         if feats and feats.get("exciton_peak_eV"):
             summary["stokes_shift_meV"] = 1000 * (feats["exciton_peak_eV"] - pl_fit.peaks[0].center)
@@ -107,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
                  feats["tauc_direct_gap_eV"])
     if pl_fit:
         for p in pl_fit.peaks:
-            log.info("PL peak %.4f ± %.4f eV (%.1f nm), FWHM %.0f meV", p.center, p.center_err, 1239.841984 / p.center, 1000 * p.fwhm)
+            log.info("PL peak %.4f ± %.4f eV (%.1f nm), FWHM %.0f meV", p.center, p.center_err, HC_EV_NM / p.center, 1000 * p.fwhm)
     log.info("wrote %s", args.output)
     return 0

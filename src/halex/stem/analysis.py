@@ -213,17 +213,15 @@ def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float 
     px = image.pixel_size
     fit = fit_columns(data, pixel_size=px, noise=noise, min_separation=min_separation, threshold=threshold,
                       significance=significance, background=background)
-    extra = {"x_px": fit.x, "y_px": fit.y, "sigma_x_A": fit.sigma_x * px, "sigma_y_A": fit.sigma_y * px,
-             "height": fit.amplitude, "width_A": fit.width * px, "sigma_volume": fit.sigma_volume,
-             "background": fit.background, "significance": fit.significance}
-    cols, idx, summary = analyze_positions(fit.x * px, fit.y * px, fit.volume, zone=zone, kind=image.kind, extra=extra)
-    # Halide identity: (1) pure-X sites of the indexed lattice where no column was
+    # sublattices from the fitted columns (free-width volumes), then halide identity:
+    # (1) pure-X sites of the indexed lattice where no column was
     # significant (weak Cl columns at low dose) are added at their predicted positions, so
     # that every X site gets a label; (2) all volumes are re-measured at a fixed width per
     # sublattice (much less noisy than free-width volumes); (3) index, label and measure
     # again, with the added sites excluded from every geometric measurement.
-    sub = cols["sublattice"]
-    add_xy, _ = missing_halide_sites(np.column_stack([cols["x_A"], cols["y_A"]]), idx)
+    idx = index_columns(fit.x * px, fit.y * px, fit.volume, zone)
+    sub = idx.sublattice
+    add_xy, _ = missing_halide_sites(np.column_stack([fit.x * px, fit.y * px]), idx)
     nadd = len(add_xy)
     x = np.r_[fit.x, add_xy[:, 0] / px]
     y = np.r_[fit.y, add_xy[:, 1] / px]

@@ -404,20 +404,16 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     if noise == "poisson" and (data < 0).any():
         raise InputError("the Poisson noise model needs non-negative counts; use noise='gaussian' for this image")
     plane = background == "plane"
-    if width is None:
-        from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree
 
-        nn = cKDTree(pos).query(pos, k=2)[0][:, 1] if len(pos) > 1 else np.array([10.0])
-        r0 = max(3, int(np.ceil(0.5 * np.median(nn))))
-        width = _initial_width(data, pos, r0, noise, plane) if len(pos) > 1 else 2.0
+    # median nearest-neighbour distance (px): sets the start window and the trust region
+    nn_med = float(np.median(cKDTree(pos).query(pos, k=2)[0][:, 1])) if len(pos) > 1 else None
+    if width is None:
+        width = _initial_width(data, pos, max(3, int(np.ceil(0.5 * nn_med))), noise, plane) if nn_med else 2.0
     if width <= 0:
         raise InputError(f"width must be positive, got {width}")
     r = int(window) if window is not None else max(3, int(np.ceil(2.5 * width)))
-    if len(pos) > 1:
-        from scipy.spatial import cKDTree
-
-        nn_med = float(np.median(cKDTree(pos).query(pos, k=2)[0][:, 1]))
-    else:
+    if nn_med is None:
         nn_med = 4.0 * r
     reach = min(float(r), max(1.5 * width, 0.2 * nn_med))
     if noise == "gaussian" and noise_sigma is None:

@@ -31,7 +31,7 @@ from ase import Atoms
 from halex.errors import InputError
 
 __all__ = ["RADIATION", "radiation", "Reflections", "reflections", "pseudo_voigt", "tch_mix",
-           "profile_pattern", "bulk_pattern", "two_theta_grid", "SCHERRER_K"]
+           "profile_pattern", "bulk_pattern", "two_theta_grid", "d_min_for", "SCHERRER_K"]
 
 #: Named X-ray lines: list of (wavelength Å, relative intensity). Kα1/Kα2 wavelengths
 #: from pymatgen's table (Bearden 1967); Kα2/Kα1 = 0.5.
@@ -109,6 +109,13 @@ def reflections(atoms: Atoms, *, d_min: float = 0.9) -> Reflections:
     return _reflections_cached(
         name, tuple(atoms.get_chemical_symbols()), tuple(np.asarray(atoms.cell).ravel().round(8)),
         tuple(atoms.get_scaled_positions().ravel().round(8)), float(d_min), name)
+
+
+def d_min_for(lines, two_theta_max_deg: float, *, margin_deg: float) -> float:
+    """Smallest d-spacing (Å) whose reflection of the shortest line falls below
+    ``two_theta_max_deg + margin_deg`` (the margin keeps peak tails at the grid's end)."""
+    lam_min = min(lam for lam, _ in lines)
+    return float(lam_min / (2 * np.sin(np.radians(min(two_theta_max_deg + margin_deg, 179) / 2))))
 
 
 def tch_mix(fwhm_g, fwhm_l):
@@ -218,9 +225,7 @@ def bulk_pattern(atoms: Atoms, two_theta_deg=None, *, wavelength: str | float = 
     """
     x = two_theta_grid() if two_theta_deg is None else np.asarray(two_theta_deg, float)
     lines = radiation(wavelength)
-    lam_min = min(lam for lam, _ in lines)
-    d_min = lam_min / (2 * np.sin(np.radians(min(x[-1] + 2, 179) / 2)))
-    refl = reflections(atoms, d_min=d_min)
+    refl = reflections(atoms, d_min=d_min_for(lines, x[-1], margin_deg=2.0))
     y = profile_pattern(refl, x, lines=lines, fwhm_instr_deg=fwhm_instr_deg, size_nm=size_nm, strain=strain,
                         per_volume=False)
     if normalize and y.max() > 0:

@@ -33,7 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from halex.errors import AnalysisError, InputError
-from halex.xrd.bulk import Reflections, profile_pattern, radiation, reflections
+from halex.xrd.bulk import Reflections, d_min_for, profile_pattern, radiation, reflections
 from halex.xrd.io import Pattern
 
 __all__ = ["PhaseResult", "XrdFit", "fit_pattern"]
@@ -151,8 +151,7 @@ def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: 
     names = [n for _, n in loaded]
     if len(set(names)) != len(names):
         raise InputError(f"phases given twice: {names}")
-    lam_min = min(lam for lam, _ in lines)
-    d_min = lam_min / (2 * np.sin(np.radians(min(x[-1] + 3, 179) / 2)))
+    d_min = d_min_for(lines, x[-1], margin_deg=3.0)
     refl: list[Reflections] = [reflections(a, d_min=d_min) for a, _ in loaded]
     for r, n in zip(refl, names):
         if r.d_A.size == 0 or not np.any(np.degrees(2 * np.arcsin(np.clip(lines[0][0] / (2 * r.d_A), 0, 1))) < x[-1]):
