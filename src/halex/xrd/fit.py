@@ -209,7 +209,7 @@ def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: 
                np.zeros(np_), -np.inf * np.ones(n_background)]
     hi = np.r_[alpha + 0.01, np.ones(np_) if fit_size else np.full(np_, 1e-12), 0.5 if fit_zero else 1e-12,
                1.0 if not fix_w else w0 + 1e-12, np.inf * np.ones(np_), np.inf * np.ones(n_background)]
-    p0 = np.clip(p0, lo + 1e-12, hi - 1e-12) if np.all(np.isfinite(lo)) else np.minimum(np.maximum(p0, lo), hi)
+    p0 = np.clip(p0, lo, hi)
 
     def model(p):
         alpha, inv_l, zero, w, s, c = unpack(p)
