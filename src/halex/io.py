@@ -17,7 +17,7 @@ from ase import Atoms
 
 from halex.errors import FileFormatError
 
-__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "json_safe"]
+__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "descending_axis", "json_safe"]
 
 
 def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
@@ -160,6 +160,23 @@ def read_numeric_rows(path: Path, *, comments: str = "#%;!", decimal_comma: bool
                 raise FileFormatError(f"{str(path)!r}: non-numeric line inside the data: {line.strip()[:60]!r}") from None
             header.append(s)
     return rows, header
+
+
+def descending_axis(axis, *, name: str, source: str) -> bool:
+    """True if the strictly monotonic ``axis`` runs downwards (the caller reverses it and its
+    data), False if it runs upwards; :class:`FileFormatError` naming the first offending
+    row if it is not strictly monotonic (repeated or unsorted values)."""
+    import numpy as np
+
+    a = np.asarray(axis, float)
+    d = np.diff(a)
+    if np.all(d > 0):
+        return False
+    if np.all(d < 0):
+        return True
+    i = int(np.flatnonzero(d <= 0)[0]) if np.any(d > 0) else int(np.flatnonzero(d >= 0)[0])
+    raise FileFormatError(f"{source}: the {name} axis is not strictly monotonic (at row {i + 2}: {a[i]:g} then "
+                          f"{a[i + 1]:g}); sort it or remove repeated points")
 
 
 def json_safe(value):

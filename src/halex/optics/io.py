@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from halex.errors import FileFormatError, InputError
+from halex.io import descending_axis, read_numeric_rows
 
 __all__ = ["Spectrum", "read_spectrum", "check_spectrum"]
 
@@ -42,11 +43,8 @@ def check_spectrum(wavelength_nm, values, *, name: str = "signal", source: str =
         raise FileFormatError(f"{source}: a spectrum needs at least 5 points, got {w.size}")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(v))):
         raise FileFormatError(f"{source}: NaN or infinite values in the data")
-    d = np.diff(w)
-    if np.all(d < 0):
+    if descending_axis(w, name="wavelength", source=source):
         w, v = w[::-1], v[::-1]
-    elif not np.all(d > 0):
-        raise FileFormatError(f"{source}: the wavelength axis is not strictly monotonic")
     if w[0] < 150 or w[-1] > 3000:
         raise FileFormatError(f"{source}: first column spans {w[0]:g}–{w[-1]:g}; expected a wavelength in nm (150–3000)")
     return Spectrum(w, v, name)
@@ -57,8 +55,6 @@ def read_spectrum(path: str | os.PathLike, *, column: int | str | None = None) -
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"spectrum file {str(path)!r} does not exist")
-    from halex.io import read_numeric_rows
-
     rows, lines = read_numeric_rows(path, comments="#%!", decimal_comma="auto")
     text = [ln for ln in lines if ln[0] not in "#%!"]
     # column names: the last text line before the data, split on the data's delimiter

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from halex.errors import FileFormatError, InputError
+from halex.io import descending_axis, read_numeric_rows
 
 __all__ = ["TAMap", "read_ta_map", "write_ta_map", "check_ta_map", "TIME_UNITS"]
 
@@ -62,18 +63,10 @@ def check_ta_map(wavelength_nm, time_ps, delta_a, *, source: str = "map", meta=N
     for name, a in (("time", t), ("wavelength", w), ("ΔA", d)):
         if not np.all(np.isfinite(a)):
             raise FileFormatError(f"{source}: the {name} values hold NaN or infinite entries")
-    for name, a, axis in (("time", t, 0), ("wavelength", w, 1)):
-        if a.size > 1:
-            step = np.diff(a)
-            if np.all(step < 0):
-                a = a[::-1]
-                d = np.flip(d, axis=axis)
-            elif not np.all(step > 0):
-                raise FileFormatError(f"{source}: the {name} axis is not strictly monotonic (repeated or unsorted values)")
-            if name == "time":
-                t = a
-            else:
-                w = a
+    if descending_axis(t, name="time", source=source):
+        t, d = t[::-1], d[::-1]
+    if w.size > 1 and descending_axis(w, name="wavelength", source=source):
+        w, d = w[::-1], d[:, ::-1]
     if w.min() <= 0:
         raise FileFormatError(f"{source}: wavelengths must be positive (nm)")
     return TAMap(w, t, d, dict(meta or {}))
@@ -97,8 +90,6 @@ def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orient
         raise InputError(f"time unit must be one of {', '.join(TIME_UNITS)}, got {time_unit!r}")
     if orientation not in (None, "time-rows", "wavelength-rows"):
         raise InputError(f"orientation must be 'time-rows' or 'wavelength-rows', got {orientation!r}")
-    from halex.io import read_numeric_rows
-
     rows, header_lines = read_numeric_rows(path)
     header = "\n".join(header_lines)
     if len(rows) < 2:

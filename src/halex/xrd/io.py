@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from halex.errors import FileFormatError, InputError
+from halex.io import descending_axis, read_numeric_rows
 
 __all__ = ["Pattern", "read_pattern", "write_pattern", "check_pattern"]
 
@@ -59,14 +60,9 @@ def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "patter
     for name, arr in (("2θ", x), ("intensity", y), ("σ", s)):
         if arr is not None and not np.all(np.isfinite(arr)):
             raise FileFormatError(f"{source}: {name} column holds NaN or infinite values (row {int(np.flatnonzero(~np.isfinite(arr))[0]) + 1})")
-    d = np.diff(x)
-    if np.all(d < 0):
+    if descending_axis(x, name="2θ", source=source):
         x, y = x[::-1], y[::-1]
         s = None if s is None else s[::-1]
-    elif not np.all(d > 0):
-        i = int(np.flatnonzero(d <= 0)[0]) if np.any(d > 0) else 0
-        raise FileFormatError(f"{source}: the 2θ axis is not strictly monotonic (at row {i + 2}: {x[i]} then {x[i + 1]}); "
-                              "sort the scan or remove repeated points")
     if x[0] <= 0 or x[-1] >= 180:
         raise FileFormatError(f"{source}: 2θ must lie in (0, 180) degrees, got {x[0]:g}–{x[-1]:g}")
     if not allow_negative and np.any(y < 0):
@@ -78,8 +74,6 @@ def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "patter
 
 
 def _read_text(path: Path) -> Pattern:
-    from halex.io import read_numeric_rows
-
     rows, _ = read_numeric_rows(path)
     if not rows:
         raise FileFormatError(f"{str(path)!r}: no numeric rows; expected columns 2θ (deg), intensity[, σ]")
