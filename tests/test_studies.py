@@ -7,6 +7,7 @@ fmax = 0.1 eV/Å so that the whole module runs in a few minutes on 2 cores.
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -207,6 +208,9 @@ def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
                 timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "[study] 6/6 done" in r.stderr or "[study] 6/6" in r.stderr
+    # per-relaxation step progress travels from the worker processes to the client's log
+    assert re.search(r"\[study\] pristine \(\d+ atoms\): step 0 ", r.stderr), r.stderr[-3000:]
+    assert re.search(r"\[study\] interface-1 \(\d+ atoms\): step 10 ", r.stderr), r.stderr[-3000:]
     par = {r["model"]: r for r in _rows(out / "layers.csv")}
     ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
     for name in ("pristine", "interface-1", "bottom-1"):

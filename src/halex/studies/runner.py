@@ -12,6 +12,14 @@ oversubscribe the cores). For an HPC allocation start the cluster with dask-jobq
 e.g. ``SLURMCluster(cores=16, processes=1, memory="64GB")`` with ``cluster.scale(jobs=8)``,
 and pass ``cluster.scheduler_address`` (or ``--scheduler tcp://host:8786``). Failed tasks
 are retried (``retries``); tasks that still fail are reported and the others are kept.
+
+Progress: the client logs one line per finished task (tasks done / total) and, from the
+Dask workers, one line every ``progress_every`` optimizer steps of each running
+relaxation (step, energy, fmax). The workers send these as Dask events on the
+``halex-progress`` topic (``Worker.log_event``); the client subscribes to it, so the
+lines appear in the terminal that runs the study whether the workers are local
+processes or jobs on an HPC allocation. Inline runs log every step through
+:mod:`halex.relax`.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ from halex.errors import EngineRunError, InputError
 __all__ = ["RelaxTask", "TaskResult", "run_relaxations"]
 
 log = logging.getLogger("halex.study")
+
+PROGRESS_TOPIC = "halex-progress"
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,27 @@ class TaskResult:
     seconds: float
 
 
-def _relax_one(atoms: Atoms, name: str, engine: dict[str, Any], store_url: str, fmax: float, steps: int) -> TaskResult:
+def _worker_progress(name: str, every: int):
+    """An observer that sends every ``every``-th step to the client as a Dask event (None outside a worker)."""
+    if every <= 0:
+        return None
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not running inside a Dask worker
+        return None
+
+    def observer(step: int, atoms: Atoms, energy: float, fmax: float) -> None:
+        if step % every == 0:
+            worker.log_event(PROGRESS_TOPIC, {"name": name, "step": int(step), "energy": float(energy),
+                                              "fmax": float(fmax), "natoms": len(atoms)})
+
+    return observer
+
+
+def _relax_one(atoms: Atoms, name: str, engine: dict[str, Any], store_url: str, fmax: float, steps: int,
+               progress_every: int = 0) -> TaskResult:
     """Worker side: open the engine and the store, relax, return the result (picklable)."""
     from halex.engines import get_engine
     from halex.relax import relax
@@ -62,7 +92,9 @@ def _relax_one(atoms: Atoms, name: str, engine: dict[str, Any], store_url: str, 
 
     t0 = time.perf_counter()
     eng = get_engine(engine["name"], **engine["settings"])
-    r = relax(atoms, eng, fmax=fmax, steps=steps, store=ResultStore(store_url), label=f"study {name}")
+    obs = _worker_progress(name, progress_every)
+    r = relax(atoms, eng, fmax=fmax, steps=steps, store=ResultStore(store_url), label=f"study {name}",
+              observers=(obs,) if obs else ())
     return TaskResult(name, r.atoms, r.energy, r.nsteps, r.converged, r.cached, r.row_id, time.perf_counter() - t0)
 
 
@@ -91,12 +123,14 @@ def run_relaxations(
     steps: int = 1000,
     client=None,
     retries: int = 1,
+    progress_every: int = 10,
 ) -> tuple[dict[str, TaskResult], dict[str, str]]:
     """Relax every task; return ({name: result}, {name: error message of failed tasks}).
 
     With ``client`` (a :class:`distributed.Client`) the tasks run concurrently on its
     workers, else one after the other in this process. One log line per finished task:
-    tasks done / total, energy, steps, whether it came from the store.
+    tasks done / total, energy, steps, whether it came from the store; with a client also
+    one line every ``progress_every`` steps of each running relaxation (0: none).
     """
     from halex.engines import get_engine
 
@@ -129,15 +163,26 @@ def run_relaxations(
 
     from distributed import as_completed
 
-    futures = {client.submit(_relax_one, t.atoms, t.name, desc, store_url, fmax, steps, key=f"halex-{t.name}-{id(t)}",
-                             retries=retries, pure=False): t.name for t in tasks}
-    for fut in as_completed(futures):
-        name = futures[fut]
-        try:
-            _report(fut.result())
-        except Exception as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("[study] %d/%d FAILED: %s: %s", len(done) + len(failed), total, name, exc)
+    def _progress(event) -> None:
+        msg = event[1]
+        log.info("[study] %s (%d atoms): step %d  E = %.4f eV  fmax = %.4f eV/Å", msg["name"], msg["natoms"],
+                 msg["step"], msg["energy"], msg["fmax"])
+
+    if progress_every > 0:
+        client.subscribe_topic(PROGRESS_TOPIC, _progress)
+    try:
+        futures = {client.submit(_relax_one, t.atoms, t.name, desc, store_url, fmax, steps, progress_every,
+                                 key=f"halex-{t.name}-{id(t)}", retries=retries, pure=False): t.name for t in tasks}
+        for fut in as_completed(futures):
+            name = futures[fut]
+            try:
+                _report(fut.result())
+            except Exception as exc:
+                failed[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("[study] %d/%d FAILED: %s: %s", len(done) + len(failed), total, name, exc)
+    finally:
+        if progress_every > 0:
+            client.unsubscribe_topic(PROGRESS_TOPIC)
     return done, failed
 
 
