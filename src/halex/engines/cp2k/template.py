@@ -69,8 +69,13 @@ def box_for(atoms: Atoms, vacuum: float) -> tuple[np.ndarray, np.ndarray]:
     return np.full(3, edge), pos
 
 
-def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool) -> str:
-    """Text of a CP2K ENERGY_FORCE input for ``atoms`` with ``settings``."""
+def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool,
+                run_type: str = "ENERGY_FORCE", dft_print: str = "") -> str:
+    """Text of a CP2K input for ``atoms`` with ``settings``.
+
+    ``run_type`` is ``ENERGY_FORCE`` (relaxations) or ``ENERGY``; ``dft_print`` is a
+    ``&PRINT`` block placed in ``&DFT`` (the orbital analysis adds its ``&PDOS`` there).
+    """
     s = settings
     periodic = bool(np.all(atoms.pbc))
     if periodic:
@@ -91,7 +96,7 @@ def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, re
     uks = "    UKS TRUE\n" if s["uks"] or s["multiplicity"] != 1 else ""
     return f"""&GLOBAL
   PROJECT {PROJECT}
-  RUN_TYPE ENERGY_FORCE
+  RUN_TYPE {run_type}
   PRINT_LEVEL LOW
 &END GLOBAL
 &FORCE_EVAL
@@ -134,7 +139,7 @@ def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, re
       &XC_FUNCTIONAL {s['xc']}
       &END XC_FUNCTIONAL
     &END XC
-  &END DFT
+{dft_print}  &END DFT
   &SUBSYS
     &CELL
 {cell_block}

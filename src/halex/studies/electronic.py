@@ -1,0 +1,234 @@
+"""Electronic structure of a model: frontier orbitals per domain and band alignment (SPEC §4).
+
+:func:`orbital_analysis` runs one CP2K single point with the orbitals projected on the
+model's electronic domains (``chalcohalide`` / ``CsPbCl3`` / ``CsPbI3``, see
+:func:`halex.analysis.electronic.electronic_domains`), caches the orbitals in the store
+(a rerun computes nothing) and returns them with the per-domain band edges, the
+pairwise band alignment and the HOMO/LUMO character. :func:`write_orbitals` writes the
+tables and figures. Only engines with electrons can do this: ``cp2k`` here; the MLIP
+engine raises a clear error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from halex.analysis.electronic import (
+    DOMAIN_ORDER,
+    OrbitalSet,
+    alignment_table,
+    band_edges,
+    domain_fractions,
+    electronic_domains,
+    frontier_character,
+    projected_dos,
+)
+from halex.errors import EngineUnavailableError, InputError
+
+__all__ = ["OrbitalAnalysis", "orbital_analysis", "write_orbitals"]
+
+log = logging.getLogger("halex.electronic")
+
+
+@dataclass
+class OrbitalAnalysis:
+    """Orbitals of one model and what they say about its domains."""
+
+    orbitals: OrbitalSet
+    edges: dict[str, dict[str, Any]]
+    alignment: list[dict[str, Any]]
+    frontier: dict[str, Any]
+    settings: dict[str, Any]
+    cached: bool = False
+    row_id: int | None = None
+
+
+def orbital_analysis(
+    atoms: Atoms,
+    engine="cp2k",
+    *,
+    store=None,
+    nlumo: int = 20,
+    threshold: float = 0.4,
+    localised: float = 0.6,
+    tol_eV: float = 0.1,
+    groups: Mapping[str, Sequence[int]] | None = None,
+    label: str | None = None,
+) -> OrbitalAnalysis:
+    """Frontier orbitals of ``atoms`` per electronic domain, and the band alignment.
+
+    Parameters
+    ----------
+    atoms
+        A halex model (needs the ``domain`` and ``layer`` arrays), relaxed or not.
+    engine
+        ``"cp2k"`` or a :class:`~halex.engines.cp2k.Cp2kEngine` (the level of theory).
+    store
+        :class:`~halex.store.ResultStore`: the orbitals are cached under a key of the
+        structure, the engine settings, ``nlumo`` and the domain of every atom.
+    nlumo
+        Virtual orbitals to compute (≥ 1; more if a domain's CBM is missing).
+    threshold
+        Fraction on a domain (0–1] that makes an orbital an edge candidate of that domain.
+    localised
+        Fraction on one domain [0.5–1] for the HOMO/LUMO to count as localised there.
+    tol_eV
+        Band offset below which a carrier counts as shared (quasi-type-II), eV.
+    groups
+        Name → 0-based atom indices, covering every atom once, instead of the electronic
+        domains (e.g. molecules, or a user's own partition of a model).
+    """
+    from halex.engines import get_engine
+    from halex.store import result_key
+
+    if not isinstance(nlumo, (int, np.integer)) or nlumo < 1:
+        raise InputError(f"nlumo must be a whole number >= 1 (virtual orbitals), got {nlumo!r}")
+    if not 0.0 < float(threshold) <= 1.0:
+        raise InputError(f"threshold must be in (0, 1], got {threshold!r}")
+    if not 0.5 <= float(localised) <= 1.0:
+        raise InputError(f"localised must be in [0.5, 1], got {localised!r}")
+    if not float(tol_eV) >= 0.0:
+        raise InputError(f"tol_eV must be >= 0 eV, got {tol_eV!r}")
+    if groups is None:
+        domains = electronic_domains(atoms)
+        names = [d for d in DOMAIN_ORDER if (domains == d).any()]
+    else:
+        domains = np.full(len(atoms), "", dtype=object)
+        for name, idx in groups.items():
+            idx = np.asarray(idx, int)
+            if idx.size == 0 or idx.min() < 0 or idx.max() >= len(atoms) or np.any(domains[idx] != ""):
+                raise InputError(f"group {name!r}: indices must be 0…{len(atoms) - 1}, non-empty, each atom in one group")
+            domains[idx] = str(name)
+        if np.any(domains == ""):
+            raise InputError(f"the groups leave atoms {np.flatnonzero(domains == '')[:10].tolist()} out: every atom needs a group")
+        domains = domains.astype(str)
+        names = [str(n) for n in groups]
+    eng = get_engine(engine)
+    if eng.name != "cp2k":
+        raise EngineUnavailableError(f"the {eng.name!r} engine has no electrons, so no orbitals: use --engine cp2k")
+    eng.check(atoms)
+    groups = {d: np.flatnonzero(domains == d) for d in names}
+    info = eng.describe()
+    task = {"kind": "orbitals", "nlumo": int(nlumo), "domains": domains.tolist()}
+    key = result_key(atoms, info, task)
+    settings = {"engine": info, "nlumo": int(nlumo), "threshold": float(threshold), "localised": float(localised),
+                "tol_eV": float(tol_eV),
+                "domains": {d: int(len(groups[d])) for d in names}}
+    cached, row_id = False, None
+    orbitals = None
+    if store is not None:
+        row = store.find(key)
+        if row is not None:
+            o = row.data["orbitals"]
+            orbitals = OrbitalSet(np.array(o["energies_eV"]), np.array(o["occupations"]), np.array(o["weights"]),
+                                  tuple(o["groups"]), meta=o["meta"])
+            cached, row_id = True, row.id
+            log.info("orbitals from the store: row %d (%s)", row.id, key[:12])
+    if orbitals is None:
+        log.info("CP2K single point with %d orbital groups (%s), %d virtual orbitals, %d atoms",
+                 len(names), ", ".join(f"{d}: {len(groups[d])}" for d in names), nlumo, len(atoms))
+        from halex.engines.cp2k.orbitals import compute_orbitals
+
+        run_dir = store.run_dir(key) / "orbitals" if store is not None else None
+        orbitals = compute_orbitals(eng, atoms, groups, nlumo=int(nlumo), directory=run_dir)
+        if store is not None:
+            snap = atoms.copy()
+            snap.calc = None
+            payload = {"energies_eV": orbitals.energies_eV.tolist(), "occupations": orbitals.occupations.tolist(),
+                       "weights": orbitals.weights.tolist(), "groups": list(orbitals.groups), "meta": orbitals.meta}
+            with store.lock():
+                row = store.find(key)
+                row_id = row.id if row is not None else store.write(
+                    snap, key=key, status="done",
+                    kvp=dict(task="orbitals", engine=info["name"], engine_version=info["version"], label=label,
+                             energy_eV=float(orbitals.meta["energy_eV"]), gap_eV=orbitals.gap_eV),
+                    data={"engine": info, "task": {"kind": "orbitals", "nlumo": int(nlumo)}, "orbitals": payload},
+                )
+    edges = band_edges(orbitals, threshold)
+    return OrbitalAnalysis(orbitals, edges, alignment_table(orbitals, threshold, tol_eV),
+                           frontier_character(orbitals, localised), settings, cached, row_id)
+
+
+def write_orbitals(result: OrbitalAnalysis, out: str | Path, *, window_eV: float = 3.0) -> list[Path]:
+    """Write ``orbitals.csv``, ``alignment.csv``, ``summary.json`` and ``orbitals.png/.svg`` into ``out``.
+
+    Written into a temporary folder first and moved into ``out`` when complete.
+    ``window_eV`` sets the energy range of the figure around the gap.
+    """
+    from halex.io import atomic_folder, json_safe
+
+    orb = result.orbitals
+    frac = domain_fractions(orb)
+    with atomic_folder(out) as tmp:
+        with open(tmp / "orbitals.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["mo", "energy_eV", "occupation", *[f"fraction_{g}" for g in orb.groups]])
+            for i in range(len(orb.energies_eV)):
+                w.writerow([i + 1, f"{orb.energies_eV[i]:.6f}", f"{orb.occupations[i]:.4f}", *[f"{f:.4f}" for f in frac[:, i]]])
+        cols = ["domain_a", "domain_b", "type", "dEv_eV", "dEc_eV", "hole_in", "electron_in"]
+        with open(tmp / "alignment.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, cols)
+            w.writeheader()
+            for r in result.alignment:
+                w.writerow({k: (f"{r[k]:.4f}" if isinstance(r[k], float) else r[k]) for k in cols})
+        summary = {"units": {"energies": "eV", "fractions": "0-1"}, "settings": result.settings,
+                   "energy_eV": orb.meta.get("energy_eV"), "homo_lumo": result.frontier, "band_edges": result.edges,
+                   "alignment": result.alignment, "cached": result.cached, "row_id": result.row_id}
+        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
+        _figure(result, tmp, window_eV)
+    out = Path(out)
+    return [out / n for n in ("orbitals.csv", "alignment.csv", "summary.json", "orbitals.png", "orbitals.svg")]
+
+
+_COLOURS = {"chalcohalide": "#8c564b", "CsPbCl3": "#1f77b4", "CsPbI3": "#d62728"}
+
+
+def _figure(result: OrbitalAnalysis, folder: Path, window_eV: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    orb = result.orbitals
+    frac = domain_fractions(orb)
+    h, lu = orb.homo, orb.lumo
+    lo, hi = orb.energies_eV[h] - window_eV, orb.energies_eV[lu] + window_eV
+    sel = np.flatnonzero((orb.energies_eV >= lo) & (orb.energies_eV <= hi))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 5), sharey=True, gridspec_kw={"width_ratios": [1, 1.4]})
+    for i in sel:  # each orbital a horizontal bar split by its domain fractions
+        x0 = 0.0
+        for g, name in enumerate(orb.groups):
+            ax1.plot([x0, x0 + frac[g, i]], [orb.energies_eV[i]] * 2, color=_COLOURS.get(name, f"C{g}"), lw=2,
+                     ls="-" if orb.occupations[i] > 0.5 else "--")
+            x0 += frac[g, i]
+    for g, name in enumerate(orb.groups):
+        e = result.edges[name]
+        for k in ("vbm_eV", "cbm_eV"):
+            if e[k] is not None and lo <= e[k] <= hi:
+                ax1.plot([1.02, 1.12], [e[k]] * 2, color=_COLOURS.get(name, f"C{g}"), lw=3)
+    ax1.set_xlim(0, 1.15)
+    ax1.set_xlabel("domain fraction of each orbital\n(solid occupied, dashed empty; ticks: domain edges)")
+    ax1.set_ylabel("orbital energy (eV)")
+    e = np.linspace(lo, hi, 800)
+    dos = projected_dos(orb, e, sigma_eV=0.05)
+    for g, name in enumerate(orb.groups):
+        ax2.plot(dos[g], e, color=_COLOURS.get(name, f"C{g}"), label=name)
+    ax2.axhline(orb.energies_eV[h], color="k", lw=0.6, ls=":")
+    ax2.axhline(orb.energies_eV[lu], color="k", lw=0.6, ls=":")
+    ax2.set_xlabel("projected DOS (states/eV, σ = 0.05 eV)")
+    ax2.legend(loc="upper right", fontsize=8)
+    ax2.set_title(f"gap {orb.gap_eV:.2f} eV, HOMO/LUMO: {result.frontier['type']}", fontsize=9)
+    ax1.set_ylim(lo, hi)
+    fig.tight_layout()
+    fig.savefig(folder / "orbitals.png", dpi=150)
+    fig.savefig(folder / "orbitals.svg")
+    plt.close(fig)
