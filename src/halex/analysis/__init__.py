@@ -1,4 +1,14 @@
-"""Analysis of models and data: strain, lattice profiles and tilt (:mod:`halex.analysis.structure`)."""
+"""Analysis of models and data: strain, lattice profiles and tilt (:mod:`halex.analysis.structure`);
+orbital fractions per domain and band alignment (:mod:`halex.analysis.electronic`)."""
+
+from halex.analysis.electronic import (
+    OrbitalSet,
+    alignment_table,
+    band_edges,
+    classify_alignment,
+    electronic_domains,
+    frontier_character,
+)
 
 from halex.analysis.structure import (
     domain_mismatch,
@@ -12,6 +22,12 @@ from halex.analysis.structure import (
 )
 
 __all__ = [
+    "OrbitalSet",
+    "alignment_table",
+    "band_edges",
+    "classify_alignment",
+    "electronic_domains",
+    "frontier_character",
     "domain_mismatch",
     "interfacial_strain",
     "lattice_profile",
