@@ -171,6 +171,29 @@ def test_bad_input_fails_before_computing(hs_file, tmp_path):
     assert not list(tmp_path.glob("x.db*"))
 
 
+def test_bad_input_starts_no_dask_cluster(hs_file, tmp_path, monkeypatch):
+    """With local workers the cluster starts with the first relaxation, after all validation:
+    bad input never starts (and has to tear down) worker processes."""
+    import ase.io
+
+    import halex.studies.runner as runner
+    from halex.cli.main import main
+
+    def _no_cluster(*a, **k):
+        raise AssertionError("a Dask cluster was started for bad input")
+
+    monkeypatch.setattr(runner, "connect", _no_cluster)
+    bare = tmp_path / "bare.xyz"
+    ase.io.write(bare, ase.io.read(hs_file), format="xyz")
+    for args in (["layers", "--model", str(bare), "--max-layers", "1"], ["layers", "--model", str(hs_file), "--max-layers", "9"],
+                 ["alloy", "--model", str(hs_file), "--fraction", "0"], ["all", "--model", str(hs_file), "--steps", "50", "20"]):
+        assert main(["study", *args, "--workers", "2", "-o", str(tmp_path / "out")]) == 2, args
+    assert not (tmp_path / "out").exists()
+    lazy = runner.LazyClient(None, 2)
+    with pytest.raises(AssertionError, match="cluster was started"):
+        lazy.get()  # only get() connects
+
+
 @pytest.mark.slow
 def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path):
     """SIGKILL a layers study after its first relaxations; the rerun completes with the same numbers."""

@@ -46,7 +46,8 @@ class StudySettings:
     """How every relaxation of a study is run.
 
     ``store_url`` is an SQLite path or ``postgresql://`` URL reachable from every
-    worker; ``client`` a :class:`distributed.Client` or None (run inline).
+    worker; ``client`` a :class:`distributed.Client`, a
+    :class:`~halex.studies.runner.LazyClient` (connects with the first relaxation) or None (run inline).
     """
 
     engine: Any = "mlip"

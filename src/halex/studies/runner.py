@@ -35,7 +35,7 @@ from ase import Atoms
 
 from halex.errors import EngineRunError, InputError
 
-__all__ = ["RelaxTask", "TaskResult", "run_relaxations"]
+__all__ = ["RelaxTask", "TaskResult", "run_relaxations", "connect", "LazyClient"]
 
 log = logging.getLogger("halex.study")
 
@@ -114,6 +114,34 @@ def connect(scheduler: str | None, workers: int | None):
     return Client(cluster)
 
 
+class LazyClient:
+    """A Dask client that is created on first use (:meth:`get`), then reused.
+
+    A study validates all of its input and builds its models before the first
+    relaxation, so with a lazy client a bad input fails before any cluster process
+    starts (and nothing has to be torn down). :meth:`close` closes the client and the
+    local cluster it started, if any.
+    """
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
+        self.scheduler, self.workers = scheduler, workers
+        self._client = None
+
+    def get(self):
+        """The :class:`distributed.Client` (connecting or starting the cluster now if needed)."""
+        if self._client is None:
+            self._client = connect(self.scheduler, self.workers)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            cluster = getattr(self._client, "cluster", None)
+            self._client.close()
+            if cluster is not None and not self.scheduler:
+                cluster.close()
+            self._client = None
+
+
 def run_relaxations(
     tasks: Sequence[RelaxTask],
     engine,
@@ -127,8 +155,8 @@ def run_relaxations(
 ) -> tuple[dict[str, TaskResult], dict[str, str]]:
     """Relax every task; return ({name: result}, {name: error message of failed tasks}).
 
-    With ``client`` (a :class:`distributed.Client`) the tasks run concurrently on its
-    workers, else one after the other in this process. One log line per finished task:
+    With ``client`` (a :class:`distributed.Client` or a :class:`LazyClient`) the tasks run
+    concurrently on its workers, else one after the other in this process. One log line per finished task:
     tasks done / total, energy, steps, whether it came from the store; with a client also
     one line every ``progress_every`` steps of each running relaxation (0: none).
     """
@@ -162,6 +190,9 @@ def run_relaxations(
         return done, failed
 
     from distributed import as_completed
+
+    if isinstance(client, LazyClient):
+        client = client.get()
 
     def _progress(event) -> None:
         msg = event[1]
