@@ -35,6 +35,7 @@ Definitions
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,9 @@ __all__ = [
     "DOMAIN_ORDER",
     "OrbitalSet",
     "electronic_domains",
+    "group_labels",
+    "check_threshold",
+    "check_localised",
     "domain_fractions",
     "band_edges",
     "classify_alignment",
@@ -145,6 +149,37 @@ def electronic_domains(atoms: Atoms) -> np.ndarray:
     return out
 
 
+def group_labels(groups: Mapping[str, Sequence[int]], natoms: int) -> np.ndarray:
+    """Group name of every atom from ``{name: 0-based indices}``.
+
+    Raises :class:`InputError` unless every group is non-empty, in range, and the groups
+    cover each of the ``natoms`` atoms exactly once.
+    """
+    labels = np.full(natoms, "", dtype=object)
+    for name, idx in groups.items():
+        idx = np.asarray(idx, int)
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= natoms or np.any(labels[idx] != ""):
+            raise InputError(f"group {name!r}: indices must be 0…{natoms - 1}, non-empty, each atom in one group")
+        labels[idx] = str(name)
+    if np.any(labels == ""):
+        raise InputError(f"the groups leave atoms {np.flatnonzero(labels == '')[:10].tolist()} out: every atom needs a group")
+    return labels.astype(str)
+
+
+def check_threshold(threshold: float) -> float:
+    """``threshold`` (fraction that makes an orbital a domain's edge candidate) if in (0, 1]."""
+    if not 0.0 < float(threshold) <= 1.0:
+        raise InputError(f"threshold must be in (0, 1], got {threshold!r}")
+    return float(threshold)
+
+
+def check_localised(localised: float) -> float:
+    """``localised`` (fraction on one domain for a localised HOMO/LUMO) if in [0.5, 1]."""
+    if not 0.5 <= float(localised) <= 1.0:
+        raise InputError(f"localised must be in [0.5, 1], got {localised!r}")
+    return float(localised)
+
+
 def domain_fractions(orbitals: OrbitalSet) -> np.ndarray:
     """Fraction of every orbital on every group, shape (n_groups, n_mo), columns summing to 1."""
     w = np.clip(orbitals.weights, 0.0, None)
@@ -160,8 +195,7 @@ def band_edges(orbitals: OrbitalSet, threshold: float = 0.4) -> dict[str, dict[s
     A group without an occupied (unoccupied) orbital of fraction ≥ ``threshold`` gets
     ``None`` for its VBM (CBM): raise ``nlumo`` for missing CBMs.
     """
-    if not 0.0 < threshold <= 1.0:
-        raise InputError(f"threshold must be in (0, 1], got {threshold!r}")
+    check_threshold(threshold)
     frac = domain_fractions(orbitals)
     occupied = orbitals.occupations > 0.5
     edges: dict[str, dict[str, Any]] = {}
@@ -209,8 +243,7 @@ def classify_alignment(vbm_a: float, cbm_a: float, vbm_b: float, cbm_b: float, t
 
 def frontier_character(orbitals: OrbitalSet, localised: float = 0.6) -> dict[str, Any]:
     """HOMO and LUMO energies, domain fractions and the alignment type they imply."""
-    if not 0.5 <= localised <= 1.0:
-        raise InputError(f"localised must be in [0.5, 1], got {localised!r}")
+    check_localised(localised)
     frac = domain_fractions(orbitals)
     h, lu = orbitals.homo, orbitals.lumo
     hf = {g: float(frac[i, h]) for i, g in enumerate(orbitals.groups)}

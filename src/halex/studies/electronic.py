@@ -27,9 +27,12 @@ from halex.analysis.electronic import (
     OrbitalSet,
     alignment_table,
     band_edges,
+    check_localised,
+    check_threshold,
     domain_fractions,
     electronic_domains,
     frontier_character,
+    group_labels,
     projected_dos,
 )
 from halex.errors import EngineUnavailableError, InputError
@@ -92,25 +95,15 @@ def orbital_analysis(
 
     if not isinstance(nlumo, (int, np.integer)) or nlumo < 1:
         raise InputError(f"nlumo must be a whole number >= 1 (virtual orbitals), got {nlumo!r}")
-    if not 0.0 < float(threshold) <= 1.0:
-        raise InputError(f"threshold must be in (0, 1], got {threshold!r}")
-    if not 0.5 <= float(localised) <= 1.0:
-        raise InputError(f"localised must be in [0.5, 1], got {localised!r}")
+    check_threshold(threshold)
+    check_localised(localised)
     if not float(tol_eV) >= 0.0:
         raise InputError(f"tol_eV must be >= 0 eV, got {tol_eV!r}")
     if groups is None:
         domains = electronic_domains(atoms)
         names = [d for d in DOMAIN_ORDER if (domains == d).any()]
     else:
-        domains = np.full(len(atoms), "", dtype=object)
-        for name, idx in groups.items():
-            idx = np.asarray(idx, int)
-            if idx.size == 0 or idx.min() < 0 or idx.max() >= len(atoms) or np.any(domains[idx] != ""):
-                raise InputError(f"group {name!r}: indices must be 0…{len(atoms) - 1}, non-empty, each atom in one group")
-            domains[idx] = str(name)
-        if np.any(domains == ""):
-            raise InputError(f"the groups leave atoms {np.flatnonzero(domains == '')[:10].tolist()} out: every atom needs a group")
-        domains = domains.astype(str)
+        domains = group_labels(groups, len(atoms))
         names = [str(n) for n in groups]
     eng = get_engine(engine)
     if eng.name != "cp2k":

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from halex.analysis.electronic import OrbitalSet
+from halex.analysis.electronic import OrbitalSet, group_labels
 from halex.errors import EngineRunError, FileFormatError, InputError
 from halex.units import HARTREE_EV
 
@@ -106,11 +106,9 @@ def compute_orbitals(engine, atoms: Atoms, groups: Mapping[str, Sequence[int]], 
 
     if engine.settings.get("uks") or int(engine.settings.get("multiplicity", 1)) != 1:
         raise InputError("the orbital analysis handles closed-shell (restricted) runs only: use multiplicity=1, uks=False")
+    group_labels(groups, len(atoms))  # every atom in exactly one group
     names = list(groups)
     lists = [np.asarray(groups[g], int) for g in names]
-    cover = np.concatenate(lists) if lists else np.array([], int)
-    if len(cover) != len(atoms) or len(np.unique(cover)) != len(atoms) or cover.min() < 0 or cover.max() >= len(atoms):
-        raise InputError(f"the atom groups must cover each of the {len(atoms)} atoms exactly once")
     engine.check(atoms)
     directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="halex-cp2k-orbitals-"))
     directory.mkdir(parents=True, exist_ok=True)
