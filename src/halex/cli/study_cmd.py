@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from halex.errors import InputError
     from halex.studies import StudySettings, write_report, write_study
     from halex.studies import exchange as st
-    from halex.studies.runner import LazyClient, connect
+    from halex.studies.runner import LazyClient
 
     out = Path(args.output)
     if args.workers is not None and args.workers < 1:
@@ -78,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     engine = get_engine(args.engine, **parse_settings(args.set))
     db = args.db or str(out / "halex.db")  # the store creates its folder when it first opens (after validation)
     client = None
-    if args.scheduler:  # an unreachable scheduler fails here, before anything is computed or written
-        client = connect(args.scheduler, args.workers)
-    elif (args.workers or 0) != 1:  # the local cluster starts with the first relaxation, after all validation
-        client = LazyClient(None, args.workers)
+    if args.scheduler or (args.workers or 0) != 1:
+        client = LazyClient(args.scheduler, args.workers)  # a local cluster starts with the first relaxation
+        if args.scheduler:
+            client.get()  # an unreachable scheduler fails here, before anything is computed or written
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client)
     try:
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                                      random_seeds=args.random_seeds, seed=args.seed)
     finally:
         if client is not None:
-            client.close()  # a client to a given scheduler leaves that cluster running
+            client.close()  # leaves a cluster given by --scheduler running
     if len(studies) == 1:
         write_study(studies[0], out)
         report = write_report(studies, out, {studies[0].name: "."})
