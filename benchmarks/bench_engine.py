@@ -24,7 +24,7 @@ import time
 
 
 def _one_size(n: int, repeats: int) -> dict:
-    from halex.build import perovskite_nanocrystal
+    from halex.models import perovskite_nanocrystal
     from halex.engines import get_engine
 
     eng = get_engine("mlip")
@@ -49,7 +49,7 @@ def _relax_compare(n: int) -> list[dict]:
     import numpy as np
     from ase.optimize import FIRE
 
-    from halex.build import perovskite_nanocrystal
+    from halex.models import perovskite_nanocrystal
     from halex.engines import get_engine
     from halex.relax import relax
     from halex.store import ResultStore

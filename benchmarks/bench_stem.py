@@ -40,7 +40,7 @@ print(json.dumps({"wall_s": dt, "n": len(pos), "x": [float(a.pixel_x) for a in s
 
 
 def _precision(kind: str, dose: float) -> tuple[float, float, int]:
-    from halex.build import perovskite_nanocrystal
+    from halex.models import perovskite_nanocrystal
     from halex.stem import cramer_rao_bound, refine_columns, simulate_image
 
     nc = perovskite_nanocrystal((6, 6, 6))

@@ -52,7 +52,7 @@ def _study_all(size: list[str], workers: int, fmax: str | None, out: Path | None
 
 
 def _large() -> dict:
-    from halex.build import heterostructure
+    from halex.models import heterostructure
     from halex.relax import relax
 
     hs = heterostructure((6, 6, 6), 2)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from halex.build.nanocrystal import perovskite_nanocrystal
+from halex.models.nanocrystal import perovskite_nanocrystal
 from halex.xrd import debye_intensity, debye_pattern
 
 DC = r'''

@@ -52,7 +52,7 @@ def test_read_errors(tmp_path):
 
 
 def test_write_is_atomic_and_keeps_arrays(tmp_path):
-    from halex.build import perovskite_nanocrystal
+    from halex.models import perovskite_nanocrystal
 
     nc = perovskite_nanocrystal((2, 2, 2))
     out = write_structure(tmp_path / "nc.extxyz", nc)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from halex.build import perovskite_nanocrystal
+from halex.models import perovskite_nanocrystal
 from halex.io import write_structure
 
 from conftest import run_cli

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from halex.analysis.electronic import (
-    OrbitalSet,
     alignment_table,
     band_edges,
     classify_alignment,
@@ -20,7 +19,8 @@ from halex.analysis.electronic import (
     frontier_character,
     projected_dos,
 )
-from halex.errors import EngineUnavailableError, FileFormatError, InputError
+from halex.engines.orbitals import OrbitalSet
+from halex.errors import AnalysisError, EngineUnavailableError, FileFormatError, InputError
 
 from conftest import DATA, needs_cp2k, run_cli
 
@@ -108,10 +108,24 @@ def test_orbital_set_checks():
     with pytest.raises(InputError, match="ascending"):
         OrbitalSet([1.0, 0.0], [2.0, 0.0], [[1, 1]], ["a"])
     orb = OrbitalSet([0.0, 1.0], [2.0, 2.0], [[1, 1]], ["a"])
-    with pytest.raises(Exception, match="nlumo"):
+    with pytest.raises(AnalysisError, match="nlumo"):
         orb.lumo
     with pytest.raises(InputError, match="threshold"):
         band_edges(orb, threshold=1.5)
+
+
+def test_orbital_set_round_trips_through_its_record():
+    """to_dict is JSON-serialisable and from_dict gives the same orbitals back."""
+    orb = _tight_binding({"CsPbCl3": (-1.0, 2.0), "CsPbI3": (-0.5, 1.2)})
+    orb.meta["energy_eV"] = -123.5
+    back = OrbitalSet.from_dict(json.loads(json.dumps(orb.to_dict())))
+    np.testing.assert_array_equal(back.energies_eV, orb.energies_eV)
+    np.testing.assert_array_equal(back.occupations, orb.occupations)
+    np.testing.assert_array_equal(back.weights, orb.weights)
+    assert back.groups == orb.groups and back.meta == {"energy_eV": -123.5}
+    assert back.gap_eV == orb.gap_eV
+    with pytest.raises(InputError, match="not an orbital record"):
+        OrbitalSet.from_dict({"energies_eV": [0.0]})
 
 
 def test_read_real_cp2k_pdos_sum_rules():
@@ -162,7 +176,7 @@ def test_pdos_block_lists_are_one_based_and_chunked():
 
 
 def test_electronic_domains_of_an_exchanged_heterostructure():
-    from halex.build import exchange_layers, heterostructure
+    from halex.models import exchange_layers, heterostructure
 
     hs = heterostructure((2, 2, 2), 1)
     x = exchange_layers(hs, 1, start="bottom")
@@ -178,7 +192,7 @@ def test_electronic_domains_of_an_exchanged_heterostructure():
 
 
 def test_mlip_engine_has_no_orbitals(tmp_path):
-    from halex.build import heterostructure
+    from halex.models import heterostructure
     from halex.io import write_structure
     from halex.studies.electronic import orbital_analysis
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from halex.build import (
+from halex.models import (
     ALLOY_PATTERNS,
     alloy_perovskite,
     exchange_chalcohalide_layers,

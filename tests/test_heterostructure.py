@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from halex.build import (
+from halex.models import (
     epitaxy_report,
     exchange_chalcohalide_layers,
     formal_charge,
@@ -185,7 +185,7 @@ def test_cli_build_heterostructure(tmp_path):
 @pytest.mark.parametrize("pattern, normal", [("csi-perpendicular", 0), ("pbi2-perpendicular", 0), ("csi-parallel", 2)])
 def test_alloy_planes_in_a_heterostructure(pattern, normal):
     """Plane patterns in a heterostructure stay in the perovskite, on whole perovskite planes."""
-    from halex.build import alloy_perovskite
+    from halex.models import alloy_perovskite
 
     hs = heterostructure((4, 4, 4), 1)
     out = alloy_perovskite(hs, 0.2, pattern=pattern, seed=2)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from halex.build import perovskite_nanocrystal
+from halex.models import perovskite_nanocrystal
 from halex.errors import EngineNotFoundError, InputError, UnsupportedElementError
 from halex.phases import CUBIC_PEROVSKITE_A, cubic_perovskite
 from halex.relax import relax

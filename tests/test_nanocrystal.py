@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from halex.build import formal_charge, perovskite_nanocrystal
+from halex.models import formal_charge, perovskite_nanocrystal
 from halex.errors import InputError
 
 
@@ -75,7 +75,7 @@ def test_string_arrays_are_wide_enough_for_every_value(tmp_path):
 
 
 def test_bromide_and_size_guard():
-    from halex.build.nanocrystal import MAX_ATOMS
+    from halex.models.nanocrystal import MAX_ATOMS
 
     br = perovskite_nanocrystal((2, 2, 2), "Br")
     assert br.get_chemical_formula(mode="metal") == "Cs20Pb8Br36" and formal_charge(br) == 0

@@ -67,7 +67,7 @@ def test_composition_from_counts_and_models():
                        ({"Cl": 0, "I": 0}, "both zero")):
         with pytest.raises(InputError, match=match):
             x_cl_from_counts(bad)
-    from halex.build import heterostructure
+    from halex.models import heterostructure
 
     hs = heterostructure((3, 3, 2), 1)
     whole = x_cl_from_model(hs)

@@ -6,7 +6,7 @@ import pytest
 
 from halex.errors import FileFormatError, InputError
 from halex.phases import PHASES, load_phase
-from halex.phases.search import coordination, space_group
+from halex.search.candidates import coordination, space_group
 
 from conftest import run_cli
 
@@ -62,14 +62,14 @@ def test_computed_phases_against_experiment():
 
 
 def test_tilt_generator_gives_glazer_space_groups():
-    from halex.phases.generate import gamma_cspbi3_start
+    from halex.search.generate import gamma_cspbi3_start
 
     g = gamma_cspbi3_start()
     assert space_group(g) == "Pnma (62)" and len(g) == 20
 
 
 def test_random_candidates_reproducible_and_constrained():
-    from halex.phases.search import random_candidates
+    from halex.search.candidates import random_candidates
 
     kw = dict(spacegroup=62, cell=(7.6222, 4.5348, 9.0448), count=3, seed=5, sites=[["4c"], ["4c", "4c"]])
     a = random_candidates({"Pb": 4, "Cl": 8}, **kw)
@@ -84,7 +84,7 @@ def test_random_candidates_reproducible_and_constrained():
 @pytest.mark.slow
 def test_search_finds_cotunnite_from_random_candidates(mlip, store):
     """The search machinery on a known answer: PbCl2 from random Pnma 4c candidates."""
-    from halex.phases.search import random_candidates, search_structures
+    from halex.search.candidates import random_candidates, search_structures
 
     cands = random_candidates({"Pb": 4, "Cl": 8}, spacegroup=62, cell=(7.6222, 4.5348, 9.0448), count=6, seed=10,
                               sites=[["4c"], ["4c", "4c"]])
@@ -114,7 +114,7 @@ def test_decomposition_energy_bookkeeping():
     from ase import Atoms
 
     from halex.errors import InputError
-    from halex.phases.stability import decomposition_energy
+    from halex.search.stability import decomposition_energy
 
     pbs, pbcl2 = load_phase("PbS"), load_phase("PbCl2")  # Pb4S4 and Pb4Cl8 cells
     refs = {"PbS": (pbs, -40.0), "PbCl2": (pbcl2, -50.0)}
@@ -131,7 +131,7 @@ def test_decomposition_energy_bookkeeping():
 
 @pytest.mark.slow
 def test_relaxed_references(mlip, store):
-    from halex.phases.stability import relaxed_reference
+    from halex.search.stability import relaxed_reference
 
     pbs, e = relaxed_reference("PbS", mlip, store=store)
     # galena a = 5.936 Å; PBE-like engine within 3 %
@@ -187,7 +187,7 @@ def test_pb4s3i2_validation_against_published_cell(mlip, store):
     by the engine's own errors on known lead iodides measured with the same settings
     (δ-CsPbI3 up to +4.4 %, 2H-PbI2 c +13.5 %: benchmarks/engine_bias.py, docs/phases.md).
     """
-    from halex.phases.generate import PB4S3I2_CELL, chalcohalide_search
+    from halex.search.generate import PB4S3I2_CELL, chalcohalide_search
 
     ranked = chalcohalide_search("I", engine=mlip, store=store, n_random=0, refine=2)
     best = ranked[0]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from halex.build import perovskite_nanocrystal
+from halex.models import perovskite_nanocrystal
 from halex.errors import InputError
 from halex.relax import relax
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from halex.build import perovskite_nanocrystal
+from halex.models import perovskite_nanocrystal
 from halex.io import write_structure
 
 from conftest import HALEX, run_cli

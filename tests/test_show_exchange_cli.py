@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from halex.build import exchange_log, perovskite_nanocrystal
+from halex.models import exchange_log, perovskite_nanocrystal
 from halex.io import read_structure, write_structure
 
 from conftest import run_cli

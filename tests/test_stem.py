@@ -15,7 +15,7 @@ pytest.importorskip("skimage")
 pytest.importorskip("sklearn")
 pytest.importorskip("tifffile")
 
-from halex.build import heterostructure, perovskite_nanocrystal  # noqa: E402
+from halex.models import heterostructure, perovskite_nanocrystal  # noqa: E402
 from halex.errors import AnalysisError, CalibrationError, FileFormatError, InputError  # noqa: E402
 from halex.stem import (  # noqa: E402
     StemImage, cramer_rao_bound, index_columns, measure, read_image, refine_columns, simulate_image, write_image,
@@ -153,7 +153,7 @@ def test_halide_labels_at_300_e_per_A2_on_phase_images():
     perovskite layers at the bottom are exchanged (10 cells thick along the beam):
     ≥ 95 % correct over three noise realisations (the issue's bar); pure-X sites where no
     column was significant are measured at their lattice positions."""
-    from halex.build.exchange import exchange_layers
+    from halex.models.exchange import exchange_layers
 
     model = exchange_layers(heterostructure((10, 5, 4), 2), 2, start="bottom")
     right = total = 0

@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from halex.build import perovskite_nanocrystal
+from halex.models import perovskite_nanocrystal
 from halex.errors import StoreError
 from halex.relax import relax, single_point
 from halex.store import ResultStore, result_key

@@ -25,7 +25,7 @@ FMAX = "0.1"
 
 @pytest.fixture(scope="module")
 def hs_file(tmp_path_factory):
-    from halex.build import heterostructure
+    from halex.models import heterostructure
     from halex.io import write_structure
 
     path = tmp_path_factory.mktemp("hs") / "hs.extxyz"
@@ -109,7 +109,7 @@ def test_energies_follow_the_formula_from_stored_energies(all_run):
 
 def test_strain_of_a_nanocrystal_against_itself_is_zero():
     from halex.analysis import interfacial_strain, pair_strain, strain_by_layer
-    from halex.build import heterostructure
+    from halex.models import heterostructure
     from halex.studies import standalone_perovskite
 
     hs = heterostructure((3, 3, 2), 1)
@@ -141,7 +141,7 @@ def test_second_run_is_all_cache_hits(all_run, hs_file, monkeypatch):
 
 
 def test_bad_input_fails_before_computing(hs_file, tmp_path):
-    from halex.build import perovskite_nanocrystal
+    from halex.models import perovskite_nanocrystal
     from halex.io import read_structure
     from halex.studies import StudySettings, alloy_study, chalcohalide_study, layers_study
 

@@ -70,7 +70,7 @@ def test_bulk_pattern_positions_follow_braggs_law():
 
 @pytest.fixture(scope="module")
 def nc_patterns():
-    from halex.build.nanocrystal import perovskite_nanocrystal
+    from halex.models.nanocrystal import perovskite_nanocrystal
 
     x = np.arange(18, 50, 0.004)
     return x, {n: debye_pattern(perovskite_nanocrystal((n, n, n)), x, wavelength="CuKa1")[1] for n in (8, 12)}
@@ -185,7 +185,7 @@ def test_bad_phase_and_radiation():
 
 
 def test_cli_pattern_debye_fit(tmp_path):
-    from halex.build.nanocrystal import perovskite_nanocrystal
+    from halex.models.nanocrystal import perovskite_nanocrystal
     from halex.io import write_structure
 
     r = run_cli("xrd", "pattern", "CsPbCl3", "-o", str(tmp_path / "cl.csv"), cwd=tmp_path)

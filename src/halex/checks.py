@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -11,7 +11,8 @@ from ase.data import chemical_symbols
 
 from halex.errors import InputError, StructureError, UnsupportedElementError
 
-__all__ = ["MIN_DISTANCE", "check_structure", "check_fmax", "check_fraction", "check_elements"]
+__all__ = ["MIN_DISTANCE", "check_structure", "check_fmax", "check_fraction", "check_elements", "check_size",
+           "check_vacuum"]
 
 #: Two atoms closer than this (Å) are treated as overlapping: no chemical bond is
 #: shorter than ~0.74 Å (H2), so 0.5 Å only ever means a construction error.
@@ -86,3 +87,21 @@ def check_fraction(fraction: float, *, name: str = "fraction") -> float:
     if not (0.0 <= value <= 1.0):
         raise InputError(f"{name} must lie in [0, 1], got {fraction!r}")
     return value
+
+
+def check_size(size: Sequence[int]) -> tuple[int, int, int]:
+    """``size`` as three positive integers (octahedra along x, y, z), else :class:`InputError`."""
+    try:
+        n = tuple(int(v) for v in size)
+    except (TypeError, ValueError):
+        raise InputError(f"size must be three positive integers, got {size!r}") from None
+    if len(n) != 3 or any(v < 1 for v in n) or any(float(v) != float(s) for v, s in zip(n, size)):
+        raise InputError(f"size must be three positive integers (octahedra along x, y, z), got {size!r}")
+    return n  # type: ignore[return-value]
+
+
+def check_vacuum(vacuum: float) -> float:
+    """``vacuum`` (Å around a non-periodic model) if it is ≥ 0, else :class:`InputError`."""
+    if not vacuum >= 0:
+        raise InputError(f"vacuum must be >= 0 Å, got {vacuum!r}")
+    return float(vacuum)

@@ -48,11 +48,11 @@ def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: 
     """Run the demo, write its files into ``outdir`` and return the summary."""
     from ase.io import Trajectory
 
-    from halex.build import perovskite_nanocrystal
+    from halex.models import perovskite_nanocrystal
     from halex.engines import get_engine
     from halex.phases import CUBIC_PEROVSKITE_A, cubic_perovskite
     from halex.relax import relax
-    from halex.report.figures import new_figure, plot_relaxation, save_figure
+    from halex.plotting.figures import new_figure, plot_relaxation, save_figure
     from halex.store import ResultStore
     from halex.units import DEFAULT_FMAX
 

@@ -2,7 +2,6 @@
 orbital fractions per domain and band alignment (:mod:`halex.analysis.electronic`)."""
 
 from halex.analysis.electronic import (
-    OrbitalSet,
     alignment_table,
     band_edges,
     classify_alignment,
@@ -22,7 +21,6 @@ from halex.analysis.structure import (
 )
 
 __all__ = [
-    "OrbitalSet",
     "alignment_table",
     "band_edges",
     "classify_alignment",

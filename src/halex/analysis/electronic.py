@@ -2,7 +2,8 @@
 
 The input is a set of molecular orbitals (energies in eV, occupations) and, for every
 orbital, its weight on groups of atoms (from CP2K's Mulliken projection onto atom lists,
-see :mod:`halex.engines.cp2k.orbitals`). Everything here is a pure function of those
+see :mod:`halex.engines.cp2k.orbitals`; the container is
+:class:`halex.engines.orbitals.OrbitalSet`). Everything here is a pure function of those
 numbers and of the model's per-atom arrays.
 
 Definitions
@@ -35,13 +36,13 @@ Definitions
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from ase import Atoms
 
+from halex.engines.orbitals import OrbitalSet, group_labels
 from halex.errors import AnalysisError, InputError
 
 __all__ = [
@@ -61,66 +62,6 @@ __all__ = [
 
 #: Domains in the order they are reported.
 DOMAIN_ORDER = ("chalcohalide", "CsPbCl3", "CsPbI3")
-
-
-@dataclass
-class OrbitalSet:
-    """Molecular orbitals with their weight on groups of atoms.
-
-    Attributes
-    ----------
-    energies_eV
-        Orbital energies (eV), ascending, shape (n_mo,).
-    occupations
-        Electrons in each orbital (0–2 closed shell), shape (n_mo,).
-    weights
-        Projected weight of each orbital on each group, shape (n_groups, n_mo).
-    groups
-        Group names, one per row of ``weights``.
-    meta
-        Engine, settings and anything else to record with the numbers.
-    """
-
-    energies_eV: np.ndarray
-    occupations: np.ndarray
-    weights: np.ndarray
-    groups: tuple[str, ...]
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.energies_eV = np.asarray(self.energies_eV, float)
-        self.occupations = np.asarray(self.occupations, float)
-        self.weights = np.atleast_2d(np.asarray(self.weights, float))
-        self.groups = tuple(self.groups)
-        n = len(self.energies_eV)
-        if self.occupations.shape != (n,) or self.weights.shape != (len(self.groups), n):
-            raise InputError(f"orbital arrays disagree: {n} energies, {self.occupations.shape} occupations, "
-                             f"weights {self.weights.shape} for {len(self.groups)} groups")
-        if n == 0:
-            raise InputError("no orbitals")
-        if not np.all(np.diff(self.energies_eV) >= -1e-9):
-            raise InputError("orbital energies must be ascending")
-
-    @property
-    def homo(self) -> int:
-        """Index of the highest occupied orbital (occupation > 0.5 e)."""
-        occ = np.flatnonzero(self.occupations > 0.5)
-        if occ.size == 0:
-            raise AnalysisError("no occupied orbital in the set")
-        return int(occ[-1])
-
-    @property
-    def lumo(self) -> int:
-        """Index of the lowest unoccupied orbital (raises when none was computed)."""
-        i = self.homo + 1
-        if i >= len(self.energies_eV):
-            raise AnalysisError("no unoccupied orbital in the set: ask the engine for virtual orbitals (nlumo > 0)")
-        return i
-
-    @property
-    def gap_eV(self) -> float:
-        """HOMO–LUMO gap (eV)."""
-        return float(self.energies_eV[self.lumo] - self.energies_eV[self.homo])
 
 
 def electronic_domains(atoms: Atoms) -> np.ndarray:
@@ -147,23 +88,6 @@ def electronic_domains(atoms: Atoms) -> np.ndarray:
     if unknown:
         raise InputError(f"unknown domain names {unknown}: expected 'perovskite' or 'chalcohalide'")
     return out
-
-
-def group_labels(groups: Mapping[str, Sequence[int]], natoms: int) -> np.ndarray:
-    """Group name of every atom from ``{name: 0-based indices}``.
-
-    Raises :class:`InputError` unless every group is non-empty, in range, and the groups
-    cover each of the ``natoms`` atoms exactly once.
-    """
-    labels = np.full(natoms, "", dtype=object)
-    for name, idx in groups.items():
-        idx = np.asarray(idx, int)
-        if idx.size == 0 or idx.min() < 0 or idx.max() >= natoms or np.any(labels[idx] != ""):
-            raise InputError(f"group {name!r}: indices must be 0…{natoms - 1}, non-empty, each atom in one group")
-        labels[idx] = str(name)
-    if np.any(labels == ""):
-        raise InputError(f"the groups leave atoms {np.flatnonzero(labels == '')[:10].tolist()} out: every atom needs a group")
-    return labels.astype(str)
 
 
 def check_threshold(threshold: float) -> float:

@@ -1,27 +1,25 @@
-"""Atomistic models: nanocrystals, heterostructures and exchange operations (pure functions)."""
+"""Deprecated alias of :mod:`halex.models`, kept for one release.
 
-from halex.build.exchange import (
-    ALLOY_PATTERNS,
-    alloy_perovskite,
-    chalcohalide_exchange_series,
-    exchange_chalcohalide_layers,
-    exchange_interface_monolayer,
-    exchange_layers,
-    exchange_log,
-)
-from halex.build.heterostructure import epitaxy_report, heterostructure
-from halex.build.nanocrystal import formal_charge, perovskite_nanocrystal
+``halex.build`` was renamed because tools skip folders called ``build`` by default
+(ruff's and black's exclude lists, the common Python ``.gitignore``). Import from
+:mod:`halex.models` instead; ``import halex.build`` warns and forwards there, and so do
+its submodules (``halex.build.exchange`` is :mod:`halex.models.exchange`).
+"""
 
-__all__ = [
-    "perovskite_nanocrystal",
-    "heterostructure",
-    "epitaxy_report",
-    "formal_charge",
-    "exchange_layers",
-    "exchange_interface_monolayer",
-    "exchange_chalcohalide_layers",
-    "alloy_perovskite",
-    "chalcohalide_exchange_series",
-    "exchange_log",
-    "ALLOY_PATTERNS",
-]
+from __future__ import annotations
+
+import sys
+import warnings
+
+import halex.models as _models
+from halex.models import *  # noqa: F403
+from halex.models import __all__  # noqa: F401
+from halex.models import exchange as _exchange
+from halex.models import heterostructure as _heterostructure
+from halex.models import nanocrystal as _nanocrystal
+
+warnings.warn("halex.build is deprecated: import halex.models instead", DeprecationWarning, stacklevel=2)
+
+for _name, _module in (("exchange", _exchange), ("heterostructure", _heterostructure), ("nanocrystal", _nanocrystal)):
+    sys.modules[f"{__name__}.{_name}"] = _module
+del _name, _module, _models

@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
     from halex.io import write_structure
 
     if args.build_command == "nanocrystal":
-        from halex.build import perovskite_nanocrystal
+        from halex.models import perovskite_nanocrystal
 
         atoms = perovskite_nanocrystal(_ints(args.size, "--size", (3,)), args.halide, a=args.a, vacuum=args.vacuum)
     else:
         import json
 
-        from halex.build import heterostructure
+        from halex.models import heterostructure
 
         size = _ints(args.perovskite, "--perovskite", (3,))
         ch = _ints(args.chalcohalide, "--chalcohalide", (1, 3))

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from halex.build import (
+    from halex.models import (
         alloy_perovskite,
         exchange_chalcohalide_layers,
         exchange_interface_monolayer,

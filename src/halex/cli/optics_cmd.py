@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{s:g},{e:.4f},{HC_EV_NM / e:.1f}")
         if args.output:
             from halex.optics.figures import plot_gap_vs_size
-            from halex.report.figures import save_figure
+            from halex.plotting.figures import save_figure
 
             grid = np.linspace(max(sizes.min() * 0.8, 2.0), max(sizes.max() * 1.5, 30.0), 200)
             name = args.material if args.eg is None else "user parameters"
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give an absorption spectrum and/or a PL spectrum")
     summary["units"] = {"energies": "eV", "wavelengths": "nm"}
     from halex.optics.figures import plot_optics
-    from halex.report.figures import save_figure
+    from halex.plotting.figures import save_figure
 
     with atomic_folder(args.output) as tmp:
         (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from halex.phases import PHASES, load_phase
-    from halex.phases.search import space_group
+    from halex.search.candidates import space_group
 
     if args.phases_command == "list":
         print(f"{'name':<14} {'formula':<12} {'space group':<13} {'a':>8} {'b':>8} {'c':>8} {'status':<48} source")
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from halex.errors import InputError
-    from halex.phases.generate import GENERATED, generate_phase, write_phase_cif
+    from halex.search.generate import GENERATED, generate_phase, write_phase_cif
     from halex.store import ResultStore
 
     if args.phases_command == "search":
@@ -67,7 +67,7 @@ def _search(args: argparse.Namespace) -> int:
 
     from halex.errors import InputError
     from halex.io import atomic_output
-    from halex.phases.generate import PB4S3I2_CELL, chalcohalide_search, write_phase_cif
+    from halex.search.generate import PB4S3I2_CELL, chalcohalide_search, write_phase_cif
     from halex.store import ResultStore
 
     if args.random < 0 or args.refine < 1:
@@ -90,7 +90,7 @@ def _search(args: argparse.Namespace) -> int:
                      "cell_A": list(c.cell), "deviation_from_published_percent": dev.tolist() if dev is not None else None,
                      **c.info})
         print(f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} {c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}")
-    from halex.phases.generate import chalcohalide_summary
+    from halex.search.generate import chalcohalide_summary
 
     summary = chalcohalide_summary(halide, ranked, engine=eng, store=store)
     with atomic_output(out) as fh:

@@ -17,8 +17,8 @@ def run(args: argparse.Namespace) -> int:
 
     from halex.errors import InputError
     from halex.io import read_structure
-    from halex.report.figures import save_figure
-    from halex.report.show import render_model
+    from halex.plotting.figures import save_figure
+    from halex.plotting.show import render_model
 
     if Path(args.output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--output must end in .png, .svg or .pdf, got {args.output!r}")

@@ -50,7 +50,7 @@ def _model(args):
 
     if args.model:
         return read_structure(args.model)
-    from halex.build import heterostructure
+    from halex.models import heterostructure
 
     if args.size == ["default"]:
         return heterostructure()

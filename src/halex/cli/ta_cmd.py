@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from halex.errors import InputError
     from halex.io import atomic_folder, atomic_output, json_safe
-    from halex.report.figures import save_figure
+    from halex.plotting.figures import save_figure
     from halex.ta import analyze_map, chirp_corrected, normalised_trace, read_ta_map
     from halex.ta import figures as tf
 

@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _figure(out, curves, title):
     from pathlib import Path
 
-    from halex.report.figures import save_figure
+    from halex.plotting.figures import save_figure
     from halex.xrd.figures import plot_patterns
 
     save_figure(plot_patterns(curves, title=title), Path(out).with_suffix(".png"))

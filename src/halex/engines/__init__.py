@@ -14,11 +14,15 @@ import importlib
 from typing import Any
 
 from halex.engines.base import Engine
+from halex.engines.orbitals import OrbitalSet
 from halex.errors import EngineNotFoundError, EngineUnavailableError
 
-__all__ = ["Engine", "get_engine", "list_engines", "register_engine", "DEFAULT_ENGINE"]
+__all__ = ["Engine", "OrbitalSet", "get_engine", "list_engines", "register_engine", "DEFAULT_ENGINE",
+           "DEFAULT_ORBITAL_ENGINE"]
 
 DEFAULT_ENGINE = "mlip"
+#: The default engine of analyses that need electrons (:meth:`Engine.orbitals`).
+DEFAULT_ORBITAL_ENGINE = "cp2k"
 
 # name -> "module:ClassName"; modules are imported only when the engine is used.
 _REGISTRY: dict[str, str] = {

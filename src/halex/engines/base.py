@@ -15,30 +15,44 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ase import Atoms
 from ase.calculators.calculator import BaseCalculator
 
 from halex.checks import check_elements, check_structure
-from halex.errors import InputError
+from halex.errors import EngineUnavailableError, InputError
 
-__all__ = ["Engine"]
+if TYPE_CHECKING:  # pragma: no cover
+    from halex.engines.orbitals import OrbitalSet
+
+__all__ = ["Engine", "CAPABILITIES"]
+
+#: What an engine can compute, and what to tell a user whose engine cannot.
+CAPABILITIES: dict[str, str] = {
+    "energy": "energies",
+    "forces": "forces",
+    "orbitals": "molecular orbitals (it has no electrons): use an engine that does, e.g. --engine cp2k",
+}
 
 
 class Engine(ABC):
     """Base class of all halex engines.
 
     Subclasses set :attr:`name` and :attr:`defaults` and implement
-    :attr:`version`, :attr:`supported_elements` and :meth:`calculator`.
+    :attr:`version`, :attr:`supported_elements` and :meth:`calculator`. Engines that
+    compute more than energies and forces list it in :attr:`capabilities` and override
+    the matching method (``"orbitals"``: :meth:`orbitals`).
     """
 
     #: Registry name of the engine.
     name: str = ""
     #: Default settings; user settings override them key by key.
     defaults: Mapping[str, Any] = {}
+    #: What the engine computes (keys of :data:`CAPABILITIES`).
+    capabilities: frozenset[str] = frozenset({"energy", "forces"})
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.defaults))
@@ -77,6 +91,47 @@ class Engine(ABC):
         """Raise a :class:`~halex.errors.HalexError` if ``atoms`` cannot be computed."""
         check_structure(atoms)
         check_elements(atoms, self.supported_elements, engine=self.name)
+
+    def require(self, capability: str) -> None:
+        """Raise :class:`~halex.errors.EngineUnavailableError` unless the engine can compute ``capability``."""
+        if capability not in CAPABILITIES:
+            raise InputError(f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
+        if capability not in self.capabilities:
+            raise EngineUnavailableError(f"the {self.name!r} engine cannot compute {CAPABILITIES[capability]}")
+
+    def orbitals(
+        self,
+        atoms: Atoms,
+        groups: Mapping[str, Sequence[int]],
+        *,
+        nlumo: int = 20,
+        directory: str | Path | None = None,
+    ) -> OrbitalSet:
+        """Molecular orbitals of ``atoms`` with their weight on every group of atoms.
+
+        Parameters
+        ----------
+        atoms
+            The model (not modified).
+        groups
+            Group name → 0-based atom indices; every atom in exactly one group.
+        nlumo
+            Virtual (unoccupied) orbitals to compute.
+        directory
+            Run directory of file-based engines (default: a new temporary one).
+
+        Returns
+        -------
+        OrbitalSet
+            Energies (eV), occupations and per-group weights.
+
+        Raises
+        ------
+        EngineUnavailableError
+            The engine has no electrons (the base implementation always raises).
+        """
+        self.require("orbitals")
+        raise NotImplementedError(f"{type(self).__name__} lists 'orbitals' but does not implement Engine.orbitals")
 
     def describe(self) -> dict[str, Any]:
         """``{"name", "version", "settings"}``: recorded with every result."""

@@ -4,7 +4,7 @@
 source and how its coordinates were obtained; :func:`load_phase` reads one (or a
 user's CIF). The cubic perovskites are also built directly by :func:`cubic_perovskite`
 (coordinates fixed by symmetry: Pb 1a, Cs 1b, X 3d). Generated phases are reproducible
-with ``halex phases generate`` (see :mod:`halex.phases.generate`).
+with ``halex phases generate`` (see :mod:`halex.search.generate`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ase import Atoms
 
 from halex.errors import InputError
 
-__all__ = ["LatticeConstant", "CUBIC_PEROVSKITE_A", "cubic_perovskite", "check_halide", "Phase", "PHASES", "load_phase"]
+__all__ = ["LatticeConstant", "CUBIC_PEROVSKITE_A", "cubic_perovskite", "check_halide", "perovskite_a", "Phase", "PHASES", "load_phase"]
 
 HALIDES: tuple[str, ...] = ("Cl", "Br", "I")
 
@@ -41,6 +41,22 @@ def check_halide(halide: str) -> str:
     if halide not in HALIDES:
         raise InputError(f"unknown halide {halide!r}: choose one of {', '.join(HALIDES)}")
     return halide
+
+
+def perovskite_a(halide: str, a: float | None = None) -> float:
+    """Cubic lattice constant (Å): ``a`` if given and positive, else the experimental one of ``halide``.
+
+    Examples
+    --------
+    >>> perovskite_a("Cl")
+    5.605
+    """
+    check_halide(halide)
+    if a is None:
+        a = CUBIC_PEROVSKITE_A[halide].value
+    if not a > 0:
+        raise InputError(f"lattice constant must be positive, got {a!r}")
+    return float(a)
 
 
 def cubic_perovskite(halide: str = "Cl", *, a: float | None = None) -> Atoms:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from halex.report.figures import save_figure
+from halex.plotting.figures import save_figure
 
 if TYPE_CHECKING:
     from halex.stem.analysis import StemAnalysis

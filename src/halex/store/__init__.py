@@ -22,7 +22,7 @@ per-atom array that ASE's database does not store itself (``domain``, ``layer``,
 ``role``, ...), so they survive the round trip.
 
 Concurrency: SQLite writes go through ASE's lock file plus SQLite's own locking;
-the get-or-create sequences of halex hold an extra ``fcntl`` lock, so two processes
+the get-or-compute sequence (:meth:`ResultStore.get_or_compute`) holds an extra ``fcntl`` lock, so two processes
 writing to one file do not corrupt it or duplicate work.
 """
 
@@ -32,7 +32,8 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from halex.errors import StoreError
 
-__all__ = ["ResultStore", "result_key", "DEFAULT_DB"]
+__all__ = ["ResultStore", "StoreEntry", "Lookup", "result_key", "DEFAULT_DB"]
 
 DEFAULT_DB = "halex.db"
 
@@ -109,6 +110,42 @@ def _jsonable_info(info: Mapping[str, Any]) -> dict[str, Any]:
             continue
         out[str(k)] = _canonical(v)
     return out
+
+
+@dataclass
+class StoreEntry:
+    """A computed result as it goes into the store: structure (with its calculator), pairs and data.
+
+    ``result`` carries the caller's own object (e.g. a relaxation result) back to it;
+    it is not stored.
+    """
+
+    atoms: Atoms
+    kvp: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+
+
+@dataclass
+class Lookup:
+    """Outcome of :meth:`ResultStore.get_or_compute`.
+
+    Exactly one of ``row`` (a cache hit) and ``entry`` (computed now) is set.
+    """
+
+    row_id: int | None
+    row: Any = None
+    entry: StoreEntry | None = None
+
+    @property
+    def cached(self) -> bool:
+        """The result came from the store without computing."""
+        return self.entry is None
+
+    @classmethod
+    def computed(cls, entry: StoreEntry) -> Lookup:
+        """A result computed without a store (no row)."""
+        return cls(row_id=None, entry=entry)
 
 
 class ResultStore:
@@ -228,6 +265,49 @@ class ResultStore:
             return id
         except Exception as exc:
             raise StoreError(f"cannot write to result store {self.url!r}: {exc}") from None
+
+    def get_or_compute(
+        self,
+        key: str,
+        compute: Callable[[Any], StoreEntry],
+        *,
+        accept: Callable[[Any], bool] | None = None,
+    ) -> Lookup:
+        """The finished result under ``key``, or ``compute`` it and store it: the one get-or-compute sequence.
+
+        Parameters
+        ----------
+        key
+            Result key (:func:`result_key`).
+        compute
+            ``compute(previous) -> StoreEntry``. ``previous`` is a finished row under
+            ``key`` that ``accept`` rejected (e.g. an unconverged relaxation to continue),
+            else None; the new result replaces that row.
+        accept
+            ``accept(row) -> bool``: whether a finished row is a cache hit (default: any).
+
+        Returns
+        -------
+        Lookup
+            The row of a cache hit, or the id of the row written and the computed entry.
+            If another process stored an accepted result while this one computed, that
+            row's id is returned and nothing is written twice. Checkpoint rows
+            (``status="running"``) of the key are removed once the result is stored.
+        """
+        ok = accept or (lambda row: True)
+        row = self.find(key)
+        if row is not None and ok(row):
+            return Lookup(row_id=row.id, row=row)
+        entry = compute(row)
+        with self.lock():
+            existing = self.find(key)
+            if existing is not None and (row is None or existing.id != row.id) and ok(existing):
+                row_id = existing.id  # another process finished it first
+            else:
+                row_id = self.write(entry.atoms, key=key, status="done", kvp=entry.kvp, data=entry.data,
+                                    id=row.id if row is not None else None)
+            self.delete([r.id for r in self.rows(hkey=key, status="running")])
+        return Lookup(row_id=row_id, entry=entry)
 
     def delete(self, ids: list[int]) -> None:
         if ids:

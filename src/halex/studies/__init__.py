@@ -10,7 +10,8 @@ from halex.studies.exchange import (
     layers_study,
     standalone_perovskite,
 )
-from halex.studies.output import write_report, write_study
+from halex.report import write_report
+from halex.studies.output import write_study
 
 __all__ = [
     "Study",

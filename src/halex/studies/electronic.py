@@ -5,8 +5,9 @@ model's electronic domains (``chalcohalide`` / ``CsPbCl3`` / ``CsPbI3``, see
 :func:`halex.analysis.electronic.electronic_domains`), caches the orbitals in the store
 (a rerun computes nothing) and returns them with the per-domain band edges, the
 pairwise band alignment and the HOMO/LUMO character. :func:`write_orbitals` writes the
-tables and figures. Only engines with electrons can do this: ``cp2k`` here; the MLIP
-engine raises a clear error.
+tables and figures. Only engines with electrons can do this (those whose
+``capabilities`` include ``"orbitals"``, see :meth:`halex.engines.Engine.orbitals`); any
+other engine raises a clear error before anything is computed.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms
 
 from halex.analysis.electronic import (
     DOMAIN_ORDER,
-    OrbitalSet,
     alignment_table,
     band_edges,
     check_localised,
@@ -32,10 +32,15 @@ from halex.analysis.electronic import (
     domain_fractions,
     electronic_domains,
     frontier_character,
-    group_labels,
     projected_dos,
 )
-from halex.errors import EngineUnavailableError, InputError
+from halex.engines import DEFAULT_ORBITAL_ENGINE
+from halex.engines.orbitals import OrbitalSet, group_labels
+from halex.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from halex.engines import Engine
+    from halex.store import ResultStore
 
 __all__ = ["OrbitalAnalysis", "orbital_analysis", "write_orbitals"]
 
@@ -55,11 +60,55 @@ class OrbitalAnalysis:
     row_id: int | None = None
 
 
+def _check_options(nlumo: int, threshold: float, localised: float, tol_eV: float) -> None:
+    """Validate the options of :func:`orbital_analysis` before anything is computed."""
+    if not isinstance(nlumo, (int, np.integer)) or nlumo < 1:
+        raise InputError(f"nlumo must be a whole number >= 1 (virtual orbitals), got {nlumo!r}")
+    check_threshold(threshold)
+    check_localised(localised)
+    if not float(tol_eV) >= 0.0:
+        raise InputError(f"tol_eV must be >= 0 eV, got {tol_eV!r}")
+
+
+def _domain_groups(atoms: Atoms, groups: Mapping[str, Sequence[int]] | None) -> tuple[np.ndarray, list[str]]:
+    """Group of every atom and the group names: the electronic domains, or the user's ``groups``."""
+    if groups is None:
+        domains = electronic_domains(atoms)
+        return domains, [d for d in DOMAIN_ORDER if (domains == d).any()]
+    return group_labels(groups, len(atoms)), [str(n) for n in groups]
+
+
+def _cached_orbitals(atoms: Atoms, eng, groups: dict[str, np.ndarray], key: str, nlumo: int, store,
+                     label: str | None) -> tuple[OrbitalSet, bool, int | None]:
+    """The orbitals of ``atoms`` from the store, or from the engine (then stored)."""
+    from halex.store import Lookup, StoreEntry
+
+    info = eng.describe()
+
+    def compute(previous) -> StoreEntry:
+        log.info("single point with %d orbital groups (%s), %d virtual orbitals, %d atoms", len(groups),
+                 ", ".join(f"{d}: {len(i)}" for d, i in groups.items()), nlumo, len(atoms))
+        run_dir = store.run_dir(key) / "orbitals" if store is not None else None
+        orbitals = eng.orbitals(atoms, groups, nlumo=int(nlumo), directory=run_dir)
+        snap = atoms.copy()
+        snap.calc = None
+        kvp = dict(task="orbitals", engine=info["name"], engine_version=info["version"], label=label,
+                   energy_eV=float(orbitals.meta["energy_eV"]), gap_eV=orbitals.gap_eV)
+        data = {"engine": info, "task": {"kind": "orbitals", "nlumo": int(nlumo)}, "orbitals": orbitals.to_dict()}
+        return StoreEntry(snap, kvp, data, result=orbitals)
+
+    look = store.get_or_compute(key, compute) if store is not None else Lookup.computed(compute(None))
+    if look.cached:
+        log.info("orbitals from the store: row %d (%s)", look.row_id, key[:12])
+        return OrbitalSet.from_dict(look.row.data["orbitals"]), True, look.row_id
+    return look.entry.result, False, look.row_id
+
+
 def orbital_analysis(
     atoms: Atoms,
-    engine="cp2k",
+    engine: str | Engine = DEFAULT_ORBITAL_ENGINE,
     *,
-    store=None,
+    store: ResultStore | None = None,
     nlumo: int = 20,
     threshold: float = 0.4,
     localised: float = 0.6,
@@ -74,7 +123,8 @@ def orbital_analysis(
     atoms
         A halex model (needs the ``domain`` and ``layer`` arrays), relaxed or not.
     engine
-        ``"cp2k"`` or a :class:`~halex.engines.cp2k.Cp2kEngine` (the level of theory).
+        An engine name or instance that computes orbitals (``capabilities`` holds
+        ``"orbitals"``); its settings are the level of theory.
     store
         :class:`~halex.store.ResultStore`: the orbitals are cached under a key of the
         structure, the engine settings, ``nlumo`` and the domain of every atom.
@@ -89,63 +139,35 @@ def orbital_analysis(
     groups
         Name → 0-based atom indices, covering every atom once, instead of the electronic
         domains (e.g. molecules, or a user's own partition of a model).
+    label
+        Free text recorded with the stored row.
+
+    Returns
+    -------
+    OrbitalAnalysis
+        Orbitals, per-domain band edges (eV), pairwise alignment and HOMO/LUMO character.
+
+    Raises
+    ------
+    EngineUnavailableError
+        The engine has no electrons.
+    InputError
+        An option is out of range or the groups do not cover every atom once.
     """
     from halex.engines import get_engine
     from halex.store import result_key
 
-    if not isinstance(nlumo, (int, np.integer)) or nlumo < 1:
-        raise InputError(f"nlumo must be a whole number >= 1 (virtual orbitals), got {nlumo!r}")
-    check_threshold(threshold)
-    check_localised(localised)
-    if not float(tol_eV) >= 0.0:
-        raise InputError(f"tol_eV must be >= 0 eV, got {tol_eV!r}")
-    if groups is None:
-        domains = electronic_domains(atoms)
-        names = [d for d in DOMAIN_ORDER if (domains == d).any()]
-    else:
-        domains = group_labels(groups, len(atoms))
-        names = [str(n) for n in groups]
+    _check_options(nlumo, threshold, localised, tol_eV)
+    domains, names = _domain_groups(atoms, groups)
     eng = get_engine(engine)
-    if eng.name != "cp2k":
-        raise EngineUnavailableError(f"the {eng.name!r} engine has no electrons, so no orbitals: use --engine cp2k")
+    eng.require("orbitals")
     eng.check(atoms)
     groups = {d: np.flatnonzero(domains == d) for d in names}
     info = eng.describe()
-    task = {"kind": "orbitals", "nlumo": int(nlumo), "domains": domains.tolist()}
-    key = result_key(atoms, info, task)
+    key = result_key(atoms, info, {"kind": "orbitals", "nlumo": int(nlumo), "domains": domains.tolist()})
     settings = {"engine": info, "nlumo": int(nlumo), "threshold": float(threshold), "localised": float(localised),
-                "tol_eV": float(tol_eV),
-                "domains": {d: int(len(groups[d])) for d in names}}
-    cached, row_id = False, None
-    orbitals = None
-    if store is not None:
-        row = store.find(key)
-        if row is not None:
-            o = row.data["orbitals"]
-            orbitals = OrbitalSet(np.array(o["energies_eV"]), np.array(o["occupations"]), np.array(o["weights"]),
-                                  tuple(o["groups"]), meta=o["meta"])
-            cached, row_id = True, row.id
-            log.info("orbitals from the store: row %d (%s)", row.id, key[:12])
-    if orbitals is None:
-        log.info("CP2K single point with %d orbital groups (%s), %d virtual orbitals, %d atoms",
-                 len(names), ", ".join(f"{d}: {len(groups[d])}" for d in names), nlumo, len(atoms))
-        from halex.engines.cp2k.orbitals import compute_orbitals
-
-        run_dir = store.run_dir(key) / "orbitals" if store is not None else None
-        orbitals = compute_orbitals(eng, atoms, groups, nlumo=int(nlumo), directory=run_dir)
-        if store is not None:
-            snap = atoms.copy()
-            snap.calc = None
-            payload = {"energies_eV": orbitals.energies_eV.tolist(), "occupations": orbitals.occupations.tolist(),
-                       "weights": orbitals.weights.tolist(), "groups": list(orbitals.groups), "meta": orbitals.meta}
-            with store.lock():
-                row = store.find(key)
-                row_id = row.id if row is not None else store.write(
-                    snap, key=key, status="done",
-                    kvp=dict(task="orbitals", engine=info["name"], engine_version=info["version"], label=label,
-                             energy_eV=float(orbitals.meta["energy_eV"]), gap_eV=orbitals.gap_eV),
-                    data={"engine": info, "task": {"kind": "orbitals", "nlumo": int(nlumo)}, "orbitals": payload},
-                )
+                "tol_eV": float(tol_eV), "domains": {d: int(len(groups[d])) for d in names}}
+    orbitals, cached, row_id = _cached_orbitals(atoms, eng, groups, key, nlumo, store, label)
     edges = band_edges(orbitals, threshold)
     return OrbitalAnalysis(orbitals, edges, alignment_table(orbitals, threshold, tol_eV),
                            frontier_character(orbitals, localised), settings, cached, row_id)

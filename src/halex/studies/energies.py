@@ -75,7 +75,7 @@ def pbx2_reference(halide: str, engine, *, mode: str = "molecule", store=None, f
     if mode == "molecule":
         r = relax(pbx2_molecule(halide), engine, fmax=fmax, steps=500, store=store, label=f"reference Pb{halide}2 molecule")
         return r.energy
-    from halex.phases.stability import relaxed_reference
+    from halex.search.stability import relaxed_reference
 
     name = {"Cl": "PbCl2", "I": "PbI2"}.get(halide)
     if name is None:

@@ -1,6 +1,6 @@
 """The three exchange studies of SPEC §3–§4: layers, chalcohalide, alloy (and all of them).
 
-Each study builds the models it needs with :mod:`halex.build`, relaxes every one of
+Each study builds the models it needs with :mod:`halex.models`, relaxes every one of
 them and the standalone perovskite nanocrystal of each (the same perovskite atoms cut
 out of the model, for the strain of SPEC §4) through
 :func:`~halex.studies.runner.run_relaxations` (cached in the store, concurrent with
@@ -161,7 +161,7 @@ def _mismatch(relaxed: Atoms) -> float | None:
 
 def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Study:
     """Cl→I layer by layer from the interface and from the bottom (see module docs)."""
-    from halex.build import exchange_layers
+    from halex.models import exchange_layers
     from halex.studies.energies import exchange_energy
 
     _check_model(model)
@@ -232,7 +232,7 @@ def _check_alloy(fraction: float, random_seeds: int) -> float:
 def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudySettings, *, n_layers: int = 2,
                        seed: int = 0, exchange_monolayer: bool = True) -> Study:
     """I/Cl in the first chalcohalide layers in a nested series of fractions (percent)."""
-    from halex.build import chalcohalide_exchange_series, exchange_interface_monolayer
+    from halex.models import chalcohalide_exchange_series, exchange_interface_monolayer
     from halex.studies.energies import exchange_energy
 
     _check_model(model)
@@ -271,7 +271,7 @@ ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
 
 def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: StudySettings) -> Study:
     """Random vs ordered alloying of the perovskite's remaining source halide."""
-    from halex.build import alloy_perovskite
+    from halex.models import alloy_perovskite
     from halex.studies.energies import exchange_energy
 
     _check_model(model)
@@ -318,7 +318,7 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int = 3, p
 
     The chalcohalide study uses ``chalcohalide_layers`` layers, or all the model has if fewer.
     """
-    from halex.build import exchange_interface_monolayer, exchange_layers
+    from halex.models import exchange_interface_monolayer, exchange_layers
 
     _check_model(model)
     _check_percents(percents)

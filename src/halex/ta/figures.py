@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from halex.report.figures import new_figure
+from halex.plotting.figures import new_figure
 
 __all__ = ["plot_map", "plot_chirp", "plot_kinetics", "plot_spectra", "plot_compare"]
 

@@ -27,7 +27,7 @@ def write_fit(fit: XrdFit, out) -> list:
     import numpy as np
 
     from halex.io import atomic_folder, json_safe
-    from halex.report.figures import save_figure
+    from halex.plotting.figures import save_figure
     from halex.xrd.figures import plot_fit
 
     out = Path(out)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import tempfile
 from functools import cached_property
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ase.calculators.genericfileio import GenericFileIOCalculator
 
@@ -20,6 +21,11 @@ from halex.engines.base import Engine
 from halex.engines.cp2k.profile import Cp2kProfile, find_data_dir
 from halex.engines.cp2k.template import Cp2kTemplate, build_input, parse_cp2k_output
 from halex.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ase import Atoms
+
+    from halex.engines.orbitals import OrbitalSet
 
 __all__ = ["Cp2kEngine", "Cp2kProfile", "Cp2kTemplate", "build_input", "parse_cp2k_output", "find_data_dir"]
 
@@ -44,6 +50,7 @@ class Cp2kEngine(Engine):
     """
 
     name = "cp2k"
+    capabilities = frozenset({"energy", "forces", "orbitals"})
     defaults = {
         "xc": "PBE",
         "basis_set": "DZVP-MOLOPT-SR-GTH",
@@ -97,6 +104,23 @@ class Cp2kEngine(Engine):
         return GenericFileIOCalculator(
             template=Cp2kTemplate(), profile=self.profile, directory=directory, parameters=self.settings
         )
+
+    def orbitals(
+        self,
+        atoms: Atoms,
+        groups: Mapping[str, Sequence[int]],
+        *,
+        nlumo: int = 20,
+        directory: str | Path | None = None,
+    ) -> OrbitalSet:
+        """One CP2K single point; orbitals with their Mulliken weight on every group.
+
+        See :func:`halex.engines.cp2k.orbitals.compute_orbitals` (``&PDOS`` with one
+        ``&LDOS`` list per group, ``nlumo`` virtual orbitals after the OT SCF).
+        """
+        from halex.engines.cp2k.orbitals import compute_orbitals
+
+        return compute_orbitals(self, atoms, groups, nlumo=nlumo, directory=directory)
 
 
 def _elements_with(path: Path, name: str) -> set[str]:

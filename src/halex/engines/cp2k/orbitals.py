@@ -5,7 +5,7 @@ molecular orbital, its energy, occupation and Mulliken weight on the atoms of th
 (split by angular momentum; halex sums the components). With the OT solver the
 ``NLUMO`` virtual orbitals are computed after the SCF. This is CP2K doing the quantum
 chemistry; halex only writes the lists, reads the files and keeps the numbers
-(:class:`halex.analysis.electronic.OrbitalSet`).
+(:class:`halex.engines.orbitals.OrbitalSet`).
 
 The file format (CP2K 2023.1)::
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from halex.analysis.electronic import OrbitalSet, group_labels
+from halex.engines.orbitals import OrbitalSet, group_labels
 from halex.errors import EngineRunError, FileFormatError, InputError
 from halex.units import HARTREE_EV
 

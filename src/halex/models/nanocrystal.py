@@ -14,7 +14,8 @@ that many Cs are removed, lowest X-coordination first (corners have 3 X neighbou
 edges 5, faces 8, the interior 12), and among equally coordinated sites by
 farthest-point sampling (each next vacancy is the candidate farthest from all
 vacancies chosen so far; ties go to the lowest site index), which spreads the
-vacancies over the surface deterministically. For 1×1×1 this yields the Cs4PbX6
+vacancies over the surface deterministically. The rule is
+:func:`halex.models.neutrality.pick_vacancies`, shared with the heterostructure builder. For 1×1×1 this yields the Cs4PbX6
 cluster; for 5×5×5, Cs200Pb125X450 (775 atoms).
 
 Layers and roles follow :mod:`halex.arrays`, with the interface (for a standalone
@@ -29,8 +30,10 @@ import numpy as np
 from ase import Atoms
 
 from halex.arrays import HALEX_ARRAYS
+from halex.checks import check_size, check_vacuum
 from halex.errors import InputError
-from halex.phases import CUBIC_PEROVSKITE_A, check_halide
+from halex.models.neutrality import FORMAL_CHARGES, formal_charge, pick_vacancies
+from halex.phases import perovskite_a
 
 __all__ = ["perovskite_nanocrystal", "formal_charge", "FORMAL_CHARGES", "MAX_ATOMS"]
 
@@ -39,58 +42,28 @@ __all__ = ["perovskite_nanocrystal", "formal_charge", "FORMAL_CHARGES", "MAX_ATO
 #: default engine relaxes in minutes.
 MAX_ATOMS = 100_000
 
-#: Formal oxidation states used by the neutrality rule.
-FORMAL_CHARGES: dict[str, int] = {"Cs": 1, "Pb": 2, "Cl": -1, "Br": -1, "I": -1, "S": -2}
+def _sites(n1: int, n2: int, n3: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pb, X and Cs sites of the block in units of ``a``, and the axis each X bridges along."""
+    ii, jj, kk = np.meshgrid(np.arange(n1), np.arange(n2), np.arange(n3), indexing="ij")
+    pb = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1).astype(float)
+    xs, axes = [], []
+    for axis, n_axis in enumerate((n1, n2, n3)):
+        rng = [np.arange(n1), np.arange(n2), np.arange(n3)]
+        rng[axis] = np.arange(-1, n_axis) + 0.5
+        g = np.meshgrid(*rng, indexing="ij")
+        xs.append(np.stack([c.ravel() for c in g], axis=1))
+        axes.append(np.full(len(xs[-1]), axis))
+    ci, cj, ck = np.meshgrid(np.arange(-1, n1) + 0.5, np.arange(-1, n2) + 0.5, np.arange(-1, n3) + 0.5, indexing="ij")
+    cs = np.stack([ci.ravel(), cj.ravel(), ck.ravel()], axis=1)
+    return pb, np.concatenate(xs), np.concatenate(axes), cs
 
 
-def formal_charge(atoms: Atoms) -> int:
-    """Sum of formal charges (Cs +1, Pb +2, halide −1, S −2) of ``atoms``."""
-    try:
-        return int(sum(FORMAL_CHARGES[s] for s in atoms.get_chemical_symbols()))
-    except KeyError as exc:
-        raise InputError(f"no formal charge known for element {exc.args[0]!r}") from None
-
-
-def _check_size(size: Sequence[int]) -> tuple[int, int, int]:
-    try:
-        n = tuple(int(v) for v in size)
-    except (TypeError, ValueError):
-        raise InputError(f"size must be three positive integers, got {size!r}") from None
-    if len(n) != 3 or any(v < 1 for v in n) or any(float(v) != float(s) for v, s in zip(n, size)):
-        raise InputError(f"size must be three positive integers (octahedra along x, y, z), got {size!r}")
-    return n  # type: ignore[return-value]
-
-
-def _lattice_constant(halide: str, a: float | None) -> float:
-    """Check ``halide``; return ``a`` (Å) or the experimental cubic lattice constant if None."""
-    check_halide(halide)
-    if a is None:
-        a = CUBIC_PEROVSKITE_A[halide].value
-    if not a > 0:
-        raise InputError(f"lattice constant must be positive, got {a!r}")
-    return a
-
-
-def _check_vacuum(vacuum: float) -> None:
-    if not vacuum >= 0:
-        raise InputError(f"vacuum must be >= 0 Å, got {vacuum!r}")
-
-
-def _farthest_point_order(points: np.ndarray, count: int, chosen: list[np.ndarray]) -> list[int]:
-    """Indices of ``count`` points picked greedily, each farthest from all chosen so far."""
-    picked: list[int] = []
-    if count <= 0:
-        return picked
-    if chosen:
-        dmin = np.min(np.linalg.norm(points[:, None, :] - np.array(chosen)[None], axis=2), axis=1)
-    else:
-        dmin = np.full(len(points), np.inf)
-    for _ in range(count):
-        # argmax returns the first (lowest index) maximum: a deterministic tie-break
-        k = int(np.argmax(np.where(np.isin(np.arange(len(points)), picked), -1.0, dmin)))
-        picked.append(k)
-        dmin = np.minimum(dmin, np.linalg.norm(points - points[k], axis=1))
-    return picked
+def _neutral_cs(cs: np.ndarray, x_pos: np.ndarray, n_remove: int) -> np.ndarray:
+    """The Cs sites kept after the neutrality rule removes ``n_remove`` of them (units of ``a``)."""
+    d_cs_x = np.linalg.norm(cs[:, None, :] - x_pos[None, :, :], axis=2)
+    coordination = np.sum(np.abs(d_cs_x - np.sqrt(0.5)) < 1e-6, axis=1)
+    removed = pick_vacancies(cs, coordination, n_remove)
+    return cs[np.setdiff1d(np.arange(len(cs)), removed)]
 
 
 def perovskite_nanocrystal(
@@ -119,44 +92,17 @@ def perovskite_nanocrystal(
         Non-periodic model with per-atom arrays ``domain``, ``layer``, ``role`` and
         provenance in ``info``.
     """
-    n1, n2, n3 = _check_size(size)
+    n1, n2, n3 = check_size(size)
     n_pb = n1 * n2 * n3
     n_atoms = ((n1 + 1) * (n2 + 1) * (n3 + 1) - (n1 + n2 + n3 + 1)) + n_pb + (3 * n_pb + n1 * n2 + n2 * n3 + n1 * n3)
     if n_atoms > MAX_ATOMS:
         raise InputError(f"a {n1}x{n2}x{n3} nanocrystal has {n_atoms:,} atoms, more than the {MAX_ATOMS:,} halex builds; choose a smaller size")
-    a = _lattice_constant(halide, a)
-    _check_vacuum(vacuum)
+    a = perovskite_a(halide, a)
+    check_vacuum(vacuum)
 
-    ii, jj, kk = np.meshgrid(np.arange(n1), np.arange(n2), np.arange(n3), indexing="ij")
-    pb = np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1).astype(float)
-
-    xs = []
-    for axis, n_axis in enumerate((n1, n2, n3)):
-        rng = [np.arange(n1), np.arange(n2), np.arange(n3)]
-        rng[axis] = np.arange(-1, n_axis) + 0.5
-        g = np.meshgrid(*rng, indexing="ij")
-        pts = np.stack([c.ravel() for c in g], axis=1)
-        xs.append((pts, axis))
-    x_pos = np.concatenate([p for p, _ in xs])
-    x_axis = np.concatenate([np.full(len(p), ax) for p, ax in xs])
-
-    ci, cj, ck = np.meshgrid(np.arange(-1, n1) + 0.5, np.arange(-1, n2) + 0.5, np.arange(-1, n3) + 0.5, indexing="ij")
-    cs = np.stack([ci.ravel(), cj.ravel(), ck.ravel()], axis=1)
-
+    pb, x_pos, x_axis, cs = _sites(n1, n2, n3)
     # neutrality rule: remove n1+n2+n3+1 Cs, lowest X coordination first, spread out
-    n_remove = n1 + n2 + n3 + 1
-    d_cs_x = np.linalg.norm(cs[:, None, :] - x_pos[None, :, :], axis=2)
-    coordination = np.sum(np.abs(d_cs_x - np.sqrt(0.5)) < 1e-6, axis=1)
-    removed: list[int] = []
-    for cn in np.unique(coordination):
-        if len(removed) == n_remove:
-            break
-        cand = np.flatnonzero(coordination == cn)
-        take = min(n_remove - len(removed), len(cand))
-        order = _farthest_point_order(cs[cand], take, [cs[r] for r in removed])
-        removed.extend(int(cand[o]) for o in order)
-    keep = np.setdiff1d(np.arange(len(cs)), removed)
-    cs = cs[keep]
+    cs = _neutral_cs(cs, x_pos, n1 + n2 + n3 + 1)
 
     positions = np.concatenate([cs, pb, x_pos]) * a
     symbols = ["Cs"] * len(cs) + ["Pb"] * len(pb) + [halide] * len(x_pos)
@@ -172,7 +118,7 @@ def perovskite_nanocrystal(
     atoms.new_array("role", np.array(role, dtype=HALEX_ARRAYS["role"]))
     atoms.center(vacuum=vacuum)
     atoms.info.update(
-        builder="halex.build.perovskite_nanocrystal",
+        builder="halex.models.perovskite_nanocrystal",
         size=f"{n1}x{n2}x{n3}",
         halide=halide,
         a=float(a),

@@ -47,7 +47,7 @@ def _colors(atoms: Atoms, by: str) -> tuple[np.ndarray, list]:
 
 def render_model(atoms: Atoms, *, color_by: str = "element", title: str = ""):
     """Figure with a side view (x–z) and a top view (x–y) of ``atoms``."""
-    from halex.report.figures import new_figure
+    from halex.plotting.figures import new_figure
 
     if color_by not in COLOR_MODES:
         raise InputError(f"unknown colouring {color_by!r}: choose one of {', '.join(COLOR_MODES)}")

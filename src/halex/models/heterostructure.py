@@ -1,6 +1,6 @@
 """Perovskite–chalcohalide nanocrystal heterostructures (SPEC §3).
 
-A CsPbX3 nanocrystal (:func:`~halex.build.perovskite_nanocrystal`, n1 × n2 × n3
+A CsPbX3 nanocrystal (:func:`~halex.models.perovskite_nanocrystal`, n1 × n2 × n3
 octahedra) sits on a slab of a Pb4S3X2 chalcohalide; the interface plane is normal to z,
 the perovskite above (z > 0), the chalcohalide below.
 
@@ -37,7 +37,8 @@ Construction, step by step (every choice is recorded in ``atoms.info["epitaxy"]`
    the interfacial slab (3 Å below the termination), Pb while the excess charge is ≥ +1
    and halides while it is ≤ −1 (sulfur only if no halide is left), lowest coordination
    first and spread out by farthest-point sampling, exactly as the nanocrystal builder
-   does. The whole model is then neutral.
+   does (one rule for both, :mod:`halex.models.neutrality`). The whole model is then
+   neutral.
 
 The result carries ``domain`` / ``layer`` / ``role`` arrays (roles ``Pb``, ``S``, ``X`` in
 the chalcohalide) and is checked: formal charge 0 and no two atoms closer than
@@ -54,7 +55,11 @@ import numpy as np
 from ase import Atoms
 
 from halex.arrays import HALEX_ARRAYS
+from halex.checks import check_size, check_vacuum
 from halex.errors import InputError, StructureError
+from halex.models.nanocrystal import MAX_ATOMS, perovskite_nanocrystal
+from halex.models.neutrality import FORMAL_CHARGES, formal_charge, neutralise_mixed
+from halex.phases import load_phase, perovskite_a
 
 __all__ = ["heterostructure", "check_chalcohalide", "epitaxy_report", "DEFAULT_PEROVSKITE_SIZE", "DEFAULT_CHALCOHALIDE_LAYERS"]
 
@@ -68,7 +73,7 @@ ANIONS = ("S", "Cl", "Br", "I")
 MIN_CATION_ANION = 2.6
 MIN_CATION_CATION = 3.4
 MIN_ANION_ANION = 3.2
-#: No two atoms of a finished model closer than this (Å), as the issue requires.
+#: No two atoms of a finished model closer than this (Å): shorter than any Pb–X or Pb–S bond.
 MIN_DISTANCE = 2.4
 #: Neighbour cutoff (Å) for counting counter-ions (bonds Pb–S ≈ 2.8–3.1, Pb–Cl ≈ 2.8–3.3).
 BOND_CUTOFF = 3.6
@@ -227,8 +232,6 @@ def _levels(z: np.ndarray, period: float, tol: float = 0.2) -> np.ndarray:
 
 def _place(oriented: Atoms, a: float, film: np.ndarray, halide: str) -> dict[str, Any]:
     """Termination, in-plane shift and height that continue the cation subnetwork best."""
-    from halex.build.nanocrystal import FORMAL_CHARGES
-
     period = oriented.cell.array[2, 2]
     # the bulk in one film supercell (in-plane) over two stacking periods
     lat2 = film
@@ -348,43 +351,55 @@ def heterostructure(
         the applied strain, the termination, the cation registry and the atoms removed
         for neutrality.
     """
-    from halex.build.nanocrystal import (
-        FORMAL_CHARGES,
-        MAX_ATOMS,
-        _check_size,
-        _check_vacuum,
-        _farthest_point_order,
-        _lattice_constant,
-        formal_charge,
-        perovskite_nanocrystal,
-    )
-    from halex.phases import load_phase
-
-    n1, n2, n3 = _check_size(perovskite)
+    n1, n2, n3 = check_size(perovskite)
     if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise InputError(f"chalcohalide layers must be a positive integer, got {layers!r}")
-    m1, m2 = (n1, n2) if lateral is None else _check_size((*lateral, 1))[:2]
-    a = _lattice_constant(halide, a)
-    _check_vacuum(vacuum)
-
+    m1, m2 = (n1, n2) if lateral is None else check_size((*lateral, 1))[:2]
+    a = perovskite_a(halide, a)
+    check_vacuum(vacuum)
     bulk = chalcohalide.copy() if isinstance(chalcohalide, Atoms) else load_phase(chalcohalide)
     ch_halide = check_chalcohalide(bulk)
-    # size guard before any heavy work: chalcohalide atoms ≈ footprint volume × bulk density
+    _check_model_size(bulk, (n1, n2, n3), (m1, m2), layers, a)
+
+    nc = perovskite_nanocrystal((n1, n2, n3), halide, a=a, vacuum=0.0)
+    nc.translate(-nc.positions[nc.numbers == 82].min(axis=0))  # Pb (0, 0, 0) at the origin, interfacial CsX at z = -a/2
+    oriented, orient = _oriented_chalcohalide(bulk, a, coherent)
+    place = _place(oriented, a, orient["film"], halide)
+    pos, sym = _cut_slab(oriented, place, orient["stack_length"], a, (n1, n2), (m1, m2), layers)
+    pos, sym, counts, removed_dangling = _drop_dangling(pos, sym, nc)
+    pos, sym, removed_by = _neutralise_slab(pos, sym, counts, place["termination_height_A"], ch_halide)
+    ch = _label_slab(pos, sym, place["termination_height_A"], orient["stack_length"], layers)
+
+    model = nc + ch
+    model.pbc = False
+    model.cell = None
+    model.center(vacuum=vacuum)
+    dmin = _check_model(model)
+    report = {**orient["report"], **{k: v for k, v in place.items() if k != "cut"},
+              "perovskite_a_A": float(a), "perovskite_size": [n1, n2, n3], "chalcohalide_layers": int(layers),
+              "chalcohalide_footprint_cells": [m1, m2], "chalcohalide_phase": bulk.info.get("phase", "user Atoms"),
+              "removed_dangling": removed_dangling, "removed_for_neutrality": removed_by,
+              "min_distance_A": round(float(dmin), 4)}
+    _record(model, bulk, report, f"{n1}x{n2}x{n3}+{layers}", halide, a)
+    return model
+
+
+def _check_model_size(bulk: Atoms, size: tuple[int, int, int], footprint: tuple[int, int], layers: int,
+                      a: float) -> None:
+    """Refuse a model above :data:`MAX_ATOMS` before any heavy work (footprint volume × bulk density)."""
+    n1, n2, n3 = size
+    m1, m2 = footprint
     est = len(bulk) / bulk.get_volume() * ((m1 + 1) * a) * ((m2 + 1) * a) * layers * np.max(bulk.cell.lengths()) / 2
     n_pv = 4 * n1 * n2 * n3 + 3 * (n1 * n2 + n2 * n3 + n1 * n3)
     if est + n_pv > MAX_ATOMS:
         raise InputError(f"this heterostructure would have about {int(est + n_pv):,} atoms, more than the {MAX_ATOMS:,} "
                          "halex builds; choose smaller sizes")
 
-    nc = perovskite_nanocrystal((n1, n2, n3), halide, a=a, vacuum=0.0)
-    pb0 = nc.positions[nc.numbers == 82].min(axis=0)
-    nc.translate(-pb0)  # Pb (0, 0, 0) at the origin, the interfacial CsX plane at z = -a/2
 
-    oriented, orient = _oriented_chalcohalide(bulk, a, coherent)
-    place = _place(oriented, a, orient["film"], halide)
-
-    # tile the oriented bulk over the footprint and cut
-    period = orient["stack_length"]
+def _cut_slab(oriented: Atoms, place: dict[str, Any], period: float, a: float, size: tuple[int, int],
+              footprint: tuple[int, int], layers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tile the oriented bulk over the footprint under the perovskite and cut ``layers`` half-periods."""
+    (n1, n2), (m1, m2) = size, footprint
     x0, x1 = -0.5 * a - 0.3 + np.floor((n1 - m1) / 2) * a, (np.floor((n1 - m1) / 2) + m1 - 0.5) * a + 0.3
     y0, y1 = -0.5 * a - 0.3 + np.floor((n2 - m2) / 2) * a, (np.floor((n2 - m2) / 2) + m2 - 0.5) * a + 0.3
     # the registry search placed the termination plane at this height (Pb (0,0,0) at the origin)
@@ -399,39 +414,44 @@ def heterostructure(
     grid = np.array([[i, j, k] for i in range(lo[0], hi[0]) for j in range(lo[1], hi[1]) for k in range(lo[2], hi[2])])
     pos = (base[None, :, :] + (grid @ cellv)[:, None, :]).reshape(-1, 3) + shift
     sym = np.tile(np.array(oriented.get_chemical_symbols()), len(grid))
-    keep = (pos[:, 0] >= x0) & (pos[:, 0] < x1) & (pos[:, 1] >= y0) & (pos[:, 1] < y1) & (pos[:, 2] <= z_term + 1e-6) & (pos[:, 2] > z_bottom + 1e-6)
-    pos, sym = pos[keep], sym[keep]
+    keep = ((pos[:, 0] >= x0) & (pos[:, 0] < x1) & (pos[:, 1] >= y0) & (pos[:, 1] < y1)
+            & (pos[:, 2] <= z_term + 1e-6) & (pos[:, 2] > z_bottom + 1e-6))
+    return pos[keep], sym[keep]
 
-    # drop dangling atoms (fewer than two counter-ions, counting the perovskite too)
+
+def _drop_dangling(pos: np.ndarray, sym: np.ndarray, nc: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Remove, repeatedly, slab atoms with fewer than two counter-ions (the perovskite counts too).
+
+    Returns the kept positions and symbols, their counter-ion counts and how many went.
+    """
     nc_pos, nc_sym = nc.get_positions(), np.array(nc.get_chemical_symbols())
-    removed_dangling = 0
-    while True:  # on exit, `counts` holds the counter-ion counts of the atoms kept
+    removed = 0
+    while True:
         counts = _counter_ion_counts(np.concatenate([pos, nc_pos]), np.concatenate([sym, nc_sym]))[: len(pos)]
         bad = counts < 2
         if not bad.any():
-            break
-        removed_dangling += int(bad.sum())
+            return pos, sym, counts, removed
+        removed += int(bad.sum())
         pos, sym = pos[~bad], sym[~bad]
 
-    # neutrality rule for the chalcohalide domain
-    q = int(sum(FORMAL_CHARGES[s] for s in sym))
-    removable = pos[:, 2] < z_term - INTERFACE_DEPTH
-    removed: list[int] = []
-    removed_by = {"Pb": 0, "S": 0, ch_halide: 0}
-    while q != 0:
-        species = "Pb" if q > 0 else (ch_halide if np.any(removable & (sym == ch_halide)) else "S")
-        cand = np.flatnonzero(removable & (sym == species))
-        cand = np.setdiff1d(cand, removed)
-        if cand.size == 0:
-            raise StructureError(f"cannot make the chalcohalide domain neutral (charge {q:+d}): make it thicker")
-        lowest = cand[counts[cand] == counts[cand].min()]
-        pick = int(lowest[_farthest_point_order(pos[lowest], 1, [pos[r] for r in removed])[0]])
-        removed.append(pick)
-        removed_by[species] += 1
-        q -= FORMAL_CHARGES[species]
-    keep = np.setdiff1d(np.arange(len(pos)), removed)
-    pos, sym = pos[keep], sym[keep]
 
+def _neutralise_slab(pos: np.ndarray, sym: np.ndarray, counts: np.ndarray, z_term: float,
+                     halide: str) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """The neutrality rule for the chalcohalide domain, outside the interfacial slab."""
+    removable = pos[:, 2] < z_term - INTERFACE_DEPTH
+    try:
+        removed = neutralise_mixed(pos, sym, counts, removable, cation="Pb", anions=(halide, "S"))
+    except StructureError as exc:
+        raise StructureError(f"the chalcohalide domain: {exc}") from None
+    removed_by = {"Pb": 0, "S": 0, halide: 0}
+    for i in removed:
+        removed_by[str(sym[i])] += 1
+    keep = np.setdiff1d(np.arange(len(pos)), removed)
+    return pos[keep], sym[keep], removed_by
+
+
+def _label_slab(pos: np.ndarray, sym: np.ndarray, z_term: float, period: float, layers: int) -> Atoms:
+    """The chalcohalide atoms with ``domain``, ``layer`` (−1, −2, … from the interface) and ``role``."""
     layer = -1 - np.floor((z_term - pos[:, 2]) / (period / 2) + 1e-9).astype(int)
     layer = np.maximum(layer, -layers)
     role = np.where(sym == "Pb", "Pb", np.where(sym == "S", "S", "X"))
@@ -439,28 +459,27 @@ def heterostructure(
     ch.new_array("domain", np.full(len(ch), "chalcohalide", dtype=HALEX_ARRAYS["domain"]))
     ch.new_array("layer", layer.astype(HALEX_ARRAYS["layer"]))
     ch.new_array("role", role.astype(HALEX_ARRAYS["role"]))
+    return ch
 
-    model = nc + ch
-    model.pbc = False
-    model.cell = None
-    model.center(vacuum=vacuum)
-    if formal_charge(model) != 0:  # pragma: no cover - guarded by the rules above
-        raise StructureError(f"internal error: the model carries a formal charge of {formal_charge(model):+d}")
+
+def _check_model(model: Atoms) -> float:
+    """Formal charge 0 and no two atoms closer than :data:`MIN_DISTANCE`; return the closest distance (Å)."""
     from scipy.spatial import cKDTree
 
+    if formal_charge(model) != 0:  # pragma: no cover - guarded by the rules above
+        raise StructureError(f"internal error: the model carries a formal charge of {formal_charge(model):+d}")
     dmin = cKDTree(model.positions).query(model.positions, k=2)[0][:, 1].min()
     if dmin < MIN_DISTANCE:
         raise StructureError(f"the model has atoms {dmin:.2f} Å apart (< {MIN_DISTANCE} Å): check the chalcohalide structure")
+    return float(dmin)
 
-    report = {**orient["report"], **{k: v for k, v in place.items() if k != "cut"},
-              "perovskite_a_A": float(a), "perovskite_size": [n1, n2, n3], "chalcohalide_layers": int(layers),
-              "chalcohalide_footprint_cells": [m1, m2], "chalcohalide_phase": bulk.info.get("phase", "user Atoms"),
-              "removed_dangling": removed_dangling, "removed_for_neutrality": removed_by,
-              "min_distance_A": round(float(dmin), 4)}
+
+def _record(model: Atoms, bulk: Atoms, report: dict[str, Any], size: str, halide: str, a: float) -> None:
+    """Provenance in ``model.info``: builder, sizes, the epitaxy report (JSON) and the neutrality rule."""
     model.info.clear()
     model.info.update(
-        builder="halex.build.heterostructure",
-        size=f"{n1}x{n2}x{n3}+{layers}",
+        builder="halex.models.heterostructure",
+        size=size,
         halide=halide,
         chalcohalide=str(bulk.info.get("phase", "user Atoms")),
         a=float(a),
@@ -470,12 +489,11 @@ def heterostructure(
     )
     if "provisional" in bulk.info:
         model.info["provisional"] = f"chalcohalide {bulk.info.get('phase')}: {bulk.info['provisional']}"
-    return model
 
 
 def epitaxy_report(atoms: Atoms) -> dict[str, Any]:
     """The epitaxy record of a heterostructure built by :func:`heterostructure`."""
     raw = atoms.info.get("epitaxy")
     if raw is None:
-        raise InputError("this model has no epitaxy record: it was not built by halex.build.heterostructure")
+        raise InputError("this model has no epitaxy record: it was not built by halex.models.heterostructure")
     return json.loads(raw) if isinstance(raw, str) else dict(raw)

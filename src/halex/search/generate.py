@@ -101,7 +101,7 @@ def generate_phase(name: str, *, engine="mlip", store=None) -> tuple[Atoms, dict
         return r.atoms, {"method": "2H P-3m1 prototype (Pb 1a, I 2d z=0.25), relaxed (FixSymmetry)",
                          "energy_eV_per_atom": r.energy / len(r.atoms), "converged": r.converged, "engine": r.engine}
     if name == "PbCl2":
-        from halex.phases.search import random_candidates, search_structures
+        from halex.search.candidates import random_candidates, search_structures
 
         cands = random_candidates({"Pb": 4, "Cl": 8}, spacegroup=62, cell=(7.6222, 4.5348, 9.0448), count=16, seed=10,
                                   sites=[["4c"], ["4c", "4c"]])
@@ -145,7 +145,7 @@ def chalcohalide_search(halide: str, *, engine="mlip", store=None, n_random: int
     cell; candidates whose Pb has fewer than 5 anion neighbours within 3.6 Å are not
     refined (the chemistry filter of the issue).
     """
-    from halex.phases.search import random_candidates, search_structures, substitute
+    from halex.search.candidates import random_candidates, search_structures, substitute
     from halex.phases.seeds import PB4S3BR2, pb4s3br2
 
     if halide not in ("Cl", "I"):
@@ -170,8 +170,8 @@ def chalcohalide_summary(halide: str, ranked, *, engine="mlip", store=None) -> d
     perovskite (a/√2, c/√2 in Å: the perovskite cell sits rotated by 45°), and for X = I
     the deviation of the cell from the published one in %.
     """
-    from halex.phases.search import coordination
-    from halex.phases.stability import decomposition_energy, relaxed_reference
+    from halex.search.candidates import coordination
+    from halex.search.stability import decomposition_energy, relaxed_reference
 
     best = ranked[0]
     refs = {"PbS": relaxed_reference("PbS", engine, store=store),
