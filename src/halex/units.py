@@ -1,4 +1,4 @@
-"""Unit conversions used across halex (CODATA 2014, the default of :mod:`ase.units`).
+"""Unit conversions and shared numerical defaults (CODATA 2014, the default of :mod:`ase.units`).
 
 halex works internally in ASE units: Å, eV, eV/Å. Reported exchange energies are in
 kcal/mol. CP2K reads and writes atomic units (Hartree, Bohr).
@@ -21,6 +21,11 @@ EV_KCAL_PER_MOL: float = 1.0 / (_u.kcal / _u.mol)
 #: ≈ 0.0231 eV/Å.
 DEFAULT_FMAX_HA_BOHR: float = 4.5e-4
 DEFAULT_FMAX: float = DEFAULT_FMAX_HA_BOHR * HA_PER_BOHR_EV_PER_A
+
+
+#: STEM: a fitted column is kept when its amplitude is this many standard errors above
+#: zero (A/σ_A); one default for :func:`halex.stem.fit_columns`, the analysis and the CLI.
+DEFAULT_SIGNIFICANCE: float = 3.0
 
 
 def ev_to_kcal_per_mol(energy_ev: float) -> float:

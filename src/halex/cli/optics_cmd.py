@@ -33,9 +33,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from halex.errors import InputError
-    from halex.io import atomic_folder, json_safe
-    from halex.optics import (HC_EV_NM, absorption_features, band_gap_vs_size, fit_peaks, parse_counts, read_spectrum,
-                              to_energy, x_cl_from_counts, x_cl_from_model)
+    from halex.io import json_safe
+    from halex.optics import HC_EV_NM, band_gap_vs_size, parse_counts, x_cl_from_counts, x_cl_from_model
 
     log = logging.getLogger("halex.optics")
     if args.optics_command == "composition":
@@ -69,44 +68,17 @@ def run(args: argparse.Namespace) -> int:
             save_figure(plot_gap_vs_size(grid, {name: band_gap_vs_size(grid, epsilon_r=args.epsilon, **kw)}, {}), args.output)
         return 0
 
-    feats = abs_e = abs_a = pl_fit = None
-    summary: dict = {}
-    if args.absorption != "-":
-        sp = read_spectrum(args.absorption, column=args.column)
-        abs_e, abs_a = to_energy(sp.wavelength_nm, sp.values, jacobian=False)
-        feats = absorption_features(abs_e, abs_a)
-        summary["absorption"] = {"file": args.absorption, **feats}
-    if args.pl:
-        sp = read_spectrum(args.pl, column=args.column)
-        e, y = to_energy(sp.wavelength_nm, sp.values, jacobian=True)
-        pl_fit = fit_peaks(e, y, n_peaks=args.pl_peaks, shape=args.shape)
-        summary["pl"] = {"file": args.pl, "shape": args.shape, "jacobian": "counts per nm converted to per eV",
-                         "peaks": [dict(p.__dict__, center_nm=HC_EV_NM / p.center) for p in pl_fit.peaks],
-                         "chi2_red": pl_fit.chi2_red}
-        if feats and feats.get("exciton_peak_eV"):
-            summary["stokes_shift_meV"] = 1000 * (feats["exciton_peak_eV"] - pl_fit.peaks[0].center)
-    if not summary:
-        raise InputError("give an absorption spectrum and/or a PL spectrum")
-    summary["units"] = {"energies": "eV", "wavelengths": "nm"}
-    from halex.optics.figures import plot_optics
-    from halex.plotting.figures import save_figure
+    from halex.optics.output import analyze_spectra, write_optics
 
-    with atomic_folder(args.output) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
-        fig = plot_optics(abs_e, abs_a, feats, pl_fit)
-        save_figure(fig, tmp / "optics.png", close=False)
-        save_figure(fig, tmp / "optics.svg")
-        if pl_fit is not None:
-            import numpy as np
-
-            with open(tmp / "pl_fit.csv", "w") as fh:
-                fh.write("energy_eV,pl_per_eV,fit\n")
-                np.savetxt(fh, np.column_stack([pl_fit.x, pl_fit.y, pl_fit.fitted]), delimiter=",", fmt="%.8g")
-    if feats:
-        log.info("absorption: exciton %s eV, onset %.3f eV, Tauc %.3f eV", feats["exciton_peak_eV"], feats["onset_eV"],
-                 feats["tauc_direct_gap_eV"])
-    if pl_fit:
-        for p in pl_fit.peaks:
+    res = analyze_spectra(None if args.absorption == "-" else args.absorption, args.pl or None, column=args.column,
+                          pl_peaks=args.pl_peaks, shape=args.shape)
+    write_optics(args.output, res)
+    if res.features:
+        f = res.features
+        log.info("absorption: exciton %s eV, onset %.3f eV, Tauc %.3f eV", f["exciton_peak_eV"], f["onset_eV"],
+                 f["tauc_direct_gap_eV"])
+    if res.pl_fit:
+        for p in res.pl_fit.peaks:
             log.info("PL peak %.4f ± %.4f eV (%.1f nm), FWHM %.0f meV", p.center, p.center_err, HC_EV_NM / p.center, 1000 * p.fwhm)
     log.info("wrote %s", args.output)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from halex.units import DEFAULT_SIGNIFICANCE
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="stem_command", metavar="{analyze,simulate}", required=True)
@@ -16,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--zone", default="001", choices=["001", "101"])
     a.add_argument("--min-separation", type=float, default=1.5, help="closest column distance in Å (default 1.5)")
     a.add_argument("--threshold", type=float, default=4.0, help="candidate peaks: σ above background (default 4)")
-    a.add_argument("--significance", type=float, default=3.0, help="keep columns with A/σ_A above this (default 3)")
+    a.add_argument("--significance", type=float, default=DEFAULT_SIGNIFICANCE,
+                   help=f"keep columns with A/σ_A above this (default {DEFAULT_SIGNIFICANCE:g})")
     a.add_argument("--background", default="constant", choices=["constant", "plane"])
     a.add_argument("--profile", action="append", default=[], metavar="x0,y0,x1,y1",
                    help="intensity profile along a segment in pixels (repeatable)")

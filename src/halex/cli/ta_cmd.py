@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger("halex.ta")
 
 
 def _map_options(p: argparse.ArgumentParser) -> None:
@@ -52,40 +55,45 @@ def _parse_chirp(text: str, m):
     return Chirp(coeffs, c)
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
-    import logging
+def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import numpy as np
-
     from halex.errors import InputError
-    from halex.io import atomic_folder, atomic_output, json_safe
-    from halex.plotting.figures import save_figure
-    from halex.ta import analyze_map, chirp_corrected, normalised_trace, read_ta_map
-    from halex.ta import figures as tf
+    from halex.ta import normalised_trace, read_ta_map
+    from halex.ta.output import write_comparison
 
-    log = logging.getLogger("halex.ta")
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"--output must be a .png, .svg or .pdf file, got {args.output!r}")
+    labels = args.labels or [Path(p).stem for p in args.maps]
+    if len(labels) != len(args.maps):
+        raise InputError(f"{len(labels)} labels for {len(args.maps)} maps")
+    curves = {}
+    for path, lab in zip(args.maps, labels):
+        m = read_ta_map(path, time_unit=args.time_unit, orientation=args.orientation)
+        curves[lab] = normalised_trace(m, args.wavelength, bandwidth_nm=args.bandwidth, align=not args.no_align)
+    fig, table = write_comparison(out, curves, wavelength_nm=args.wavelength)
+    log.info("wrote %s and %s", fig, table)
+    return 0
+
+
+def _log_results(fits, g) -> None:
+    for f in fits:
+        log.info("%g nm: tau = %s ps, IRF FWHM = %.0f fs", f.wavelength_nm,
+                 ", ".join(f"{t:.4g} ± {e:.2g}" for t, e in zip(f.lifetimes_ps, f.lifetimes_err_ps)), 1000 * f.irf_fwhm_ps)
+    if g is not None:
+        log.info("global: tau = %s ps, IRF FWHM = %.0f ± %.0f fs", ", ".join(
+            f"{t:.4g} ± {e:.2g}" for t, e in zip(g.lifetimes_ps, g.lifetimes_err_ps)), 1000 * g.irf_fwhm_ps,
+            1000 * g.irf_fwhm_err_ps)
+
+
+def run(args: argparse.Namespace) -> int:
+    from halex.errors import InputError
+    from halex.ta import analyze_map, read_ta_map
+    from halex.ta.output import write_ta_analysis
+
     if args.ta_command == "compare":
-        out = Path(args.output)
-        if out.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise InputError(f"--output must be a .png, .svg or .pdf file, got {args.output!r}")
-        labels = args.labels or [Path(p).stem for p in args.maps]
-        if len(labels) != len(args.maps):
-            raise InputError(f"{len(labels)} labels for {len(args.maps)} maps")
-        curves = {}
-        for path, lab in zip(args.maps, labels):
-            m = read_ta_map(path, time_unit=args.time_unit, orientation=args.orientation)
-            curves[lab] = normalised_trace(m, args.wavelength, bandwidth_nm=args.bandwidth, align=not args.no_align)
-        with atomic_output(out.with_suffix(".csv")) as fh:
-            fh.write("sample,time_ps,normalised_delta_a\n")
-            for lab, (t, y) in curves.items():
-                for ti, yi in zip(t, y):
-                    fh.write(f"{lab},{ti:.6g},{yi:.6g}\n")
-        save_figure(tf.plot_compare(curves, wavelength_nm=args.wavelength), out)
-        log.info("wrote %s and %s", out, out.with_suffix(".csv"))
-        return 0
-
+        return _compare(args)
     if args.irf is not None and not args.irf > 0:
         raise InputError(f"--irf (IRF FWHM) must be positive, in ps, got {args.irf}")
     if not args.kinetics and not args.global_:
@@ -98,44 +106,7 @@ def run(args: argparse.Namespace) -> int:
     ch, g, fits = analyze_map(m, kinetics=args.kinetics, n_components=args.components, global_components=args.global_,
                               irf_fwhm_ps=args.irf, chirp=chirp, chirp_order=args.chirp_order, offset=args.offset,
                               bandwidth_nm=args.bandwidth)
-    summary = {"map": str(args.map), "time_unit_in_file": m.meta["time_unit_file"],
-               "chirp": {"t0_ps_polynomial_coefficients": list(ch.coefficients_ps), "center_nm": ch.center_nm,
-                         "errors_ps": list(ch.errors_ps) if ch.errors_ps else None,
-                         "variable": "u = (wavelength_nm - center_nm) / 100", "source": args.chirp},
-               "kinetics": [f.summary() for f in fits], "global": g.summary() if g else None,
-               "units": {"time": "ps", "wavelength": "nm", "lifetimes": "ps", "irf_fwhm": "ps"}}
-    with atomic_folder(args.output) as tmp:
-        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
-        save_figure(tf.plot_map(m, title="ΔA (as measured) with t0(λ)", chirp=ch), tmp / "map.png")
-        save_figure(tf.plot_map(chirp_corrected(m, ch), title="ΔA, chirp corrected"), tmp / "map_corrected.png")
-        save_figure(tf.plot_chirp(ch, m.wavelength_nm), tmp / "chirp.png")
-        if fits:
-            cols = {"time_ps": m.time_ps}
-            for f in fits:
-                cols[f"trace_{f.wavelength_nm:g}nm"] = f.trace
-                cols[f"fit_{f.wavelength_nm:g}nm"] = f.fitted
-            with open(tmp / "kinetics.csv", "w") as fh:
-                fh.write(",".join(cols) + "\n")
-                np.savetxt(fh, np.column_stack(list(cols.values())), delimiter=",", fmt="%.8g")
-            fig = tf.plot_kinetics(fits)
-            save_figure(fig, tmp / "kinetics.png", close=False)
-            save_figure(fig, tmp / "kinetics.svg")
-        if g is not None:
-            names = [f"{tau:.4g}ps" for tau in g.lifetimes_ps] + (["inf"] if g.offset else [])
-            for kind, arr in (("das", g.das), ("eas", g.eas)):
-                with open(tmp / f"{kind}.csv", "w") as fh:
-                    fh.write("wavelength_nm," + ",".join(f"{kind}_{n}" for n in names) + "\n")
-                    np.savetxt(fh, np.column_stack([g.wavelength_nm, arr.T]), delimiter=",", fmt="%.8g")
-            save_figure(tf.plot_spectra(g), tmp / "spectra.png")
-            from halex.ta.io import TAMap
-
-            save_figure(tf.plot_map(TAMap(m.wavelength_nm, m.time_ps, g.residual), title="residual (data − global fit)"),
-                        tmp / "residual.png")
-    for f in fits:
-        log.info("%g nm: tau = %s ps, IRF FWHM = %.0f fs", f.wavelength_nm,
-                 ", ".join(f"{t:.4g} ± {e:.2g}" for t, e in zip(f.lifetimes_ps, f.lifetimes_err_ps)), 1000 * f.irf_fwhm_ps)
-    if g is not None:
-        log.info("global: tau = %s ps, IRF FWHM = %.0f ± %.0f fs", ", ".join(
-            f"{t:.4g} ± {e:.2g}" for t, e in zip(g.lifetimes_ps, g.lifetimes_err_ps)), 1000 * g.irf_fwhm_ps, 1000 * g.irf_fwhm_err_ps)
+    write_ta_analysis(args.output, m, ch, g, fits, source=str(args.map), chirp_source=args.chirp)
+    _log_results(fits, g)
     log.info("wrote %s", args.output)
     return 0

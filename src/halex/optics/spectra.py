@@ -59,6 +59,8 @@ def _voigt_fwhm(sigma, gamma):
 
 @dataclass(frozen=True)
 class Peak:
+    """One fitted peak: centre, FWHM, area (x units) with standard errors, and its height."""
+
     center: float
     center_err: float
     fwhm: float
@@ -70,6 +72,8 @@ class Peak:
 
 @dataclass
 class PeakFit:
+    """Result of :func:`fit_peaks`: peaks by centre, the data, the fit and its components, χ²_red."""
+
     peaks: list[Peak]
     shape: str
     baseline: float
@@ -80,49 +84,27 @@ class PeakFit:
     chi2_red: float
 
 
-def fit_peaks(x, y, *, n_peaks: int = 1, shape: str = "gauss", centers=None, baseline: bool = True) -> PeakFit:
-    """Fit ``n_peaks`` Gaussian or Voigt peaks (x in any unit, e.g. eV) plus a constant.
+def _start_centres(x: np.ndarray, ys: np.ndarray, n_peaks: int, centers) -> tuple[np.ndarray, np.ndarray]:
+    """Start centres and their indices: the ``n_peaks`` most prominent maxima, or ``centers``."""
+    from scipy.signal import find_peaks
 
-    Starting centres are the ``n_peaks`` most prominent maxima (or ``centers``).
-    """
-    from scipy.optimize import curve_fit
-    from scipy.signal import find_peaks, peak_widths
-
-    if shape not in ("gauss", "voigt"):
-        raise InputError(f"peak shape must be 'gauss' or 'voigt', got {shape!r}")
-    if not 1 <= n_peaks <= 8:
-        raise InputError(f"n_peaks must lie in 1–8, got {n_peaks}")
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    if x.shape != y.shape or x.size < 3 * n_peaks + 3:
-        raise InputError(f"need matching x, y with at least {3 * n_peaks + 3} points")
-    order = np.argsort(x)
-    x, y = x[order], y[order]
-    span = x[-1] - x[0]
-    ys = np.convolve(y, np.ones(5) / 5, mode="same")
-    if centers is None:
-        idx, props = find_peaks(ys, prominence=0.02 * (ys.max() - ys.min()))
-        if idx.size == 0:
-            idx = np.array([int(np.argmax(ys))])
-            props = {"prominences": np.array([1.0])}
-        top = idx[np.argsort(props["prominences"])[::-1][:n_peaks]]
-        while top.size < n_peaks:  # fewer visible maxima than requested: spread the rest
-            top = np.r_[top, int(np.clip(top[0] + (top.size * 7) % (x.size // 4), 0, x.size - 1))]
-        c0 = x[top]
-    else:
+    if centers is not None:
         c0 = np.asarray(centers, float)
         if c0.size != n_peaks:
             raise InputError(f"give {n_peaks} starting centres, got {c0.size}")
-        top = np.clip(np.searchsorted(x, c0), 0, x.size - 1)
-    dx = np.median(np.diff(x))
-    try:
-        w0 = np.maximum(peak_widths(ys, top, rel_height=0.5)[0] * dx, 3 * dx)
-    except ValueError:
-        w0 = np.full(n_peaks, span / 10)
-    w0 = np.minimum(w0, span / 2)
-    h0 = np.maximum(ys[top] - ys.min(), 1e-12 * max(abs(ys).max(), 1e-300))
-    b0 = float(np.percentile(y, 5)) if baseline else 0.0
+        return c0, np.clip(np.searchsorted(x, c0), 0, x.size - 1)
+    idx, props = find_peaks(ys, prominence=0.02 * (ys.max() - ys.min()))
+    if idx.size == 0:
+        idx = np.array([int(np.argmax(ys))])
+        props = {"prominences": np.array([1.0])}
+    top = idx[np.argsort(props["prominences"])[::-1][:n_peaks]]
+    while top.size < n_peaks:  # fewer visible maxima than requested: spread the rest
+        top = np.r_[top, int(np.clip(top[0] + (top.size * 7) % (x.size // 4), 0, x.size - 1))]
+    return x[top], top
 
+
+def _peak_model(n_peaks: int, shape: str, baseline: bool):
+    """``f(x, *p)``: the sum of peaks (Gaussian: centre, FWHM, area; Voigt: centre, σ, γ, area) and a constant."""
     def model(xx, *p):
         out = np.full_like(xx, p[-1] if baseline else 0.0)
         for k in range(n_peaks):
@@ -134,8 +116,24 @@ def fit_peaks(x, y, *, n_peaks: int = 1, shape: str = "gauss", centers=None, bas
                 out = out + _voigt(xx, c, s, g, a)
         return out
 
+    return model
+
+
+def _start_and_bounds(x: np.ndarray, y: np.ndarray, ys: np.ndarray, c0: np.ndarray, top: np.ndarray, shape: str,
+                      baseline: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start vector (inside the bounds) and bounds of the peak parameters."""
+    from scipy.signal import peak_widths
+
+    span = x[-1] - x[0]
+    dx = np.median(np.diff(x))
+    try:
+        w0 = np.maximum(peak_widths(ys, top, rel_height=0.5)[0] * dx, 3 * dx)
+    except ValueError:
+        w0 = np.full(len(c0), span / 10)
+    w0 = np.minimum(w0, span / 2)
+    h0 = np.maximum(ys[top] - ys.min(), 1e-12 * max(abs(ys).max(), 1e-300))
     p0, lo, hi = [], [], []
-    for k in range(n_peaks):
+    for k in range(len(c0)):
         area = h0[k] * w0[k] * 1.064
         if shape == "gauss":
             p0 += [c0[k], w0[k], area]
@@ -146,22 +144,18 @@ def fit_peaks(x, y, *, n_peaks: int = 1, shape: str = "gauss", centers=None, bas
             lo += [x[0], dx / 10, 0.0, 0.0]
             hi += [x[-1], span, span, np.inf]
     if baseline:
-        p0.append(b0)
+        p0.append(float(np.percentile(y, 5)))
         lo.append(-np.inf)
         hi.append(np.inf)
     lo_a, hi_a = np.array(lo, float), np.array(hi, float)
     finite = np.isfinite(lo_a)
     p0 = np.array(p0, float)
     p0[finite] = np.maximum(p0[finite], lo_a[finite] + 1e-9 * (np.abs(lo_a[finite]) + 1))
-    p0 = np.minimum(p0, hi_a)
-    try:
-        popt, pcov = curve_fit(model, x, y, p0=p0, bounds=(lo, hi), maxfev=20000)
-    except RuntimeError as exc:
-        raise AnalysisError(f"peak fit did not converge ({exc}); try fewer peaks or give --centers") from None
-    fitted = model(x, *popt)
-    dof = max(x.size - popt.size, 1)
-    chi2 = float(np.sum((y - fitted) ** 2) / dof)
-    perr = np.sqrt(np.maximum(np.diag(pcov), 0))
+    return np.minimum(p0, hi_a), lo_a, hi_a
+
+
+def _peaks_from(x: np.ndarray, popt: np.ndarray, perr: np.ndarray, n_peaks: int, shape: str) -> tuple[list[Peak], list[np.ndarray]]:
+    """Peaks with standard errors (the Voigt FWHM's by propagation through Olivero–Longbothum) and their curves."""
     peaks, comps = [], []
     for k in range(n_peaks):
         if shape == "gauss":
@@ -179,6 +173,63 @@ def fit_peaks(x, y, *, n_peaks: int = 1, shape: str = "gauss", centers=None, bas
             comp = _voigt(x, c, s, g, a)
         peaks.append(Peak(float(c), float(ce), float(f), float(fe), float(a), float(ae), float(comp.max())))
         comps.append(comp)
+    return peaks, comps
+
+
+def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "gauss", centers=None,
+              baseline: bool = True) -> PeakFit:
+    """Fit ``n_peaks`` Gaussian or Voigt peaks (x in any unit, e.g. eV) plus a constant.
+
+    Parameters
+    ----------
+    x, y
+        Abscissa (e.g. photon energy in eV) and signal; sorted by x here.
+    n_peaks
+        Number of peaks (1–8).
+    shape
+        ``"gauss"`` or ``"voigt"`` (:func:`scipy.special.voigt_profile`).
+    centers
+        Start centres (x units); default: the ``n_peaks`` most prominent maxima.
+    baseline
+        Fit a constant baseline.
+
+    Returns
+    -------
+    PeakFit
+        Peaks sorted by centre, each with centre, FWHM and area and their standard errors
+        (``curve_fit`` covariance), the fitted curve and its components, χ²_red.
+
+    Examples
+    --------
+    >>> x = np.linspace(1.6, 2.2, 301)
+    >>> y = 5.0 * np.exp(-0.5 * ((x - 1.85) / 0.03) ** 2) + 0.1
+    >>> fit = fit_peaks(x, y)
+    >>> round(fit.peaks[0].center, 4), round(fit.peaks[0].fwhm, 4)
+    (1.85, 0.0706)
+    """
+    from scipy.optimize import curve_fit
+
+    if shape not in ("gauss", "voigt"):
+        raise InputError(f"peak shape must be 'gauss' or 'voigt', got {shape!r}")
+    if not 1 <= n_peaks <= 8:
+        raise InputError(f"n_peaks must lie in 1–8, got {n_peaks}")
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if x.shape != y.shape or x.size < 3 * n_peaks + 3:
+        raise InputError(f"need matching x, y with at least {3 * n_peaks + 3} points")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    ys = np.convolve(y, np.ones(5) / 5, mode="same")
+    c0, top = _start_centres(x, ys, n_peaks, centers)
+    p0, lo, hi = _start_and_bounds(x, y, ys, c0, top, shape, baseline)
+    model = _peak_model(n_peaks, shape, baseline)
+    try:
+        popt, pcov = curve_fit(model, x, y, p0=p0, bounds=(lo, hi), maxfev=20000)
+    except RuntimeError as exc:
+        raise AnalysisError(f"peak fit did not converge ({exc}); try fewer peaks or give --centers") from None
+    fitted = model(x, *popt)
+    chi2 = float(np.sum((y - fitted) ** 2) / max(x.size - popt.size, 1))
+    peaks, comps = _peaks_from(x, popt, np.sqrt(np.maximum(np.diag(pcov), 0)), n_peaks, shape)
     order = np.argsort([p.center for p in peaks])
     return PeakFit([peaks[i] for i in order], shape, float(popt[-1]) if baseline else 0.0, x, y, fitted,
                    [comps[i] for i in order], chi2)

@@ -25,6 +25,7 @@ from halex.errors import AnalysisError, InputError
 from halex.io import json_safe
 from halex.stem.fit import ColumnFit, fit_columns, volumes_at_fixed_width
 from halex.stem.io import StemImage
+from halex.units import DEFAULT_SIGNIFICANCE
 from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure, missing_halide_sites
 
 __all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth", "write_analysis",
@@ -198,7 +199,7 @@ def _summarise(cols: dict[str, np.ndarray], idx: LatticeIndex) -> dict[str, Any]
 
 
 def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float = 1.5, threshold: float = 4.0,
-                  significance: float = 3.0, background: str = "constant") -> StemAnalysis:
+                  significance: float = DEFAULT_SIGNIFICANCE, background: str = "constant") -> StemAnalysis:
     """Fit every column of ``image`` and measure it (see module docstring).
 
     ``min_separation`` (Å), ``threshold`` (σ above background for candidates) and

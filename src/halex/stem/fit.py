@@ -10,10 +10,15 @@ jointly by block-Jacobi iterations: all columns take one damped Fisher-scoring
 (Levenberg–Marquardt) step at once, then the neighbour contributions are updated.
 
 The likelihood is Poisson for counting data (HAADF: negative log-likelihood
-Σ μ − d ln μ) and Gaussian for phase images (Σ (d − μ)² / 2σ²). Both are minimised by
-Fisher scoring, whose Fisher matrix ``F = Jᵀ W J`` (``W = 1/μ`` or ``1/σ²``) gives the
+Σ μ − d ln μ) and Gaussian for phase images (Σ (d − μ)² / 2σ_n², σ_n the pixel noise,
+``noise_sigma``). Both are minimised by Fisher scoring, whose Fisher matrix
+``F = Jᵀ W J`` (``W = 1/μ`` or ``1/σ_n²``) gives the
 Cramér–Rao lower bound ``sqrt(diag F⁻¹)`` at the estimate — the reported uncertainty —
 and, evaluated at the true parameters, the bound itself (:func:`cramer_rao_bound`).
+
+Names: ``s`` / ``width`` is a column's Gaussian standard deviation (px); ``noise_sigma``
+and ``noise_var`` the pixel noise of a phase image and its variance; ``sigma_*`` fields
+of :class:`ColumnFit` are standard errors (Cramér–Rao) of the fitted parameters.
 
 Why our own fitter: all columns are refined together as arrays of shape
 (columns, window, window) instead of one optimiser object per column (Atomap,
@@ -32,6 +37,7 @@ import numpy as np
 
 from halex.errors import AnalysisError, InputError
 from halex.stem.io import check_image
+from halex.units import DEFAULT_SIGNIFICANCE
 
 __all__ = ["ColumnFit", "find_columns", "refine_columns", "fit_columns", "cramer_rao_bound", "estimate_noise",
            "volumes_at_fixed_width"]
@@ -206,9 +212,9 @@ def _nll(d: np.ndarray, mu: np.ndarray, inside: np.ndarray, noise: str) -> np.nd
     return np.where(inside, val, 0.0).sum(axis=(1, 2))
 
 
-def _weights(mu: np.ndarray, inside: np.ndarray, noise: str, sigma2: float = 1.0) -> np.ndarray:
+def _weights(mu: np.ndarray, inside: np.ndarray, noise: str, noise_var: float = 1.0) -> np.ndarray:
     """Per-pixel Fisher weights: 1/μ (Poisson) or 1/σ² (Gaussian), zero outside the image."""
-    w = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.full_like(mu, 1.0 / sigma2)
+    w = (1.0 / np.maximum(mu, 1e-12)) if noise == "poisson" else np.full_like(mu, 1.0 / noise_var)
     return np.where(inside, w, 0.0)
 
 
@@ -249,92 +255,127 @@ def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0), e
 
 
-def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, reach=None,
-            width_bounds=None, tol_rel=0.0, sigma2=1.0):
-    """Jacobi/LM sweeps (module docstring); the returned Fisher matrix has unit Gaussian noise."""
+def _start_parameters(d: np.ndarray, W: _Windows, pos: np.ndarray, width0: float, noise: str, plane: bool) -> np.ndarray:
+    """Start parameters (x, y, amplitude, width, background[, plane slopes]) of every column.
+
+    The start amplitude is the Gaussian-weighted mean of the window (weights of width
+    width0/2) over the peak value of that kernel, not one noisy pixel: a high single-pixel
+    start makes the neighbours over-explain a weak column, whose amplitude then collapses.
+    """
     n = len(pos)
-    reach = float(r) if reach is None else float(reach)
-    wlo, whi = WIDTH_BOUNDS if width_bounds is None else width_bounds
-    settle = 0 if fixed_others else SETTLE_SWEEPS
-    W = _Windows(data.shape, pos, r)
-    # neighbours' tails reach further than the fit window: model image from 4 σ windows
-    W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * width0))))
-    d = np.where(W.inside, data.ravel()[W.flat], 0.0)
-    k = 7 if plane else 5
-    p = np.zeros((n, k))
+    p = np.zeros((n, 7 if plane else 5))
     p[:, 0], p[:, 1] = pos[:, 0], pos[:, 1]
     bg0 = np.percentile(np.where(W.inside, d, np.nan).reshape(n, -1), 10, axis=1) if n else np.zeros(0)
     bg0 = np.nan_to_num(bg0)
-    # start amplitude: the Gaussian-weighted mean of the window (weights of width width0/2)
-    # over the peak value of that kernel, not one noisy pixel (a high single-pixel start
-    # makes the neighbours over-explain a weak column, whose amplitude then collapses)
-    e0 = np.exp(-((W.X - pos[:, 0, None, None]) ** 2 + (W.Y - pos[:, 1, None, None]) ** 2) / (2 * (0.5 * width0) ** 2))
-    e0 = np.where(W.inside, e0, 0.0)
-    ew = e0 * np.exp(-((W.X - pos[:, 0, None, None]) ** 2 + (W.Y - pos[:, 1, None, None]) ** 2) / (2 * width0**2))
+    r2 = (W.X - pos[:, 0, None, None]) ** 2 + (W.Y - pos[:, 1, None, None]) ** 2
+    e0 = np.where(W.inside, np.exp(-r2 / (2 * (0.5 * width0) ** 2)), 0.0)
+    ew = e0 * np.exp(-r2 / (2 * width0**2))
     peak = (e0 * d).sum(axis=(1, 2)) / np.maximum(e0.sum(axis=(1, 2)), 1e-12)
     gain = ew.sum(axis=(1, 2)) / np.maximum(e0.sum(axis=(1, 2)), 1e-12)  # mean of the unit Gaussian under e0
     p[:, 2] = np.maximum((peak - bg0) / np.maximum(gain, 1e-3), 1e-3 * (np.abs(peak).max() + 1e-12))
     p[:, 3] = width0
     p[:, 4] = bg0 if noise == "gaussian" else np.maximum(bg0, 1e-3 * np.maximum(p[:, 2], 1e-12))
-    lam = np.full(n, 1e-3)
-    converged = np.zeros(n, bool)
-    eye = np.eye(k)
+    return p
 
-    def sweep(sl: slice, others: np.ndarray, e_own, it: int) -> None:
-        """One damped Fisher-scoring step of the columns in ``sl`` (in place on p, lam, converged)."""
-        Wv = _View(W, sl)
-        ps, ds, os_ = p[sl], d[sl], others[sl]
-        m = len(ps)
-        mu, g, J = _model_and_jac(Wv, ps, os_, plane, e=None if e_own is None else e_own[sl])
-        f0 = _nll(ds, mu, Wv.inside, noise)
-        wgt = _weights(mu, Wv.inside, noise)
+
+@dataclass
+class _Sweeper:
+    """State of the Jacobi/LM sweeps of :func:`_refine`: parameters, damping and convergence per column."""
+
+    W: _Windows
+    d: np.ndarray
+    p: np.ndarray
+    start: np.ndarray
+    noise: str
+    plane: bool
+    width0: float
+    reach: float
+    width_bounds: tuple[float, float]
+    tol: float
+    tol_rel: float
+    noise_var: float
+    settle: int
+
+    def __post_init__(self) -> None:
+        n, k = self.p.shape
+        self.lam = np.full(n, 1e-3)
+        self.converged = np.zeros(n, bool)
+        self.eye = np.eye(k)
+
+    def _thresholds(self, F: np.ndarray, diag: np.ndarray) -> np.ndarray:
+        """Position-step thresholds (px): ``tol`` or ``tol_rel`` × the column's own standard error."""
+        thr = np.full((len(F), 2), float(self.tol))
+        if self.tol_rel > 0:
+            try:
+                var = np.einsum("nkk->nk", np.linalg.inv(F + 1e-12 * (diag[:, :, None] + 1e-300) * self.eye))[:, :2]
+            except np.linalg.LinAlgError:
+                var = np.einsum("nkk->nk", np.linalg.pinv(F))[:, :2]
+            thr = np.maximum(thr, self.tol_rel * np.sqrt(np.clip(var * self.noise_var, 0, None)))
+        return thr
+
+    def _trial(self, ps: np.ndarray, step: np.ndarray, start: np.ndarray) -> np.ndarray:
+        """The stepped parameters inside the trust region.
+
+        A column stays within ``reach`` px of its start and its width within
+        ``width_bounds`` × the image's column width, so that at low counts a column cannot
+        collapse onto one noisy pixel or slide onto a neighbour.
+        """
+        wlo, whi = self.width_bounds
+        trial = ps + step
+        trial[:, 0] = np.clip(trial[:, 0], start[:, 0] - self.reach, start[:, 0] + self.reach)
+        trial[:, 1] = np.clip(trial[:, 1], start[:, 1] - self.reach, start[:, 1] + self.reach)
+        trial[:, 3] = np.clip(trial[:, 3], max(wlo * self.width0, 0.25), whi * self.width0)
+        trial[:, 2] = np.maximum(trial[:, 2], 1e-9 * np.maximum(np.abs(ps[:, 2]), 1e-12))
+        if self.noise == "poisson" and not self.plane:  # expected counts stay positive
+            trial[:, 4] = np.maximum(trial[:, 4], 1e-6 * trial[:, 2])
+        return trial
+
+    def _system(self, F: np.ndarray, diag: np.ndarray, lam: np.ndarray, it: int) -> np.ndarray:
+        """Damped Fisher matrices; while settling, the position rows and columns are held."""
+        A = F + (lam[:, None, None] * self.eye[None]) * (diag[:, :, None] + 1e-12)
+        if it <= self.settle:
+            A[:, :2, :] = 0.0
+            A[:, :, :2] = 0.0
+            A[:, 0, 0] = A[:, 1, 1] = 1.0
+        return A
+
+    def sweep(self, sl: slice, others: np.ndarray, e_own, it: int) -> None:
+        """One damped Fisher-scoring step of the columns in ``sl`` (in place on p, lam, converged).
+
+        Every column steps every sweep (a neighbour's move changes its optimum); it counts
+        as converged when its accepted step is small in the same sweep as all others.
+        """
+        Wv = _View(self.W, sl)
+        ps, ds, os_ = self.p[sl], self.d[sl], others[sl]
+        m, k = ps.shape
+        mu, _, J = _model_and_jac(Wv, ps, os_, self.plane, e=None if e_own is None else e_own[sl])
+        f0 = _nll(ds, mu, Wv.inside, self.noise)
+        wgt = _weights(mu, Wv.inside, self.noise)
         grad = np.matmul(J.reshape(m, -1, k).transpose(0, 2, 1), ((ds - mu) * wgt).reshape(m, -1, 1))[..., 0]
         F = _fisher(J, wgt)
         diag = np.einsum("nkk->nk", F)
-        thr = np.full((m, 2), float(tol))
-        if tol_rel > 0:  # converged when the step is a small fraction of the column's own standard error
-            try:
-                var = np.einsum("nkk->nk", np.linalg.inv(F + 1e-12 * (diag[:, :, None] + 1e-300) * eye))[:, :2]
-            except np.linalg.LinAlgError:
-                var = np.einsum("nkk->nk", np.linalg.pinv(F))[:, :2]
-            thr = np.maximum(thr, tol_rel * np.sqrt(np.clip(var * sigma2, 0, None)))
-        if it <= settle:  # first sweeps: positions held, amplitudes/widths/backgrounds settle
+        thr = self._thresholds(F, diag)
+        if it <= self.settle:  # first sweeps: positions held, amplitudes/widths/backgrounds settle
             grad[:, :2] = 0.0
-        lam_s, conv_s, start = lam[sl], converged[sl], pos[sl]
+        lam_s, conv_s, start = self.lam[sl], self.converged[sl], self.start[sl]
         conv_s[:] = False
-        # every column steps every sweep (a neighbour's move changes its optimum); it counts
-        # as converged when its accepted step is small in the same sweep as all others
         act = np.arange(m)
         for _ in range(6):  # Levenberg–Marquardt: shrink the step until the window likelihood improves
-            A = F[act] + (lam_s[act, None, None] * eye[None]) * (diag[act, :, None] + 1e-12)
-            if it <= settle:
-                A[:, :2, :] = 0.0
-                A[:, :, :2] = 0.0
-                A[:, 0, 0] = A[:, 1, 1] = 1.0
+            A = self._system(F[act], diag[act], lam_s[act], it)
             try:
                 step = np.linalg.solve(A, grad[act, :, None])[..., 0]
             except np.linalg.LinAlgError:  # a degenerate window: pseudo-inverse for the batch
                 step = (np.linalg.pinv(A) @ grad[act, :, None])[..., 0]
-            trial = ps[act] + step
-            # trust region: a column stays within `reach` px of its start and its width within
-            # WIDTH_BOUNDS x the image's column width, so that at low counts a column cannot
-            # collapse onto one noisy pixel or slide onto a neighbour
-            trial[:, 0] = np.clip(trial[:, 0], start[act, 0] - reach, start[act, 0] + reach)
-            trial[:, 1] = np.clip(trial[:, 1], start[act, 1] - reach, start[act, 1] + reach)
-            trial[:, 3] = np.clip(trial[:, 3], max(wlo * width0, 0.25), whi * width0)
-            trial[:, 2] = np.maximum(trial[:, 2], 1e-9 * np.maximum(np.abs(ps[act, 2]), 1e-12))
-            if noise == "poisson" and not plane:  # expected counts stay positive
-                trial[:, 4] = np.maximum(trial[:, 4], 1e-6 * trial[:, 2])
+            trial = self._trial(ps[act], step, start[act])
             Wa = _View(Wv, act)
-            mu_t, *_ = _model_and_jac(Wa, trial, os_[act], plane, want_jac=False)
-            bad_mu = ((np.where(Wa.inside, mu_t, 1.0) <= 0).any(axis=(1, 2)) if noise == "poisson"
+            mu_t, *_ = _model_and_jac(Wa, trial, os_[act], self.plane, want_jac=False)
+            bad_mu = ((np.where(Wa.inside, mu_t, 1.0) <= 0).any(axis=(1, 2)) if self.noise == "poisson"
                       else np.zeros(act.size, bool))
-            f1 = _nll(ds[act], mu_t, Wa.inside, noise)
-            better = (f1 <= f0[act] + 1e-12 * np.abs(f0[act])) & ~bad_mu
+            better = (_nll(ds[act], mu_t, Wa.inside, self.noise) <= f0[act] + 1e-12 * np.abs(f0[act])) & ~bad_mu
             upd = act[better]
             ps[upd] = trial[better]
             lam_s[upd] = np.maximum(lam_s[upd] * 0.3, 1e-7)
-            if it > settle:
+            if it > self.settle:
                 small = (np.abs(step[:, 0]) < thr[act, 0]) & (np.abs(step[:, 1]) < thr[act, 1])
                 conv_s[act[better & small]] = True
             act = act[~better]
@@ -343,28 +384,45 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
                 break
         conv_s[act[lam_s[act] > 1e6]] = True  # no further progress possible
 
+
+def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, reach=None,
+            width_bounds=None, tol_rel=0.0, noise_var=1.0):
+    """Jacobi/LM sweeps (module docstring); the returned Fisher matrix has unit Gaussian noise.
+
+    ``noise_var`` is the variance of Gaussian pixel noise (image units²), used only to
+    turn ``tol_rel`` into pixels; the column blocks run in parallel threads (NumPy
+    releases the GIL in its array kernels).
+    """
+    n = len(pos)
+    W = _Windows(data.shape, pos, r)
+    # neighbours' tails reach further than the fit window: model image from 4-width windows
+    W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * width0))))
+    d = np.where(W.inside, data.ravel()[W.flat], 0.0)
+    sw = _Sweeper(W, d, _start_parameters(d, W, pos, width0, noise, plane), pos, noise, plane, width0,
+                  float(r) if reach is None else float(reach), WIDTH_BOUNDS if width_bounds is None else width_bounds,
+                  tol, tol_rel, noise_var, 0 if fixed_others else SETTLE_SWEEPS)
     threads = min(os.cpu_count() or 1, 8) if n >= 400 else 1
     chunks = [slice(a, min(a + -(-n // threads), n)) for a in range(0, n, -(-n // threads))] if n else []
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     try:
         it = 0
         for it in range(1, max_iter + 1):
-            others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
+            others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, sw.p)
             if pool is None:
                 for sl in chunks:
-                    sweep(sl, others, e_own, it)
-            else:  # NumPy releases the GIL in its array kernels: the column blocks run in parallel
-                list(pool.map(lambda sl: sweep(sl, others, e_own, it), chunks))
-            if it > settle and converged.all():
+                    sw.sweep(sl, others, e_own, it)
+            else:
+                list(pool.map(lambda sl: sw.sweep(sl, others, e_own, it), chunks))
+            if it > sw.settle and sw.converged.all():
                 break
     finally:
         if pool is not None:
             pool.shutdown()
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
-    others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, p)
-    mu, g, J = _model_and_jac(W, p, others, plane, e=e_own)
+    others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, sw.p)
+    mu, _, J = _model_and_jac(W, sw.p, others, plane, e=e_own)
     F = _fisher(J, _weights(mu, W.inside, noise))
-    return {"p": p, "F": F, "converged": converged, "iterations": it, "mu": mu, "d": d, "W": W}
+    return {"p": sw.p, "F": F, "converged": sw.converged, "iterations": it, "mu": mu, "d": d, "W": W}
 
 
 def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poisson", width: float | None = None,
@@ -381,7 +439,8 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     noise
         ``"poisson"`` (counting data, HAADF) or ``"gaussian"`` (phase images).
     width
-        Start Gaussian σ in pixels; default: estimated from the brightest isolated columns.
+        Start Gaussian width in pixels (the standard deviation ``s`` of each column's
+        Gaussian); default: estimated from the brightest isolated columns.
     window
         Half-width of the fit windows in pixels; default ``ceil(2.5 σ)``.
     background
@@ -393,17 +452,7 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
     noise_sigma
         Noise standard deviation for the Gaussian model; default :func:`estimate_noise` of the image.
     """
-    data = check_image(data)
-    pos = np.asarray(positions, float)
-    if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
-        raise InputError(f"positions must be an (n, 2) array of (x_px, y_px) with n ≥ 1, got shape {pos.shape}")
-    if noise not in NOISE_MODELS:
-        raise InputError(f"unknown noise model {noise!r}; choose one of {', '.join(NOISE_MODELS)}")
-    if background not in ("constant", "plane"):
-        raise InputError(f"background must be 'constant' or 'plane', got {background!r}")
-    if noise == "poisson" and (data < 0).any():
-        raise InputError("the Poisson noise model needs non-negative counts; use noise='gaussian' for this image")
-    plane = background == "plane"
+    data, pos, plane = _check_refine_input(data, positions, noise, background)
     from scipy.spatial import cKDTree
 
     # median nearest-neighbour distance (px): sets the start window and the trust region
@@ -420,37 +469,62 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         # robust white-noise estimate from the image itself: residuals would also carry any
         # model misfit (unresolved columns) and inflate every uncertainty
         noise_sigma = estimate_noise(data) or None
-    s2 = 1.0 if noise == "poisson" or noise_sigma is None else noise_sigma**2
+    noise_var = 1.0 if noise == "poisson" or noise_sigma is None else noise_sigma**2
     res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol, reach=reach,
-                  tol_rel=tol_rel, sigma2=s2)
-    p, F = res["p"], res["F"]
-    sigma2 = 1.0
-    if noise == "gaussian":
-        W = res["W"]
-        resid = np.where(W.inside, res["d"] - res["mu"], 0.0)
-        if noise_sigma is None:  # estimate_noise gave 0 (a noiseless image): use the residuals
-            dof = max(1, int(W.inside.sum()) - p.size)
-            noise_sigma = float(np.sqrt((resid**2).sum() / dof))
-        sigma2 = noise_sigma**2
-        F = F / sigma2
-    cov = np.linalg.pinv(F)
-    var = np.einsum("nkk->nk", cov).clip(min=0)
-    keep = [i for i in range(F.shape[1]) if i != 3]
-    cov_fixed_width = np.linalg.pinv(F[:, keep][:, :, keep])
-    a, s = p[:, 2], p[:, 3]
-    signif = a / np.sqrt(np.maximum(cov_fixed_width[:, 2, 2], 1e-300))
-    vol = 2 * np.pi * a * s * s
-    # volume error by the delta method from the (A, s) block
-    gvol = np.stack([2 * np.pi * s * s, 4 * np.pi * a * s], axis=1)
-    cov_as = cov[:, 2:4, 2:4]
-    var_vol = np.einsum("nk,nkl,nl->n", gvol, cov_as, gvol).clip(min=0)
+                  tol_rel=tol_rel, noise_var=noise_var)
+    p = res["p"]
     moved = (np.abs(p[:, 0] - pos[:, 0]) >= reach - 1e-9) | (np.abs(p[:, 1] - pos[:, 1]) >= reach - 1e-9)
     conv = res["converged"] & ~moved
     if (~conv).any():
         log.info("%d of %d columns did not converge or left their window", int((~conv).sum()), len(p))
-    return ColumnFit(p[:, 0], p[:, 1], a, s, p[:, 4], np.sqrt(var[:, 0]), np.sqrt(var[:, 1]), np.sqrt(var[:, 2]),
-                     np.sqrt(var[:, 3]), vol, np.sqrt(var_vol), conv, signif, res["iterations"], noise,
-                     None if noise == "poisson" else float(np.sqrt(sigma2)))
+    return _column_fit(res, conv, noise, noise_sigma)
+
+
+def _check_refine_input(data: np.ndarray, positions: np.ndarray, noise: str,
+                        background: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The checked image, start positions (n, 2) and whether the background is a plane."""
+    data = check_image(data)
+    pos = np.asarray(positions, float)
+    if pos.ndim != 2 or pos.shape[1] != 2 or len(pos) == 0:
+        raise InputError(f"positions must be an (n, 2) array of (x_px, y_px) with n ≥ 1, got shape {pos.shape}")
+    if noise not in NOISE_MODELS:
+        raise InputError(f"unknown noise model {noise!r}; choose one of {', '.join(NOISE_MODELS)}")
+    if background not in ("constant", "plane"):
+        raise InputError(f"background must be 'constant' or 'plane', got {background!r}")
+    if noise == "poisson" and (data < 0).any():
+        raise InputError("the Poisson noise model needs non-negative counts; use noise='gaussian' for this image")
+    return data, pos, background == "plane"
+
+
+def _column_fit(res: dict, converged: np.ndarray, noise: str, noise_sigma: float | None) -> ColumnFit:
+    """Cramér–Rao standard errors, volumes and significances of the refined columns.
+
+    For Gaussian noise the Fisher matrix (unit noise) is divided by the noise variance:
+    ``noise_sigma`` if known, else the residual variance of the fit windows.
+    """
+    p, F = res["p"], res["F"]
+    noise_var = 1.0
+    if noise == "gaussian":
+        W = res["W"]
+        if noise_sigma is None:  # estimate_noise gave 0 (a noiseless image): use the residuals
+            resid = np.where(W.inside, res["d"] - res["mu"], 0.0)
+            dof = max(1, int(W.inside.sum()) - p.size)
+            noise_sigma = float(np.sqrt((resid**2).sum() / dof))
+        noise_var = noise_sigma**2
+        F = F / noise_var
+    cov = np.linalg.pinv(F)
+    var = np.einsum("nkk->nk", cov).clip(min=0)
+    keep = [i for i in range(F.shape[1]) if i != 3]
+    cov_fixed_width = np.linalg.pinv(F[:, keep][:, :, keep])
+    a, w = p[:, 2], p[:, 3]
+    signif = a / np.sqrt(np.maximum(cov_fixed_width[:, 2, 2], 1e-300))
+    vol = 2 * np.pi * a * w * w
+    # volume error by the delta method from the (A, w) block
+    gvol = np.stack([2 * np.pi * w * w, 4 * np.pi * a * w], axis=1)
+    var_vol = np.einsum("nk,nkl,nl->n", gvol, cov[:, 2:4, 2:4], gvol).clip(min=0)
+    return ColumnFit(p[:, 0], p[:, 1], a, w, p[:, 4], np.sqrt(var[:, 0]), np.sqrt(var[:, 1]), np.sqrt(var[:, 2]),
+                     np.sqrt(var[:, 3]), vol, np.sqrt(var_vol), converged, signif, res["iterations"], noise,
+                     None if noise == "poisson" else float(np.sqrt(noise_var)))
 
 
 def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, amplitude: np.ndarray, width: np.ndarray,
@@ -480,7 +554,7 @@ def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, ampli
 
 
 def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", min_separation: float = 1.5,
-                threshold: float = 4.0, significance: float = 5.0, background: str = "constant",
+                threshold: float = 4.0, significance: float = DEFAULT_SIGNIFICANCE, background: str = "constant",
                 width: float | None = None, max_iter: int = 50) -> ColumnFit:
     """Find and refine the atomic columns of an image.
 

@@ -103,6 +103,98 @@ def _basis(xy: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return b1, b2, motif
 
 
+Edges = list[list[tuple[int, np.ndarray]]]
+
+
+def _lattice_edges(xy: np.ndarray, b1: np.ndarray, b2: np.ndarray, tol: float) -> Edges:
+    """For every column, the neighbours at a unit or diagonal step of the basis, with the step."""
+    from scipy.spatial import cKDTree
+
+    B = np.column_stack([b1, b2])
+    Binv = np.linalg.inv(B)
+    # unit steps only: longer (diagonal) steps would let the walk leak into an epitaxial
+    # chalcohalide that continues the cation lattice
+    reach = 1.25 * max(np.linalg.norm(b1), np.linalg.norm(b2))
+    neigh = cKDTree(xy).query_ball_point(xy, reach)
+    lim = tol * np.linalg.norm(b1)
+    edges: Edges = [[] for _ in range(len(xy))]
+    for i in range(len(xy)):
+        for j in neigh[i]:
+            if j == i:
+                continue
+            v = xy[j] - xy[i]
+            m = np.rint(Binv @ v)
+            if np.abs(m).sum() in (1, 2) and np.linalg.norm(v - B @ m) < lim:
+                edges[i].append((j, m.astype(int)))
+    return edges
+
+
+def _walk(edges: Edges, ok_site: np.ndarray, degree: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice indices (i, j) by breadth-first walks over good sites; the largest walk is the lattice."""
+    n = len(edges)
+    ij = np.full((n, 2), -999999, int)
+    comp = np.full(n, -1)
+    ncomp = 0
+    for start in np.argsort(-degree):
+        if comp[start] >= 0 or not ok_site[start]:
+            continue
+        comp[start] = ncomp
+        ij[start] = 0
+        q = deque([start])
+        while q:
+            i = q.popleft()
+            for j, m in edges[i]:
+                if ok_site[j] and comp[j] < 0:
+                    comp[j] = ncomp
+                    ij[j] = ij[i] + m
+                    q.append(j)
+        ncomp += 1
+    if ncomp == 0:
+        raise AnalysisError("no column has lattice neighbours; is the pixel size right?")
+    return ij, comp == int(np.bincount(comp[comp >= 0], minlength=ncomp).argmax())
+
+
+def _grow(ij: np.ndarray, indexed: np.ndarray, edges: Edges) -> None:
+    """Index, in place, columns without the motif at consistent unit steps from ≥ 2 indexed columns.
+
+    E.g. a Pb column of a thin edge whose two weak X neighbours were not detected;
+    one-sided contact, as across the interface with an epitaxial chalcohalide, is not enough.
+    """
+    taken = {tuple(v) for v in ij[indexed]}
+    grown = True
+    while grown:
+        grown = False
+        for i in np.flatnonzero(~indexed):
+            sites = [tuple(ij[j] - m) for j, m in edges[i] if indexed[j] and np.abs(m).sum() == 1]
+            if len(sites) >= 2 and len(set(sites)) == 1 and sites[0] not in taken:
+                ij[i] = sites[0]
+                indexed[i] = True
+                taken.add(sites[0])
+                grown = True
+
+
+def _parity_names(cls: np.ndarray, volume: np.ndarray, zone: str) -> np.ndarray:
+    """Sublattice name of each of the four parity classes of the half lattice (module docstring)."""
+    counts = np.bincount(cls, minlength=4)
+    means = np.array([np.median(volume[cls == c]) if counts[c] else -np.inf for c in range(4)])
+    names = np.empty(4, dtype=object)
+    if zone == "001":
+        top = int(np.argmax(means))
+        diag = top ^ 3
+        names[top], names[diag] = "Pb+X", "Cs"
+        for c in range(4):
+            if c not in (top, diag):
+                names[c] = "X"
+        return names
+    empty = int(np.argmin(counts.astype(float) + np.where(np.isfinite(means), 0, -1)))
+    pb = empty ^ 3
+    names[pb], names[pb ^ 2], names[pb ^ 1], names[empty] = "Pb", "X", "Cs+X", "other"
+    if counts[empty] > 0.25 * counts[pb]:
+        raise AnalysisError("no empty parity class in the column lattice: this does not look like a [101] "
+                            "perovskite projection; try --zone 001")
+    return names
+
+
 def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: str = "001", *,
                   tol: float = 0.25) -> LatticeIndex:
     """Index columns on the perovskite half lattice and assign sublattices (module docstring).
@@ -117,6 +209,12 @@ def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: st
         ``"001"`` or ``"101"``.
     tol
         A neighbour step matches a basis vector if the residual is below ``tol`` × |b1|.
+
+    Returns
+    -------
+    LatticeIndex
+        Basis vectors (Å), integer indices with Pb at even-even sites, the indexed mask,
+        the sublattice and the domain of every column.
     """
     if zone not in ZONE_RATIO:
         raise InputError(f"unknown zone axis {zone!r}; choose one of {', '.join(ZONE_RATIO)}")
@@ -125,96 +223,22 @@ def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: st
     if n < 9:
         raise AnalysisError(f"only {n} columns: too few to index a lattice (need ≥ 9)")
     b1, b2, motif = _basis(xy, zone)
-    from scipy.spatial import cKDTree
-
-    B = np.column_stack([b1, b2])
-    Binv = np.linalg.inv(B)
-    tree = cKDTree(xy)
-    # unit steps only: longer (diagonal) steps would let the walk leak into an epitaxial
-    # chalcohalide that continues the cation lattice
-    reach = 1.25 * max(np.linalg.norm(b1), np.linalg.norm(b2))
-    neigh = tree.query_ball_point(xy, reach)
-    lim = tol * np.linalg.norm(b1)
-    # a column is a lattice site if ≥ 2 of its neighbours sit at integer steps
-    good_edges: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in neigh[i]:
-            if j == i:
-                continue
-            v = xy[j] - xy[i]
-            c = Binv @ v
-            m = np.rint(c)
-            if np.abs(m).sum() in (1, 2) and np.linalg.norm(v - B @ m) < lim:
-                good_edges[i].append((j, m.astype(int)))
-    degree = np.array([len(e) for e in good_edges])
+    edges = _lattice_edges(xy, b1, b2, tol)
+    degree = np.array([len(e) for e in edges])
     # perovskite sites: the motif columns and their direct lattice neighbours (surface and
     # interface rows); an epitaxial chalcohalide may continue the lattice but never shows the motif
     near = motif.copy()
     for i in np.flatnonzero(motif):
-        for j, m in good_edges[i]:
+        for j, m in edges[i]:
             if np.abs(m).sum() == 1:
                 near[j] = True
-    ok_site = (degree >= 2) & near
-    ij = np.full((n, 2), -999999, int)
-    comp = np.full(n, -1)
-    ncomp = 0
-    for start in np.argsort(-degree):
-        if comp[start] >= 0 or not ok_site[start]:
-            continue
-        comp[start] = ncomp
-        ij[start] = 0
-        q = deque([start])
-        while q:
-            i = q.popleft()
-            for j, m in good_edges[i]:
-                if ok_site[j] and comp[j] < 0:
-                    comp[j] = ncomp
-                    ij[j] = ij[i] + m
-                    q.append(j)
-        ncomp += 1
-    if ncomp == 0:
-        raise AnalysisError("no column has lattice neighbours; is the pixel size right?")
-    sizes = np.bincount(comp[comp >= 0], minlength=ncomp)
-    main = int(sizes.argmax())
-    indexed = comp == main
-    # grow the lattice into columns that lack the motif (e.g. a Pb column of a thin edge
-    # whose two weak X neighbours were not detected) but sit at consistent unit steps from
-    # at least two indexed columns; one-sided contact, as across the interface with an
-    # epitaxial chalcohalide, is not enough
-    taken = {tuple(v) for v in ij[indexed]}
-    grown = True
-    while grown:
-        grown = False
-        for i in np.flatnonzero(~indexed):
-            sites = [tuple(ij[j] - m) for j, m in good_edges[i] if indexed[j] and np.abs(m).sum() == 1]
-            if len(sites) >= 2 and len(set(sites)) == 1 and sites[0] not in taken:
-                ij[i] = sites[0]
-                indexed[i] = True
-                taken.add(sites[0])
-                grown = True
+    ij, indexed = _walk(edges, (degree >= 2) & near, degree)
+    _grow(ij, indexed, edges)
     if indexed.sum() < 9:
         raise AnalysisError("the perovskite lattice could not be followed over more than a few columns")
-    # parity classes
     par = np.mod(ij[indexed], 2)
     cls = par[:, 0] * 2 + par[:, 1]
-    vol = np.asarray(volume, float)[indexed]
-    counts = np.bincount(cls, minlength=4)
-    means = np.array([np.median(vol[cls == c]) if counts[c] else -np.inf for c in range(4)])
-    names = np.empty(4, dtype=object)
-    if zone == "001":
-        top = int(np.argmax(means))
-        diag = top ^ 3
-        names[top], names[diag] = "Pb+X", "Cs"
-        for c in range(4):
-            if c not in (top, diag):
-                names[c] = "X"
-    else:
-        empty = int(np.argmin(counts.astype(float) + np.where(np.isfinite(means), 0, -1)))
-        pb = empty ^ 3
-        names[pb], names[pb ^ 2], names[pb ^ 1], names[empty] = "Pb", "X", "Cs+X", "other"
-        if counts[empty] > 0.25 * counts[pb]:
-            raise AnalysisError("no empty parity class in the column lattice: this does not look like a [101] "
-                                "perovskite projection; try --zone 001")
+    names = _parity_names(cls, np.asarray(volume, float)[indexed], zone)
     shift = np.array(divmod(int(np.flatnonzero(names == ("Pb+X" if zone == "001" else "Pb"))[0]), 2))
     ij_all = ij.copy()
     ij_all[indexed] -= shift  # Pb at even-even

@@ -69,39 +69,20 @@ def box_for(atoms: Atoms, vacuum: float) -> tuple[np.ndarray, np.ndarray]:
     return np.full(3, edge), pos
 
 
-def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool,
-                run_type: str = "ENERGY_FORCE", dft_print: str = "") -> str:
-    """Text of a CP2K input for ``atoms`` with ``settings``.
+def _cell_and_poisson(atoms: Atoms, s: Mapping[str, Any]) -> tuple[str, str, np.ndarray]:
+    """``&CELL`` lines, ``&POISSON`` lines and the positions (Å) to write: periodic cell or a vacuum box."""
+    if bool(np.all(atoms.pbc)):
+        cell_block = "\n".join(f"      {v} {x:.10f} {y:.10f} {z:.10f}" for v, (x, y, z) in zip("ABC", atoms.cell.array))
+        return cell_block + "\n      PERIODIC XYZ", "      PERIODIC XYZ\n      POISSON_SOLVER PERIODIC", atoms.get_positions()
+    box, positions = box_for(atoms, float(s["vacuum"]))
+    return (f"      ABC {box[0]:.6f} {box[1]:.6f} {box[2]:.6f}\n      PERIODIC NONE",
+            f"      PERIODIC NONE\n      POISSON_SOLVER {s['poisson_solver']}", positions)
 
-    ``run_type`` is ``ENERGY_FORCE`` (relaxations) or ``ENERGY``; ``dft_print`` is a
-    ``&PRINT`` block placed in ``&DFT`` (the orbital analysis adds its ``&PDOS`` there).
-    """
-    s = settings
-    periodic = bool(np.all(atoms.pbc))
-    if periodic:
-        cell = atoms.cell.array
-        positions = atoms.get_positions()
-        cell_block = "\n".join(f"      {v} {x:.10f} {y:.10f} {z:.10f}" for v, (x, y, z) in zip("ABC", cell))
-        cell_block += "\n      PERIODIC XYZ"
-        poisson = "      PERIODIC XYZ\n      POISSON_SOLVER PERIODIC"
-    else:
-        box, positions = box_for(atoms, float(s["vacuum"]))
-        cell_block = f"      ABC {box[0]:.6f} {box[1]:.6f} {box[2]:.6f}\n      PERIODIC NONE"
-        poisson = f"      PERIODIC NONE\n      POISSON_SOLVER {s['poisson_solver']}"
-    coords = "\n".join(f"      {sym} {x:.10f} {y:.10f} {z:.10f}" for sym, (x, y, z) in zip(atoms.get_chemical_symbols(), positions))
-    kinds = "\n".join(
-        f"    &KIND {el}\n      BASIS_SET {s['basis_set']}\n      POTENTIAL {s['potential']}\n    &END KIND"
-        for el in sorted(set(atoms.get_chemical_symbols()))
-    )
+
+def _dft_section(s: Mapping[str, Any], *, data_dir: Path, restart: bool, poisson: str, dft_print: str) -> str:
+    """The ``&DFT`` section: basis and potential files, grid, Poisson solver, OT SCF, functional."""
     uks = "    UKS TRUE\n" if s["uks"] or s["multiplicity"] != 1 else ""
-    return f"""&GLOBAL
-  PROJECT {PROJECT}
-  RUN_TYPE {run_type}
-  PRINT_LEVEL LOW
-&END GLOBAL
-&FORCE_EVAL
-  METHOD QS
-  &DFT
+    return f"""  &DFT
     BASIS_SET_FILE_NAME {data_dir / s['basis_file']}
     POTENTIAL_FILE_NAME {data_dir / s['potential_file']}
     CHARGE {int(s['charge'])}
@@ -140,7 +121,32 @@ def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, re
       &END XC_FUNCTIONAL
     &END XC
 {dft_print}  &END DFT
-  &SUBSYS
+"""
+
+
+def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool,
+                run_type: str = "ENERGY_FORCE", dft_print: str = "") -> str:
+    """Text of a CP2K input for ``atoms`` with ``settings``.
+
+    ``run_type`` is ``ENERGY_FORCE`` (relaxations) or ``ENERGY``; ``dft_print`` is a
+    ``&PRINT`` block placed in ``&DFT`` (the orbital analysis adds its ``&PDOS`` there).
+    """
+    s = settings
+    cell_block, poisson, positions = _cell_and_poisson(atoms, s)
+    coords = "\n".join(f"      {sym} {x:.10f} {y:.10f} {z:.10f}" for sym, (x, y, z) in zip(atoms.get_chemical_symbols(), positions))
+    kinds = "\n".join(
+        f"    &KIND {el}\n      BASIS_SET {s['basis_set']}\n      POTENTIAL {s['potential']}\n    &END KIND"
+        for el in sorted(set(atoms.get_chemical_symbols()))
+    )
+    dft = _dft_section(s, data_dir=data_dir, restart=restart, poisson=poisson, dft_print=dft_print)
+    return f"""&GLOBAL
+  PROJECT {PROJECT}
+  RUN_TYPE {run_type}
+  PRINT_LEVEL LOW
+&END GLOBAL
+&FORCE_EVAL
+  METHOD QS
+{dft}  &SUBSYS
     &CELL
 {cell_block}
     &END CELL
