@@ -1,4 +1,4 @@
-"""Benchmark of the default engine (issue #2): energy+forces time and peak memory versus
+"""Benchmark of the default engine: energy+forces time and peak memory versus
 atom count, and one relaxation of the 5×5×5 CsPbCl3 nanocube (775 atoms) to the default
 fmax, with halex (store + checkpoint every step + trajectory) against bare ASE FIRE on the
 same CHGNet calculator (the anchor: what halex adds on top of ASE).
@@ -24,8 +24,8 @@ import time
 
 
 def _one_size(n: int, repeats: int) -> dict:
-    from halex.models import perovskite_nanocrystal
     from halex.engines import get_engine
+    from halex.models import perovskite_nanocrystal
 
     eng = get_engine("mlip")
     nc = perovskite_nanocrystal((n, n, n), "Cl")
@@ -49,8 +49,8 @@ def _relax_compare(n: int) -> list[dict]:
     import numpy as np
     from ase.optimize import FIRE
 
-    from halex.models import perovskite_nanocrystal
     from halex.engines import get_engine
+    from halex.models import perovskite_nanocrystal
     from halex.relax import relax
     from halex.store import ResultStore
     from halex.units import DEFAULT_FMAX

@@ -1,4 +1,4 @@
-"""Benchmark of the STEM column fitter (issue #5).
+"""Benchmark of the STEM column fitter.
 
 1. Precision: position RMS error of Pb+X and Cs columns on simulated HAADF and phase images
    of a 6×6×6 CsPbCl3 cube, over 10 noise realisations, against the Cramér–Rao bound of

@@ -1,4 +1,4 @@
-"""Benchmark of the exchange studies (issue #4).
+"""Benchmark of the exchange studies.
 
 1. ``halex study all`` on a heterostructure with the default engine: wall time, number
    of relaxations, mean optimizer steps per relaxation, cache-hit rerun time; the three

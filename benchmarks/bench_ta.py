@@ -1,6 +1,6 @@
 """Transient-absorption global analysis: halex against pyglotaran on the same synthetic map.
 
-The map is the issue's bar: 2 ps and 500 ps components, 230 fs IRF (FWHM), quadratic
+The map has known truth: 2 ps and 500 ps components, 230 fs IRF (FWHM), quadratic
 chirp, 2 % Gaussian noise, 81 wavelengths x 345 delays. halex fits with the IRF, chirp
 and lifetimes free from its automatic starting values (3 lifetime starts). pyglotaran
 (GPL-free LGPL anchor, run in its own virtual environment because it pins NumPy/numba)
@@ -30,7 +30,7 @@ from halex.ta.simulate import gaussian_band, simulate_ta_map
 
 CENTER, CHIRP = 540.0, (0.10, 0.30, 0.25)
 
-GLOTARAN = r'''
+GLOTARAN = r"""
 import json, sys, time, warnings
 import numpy as np, xarray as xr
 warnings.filterwarnings("ignore")
@@ -38,7 +38,8 @@ from glotaran.io import load_model, load_parameters
 from glotaran.project import Scheme
 from glotaran.optimization.optimize import optimize
 d = np.load(sys.argv[1])
-data = xr.DataArray(d["delta_a"], dims=("time", "spectral"), coords={"time": d["time_ps"], "spectral": d["wavelength_nm"]}).to_dataset(name="data")
+coords = {"time": d["time_ps"], "spectral": d["wavelength_nm"]}
+data = xr.DataArray(d["delta_a"], dims=("time", "spectral"), coords=coords).to_dataset(name="data")
 model = load_model(sys.argv[2])
 params = load_parameters(sys.argv[3])
 scheme = Scheme(model, params, {"dataset1": data}, maximum_number_function_evaluations=200)
@@ -49,8 +50,9 @@ dt = time.perf_counter() - t0
 p = res.optimized_parameters
 get = lambda k: float(p.get(k).value)
 print(json.dumps({"wall_s": dt, "k": [get("rates.k1"), get("rates.k2")], "width": get("irf.width"),
-                  "center": get("irf.center"), "disp": [get("irf.disp1"), get("irf.disp2")], "nfev": int(res.number_of_function_evaluations)}))
-'''
+                  "center": get("irf.center"), "disp": [get("irf.disp1"), get("irf.disp2")],
+                  "nfev": int(res.number_of_function_evaluations)}))
+"""
 
 MODEL = """
 default_megacomplex: decay-parallel
@@ -91,15 +93,20 @@ irf:
 def make_map(seed: int = 5) -> TAMap:
     w = np.arange(380, 701, 4.0)
     t = np.r_[np.arange(-1.5, 3.0, 0.02), np.geomspace(3.0, 3000.0, 120)]
-    das = [gaussian_band(w, 405, 20, -10) + gaussian_band(w, 520, 60, 2),
-           gaussian_band(w, 650, 30, -8) + gaussian_band(w, 405, 20, -4)]
-    return simulate_ta_map(w, t, das, [2.0, 500.0], irf_fwhm_ps=0.23, chirp_ps=CHIRP, chirp_center_nm=CENTER,
-                           noise=0.02, seed=seed)
+    das = [
+        gaussian_band(w, 405, 20, -10) + gaussian_band(w, 520, 60, 2),
+        gaussian_band(w, 650, 30, -8) + gaussian_band(w, 405, 20, -4),
+    ]
+    return simulate_ta_map(
+        w, t, das, [2.0, 500.0], irf_fwhm_ps=0.23, chirp_ps=CHIRP, chirp_center_nm=CENTER, noise=0.02, seed=seed
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--glotaran-python", default=os.environ.get("HALEX_GLOTARAN_PYTHON", "/work/venvs/glotaran/bin/python"))
+    ap.add_argument(
+        "--glotaran-python", default=os.environ.get("HALEX_GLOTARAN_PYTHON", "/work/venvs/glotaran/bin/python")
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     m = make_map()
@@ -110,8 +117,16 @@ def main() -> None:
         t0 = time.perf_counter()
         g = fit_global(m, 2)
         times.append(time.perf_counter() - t0)
-    rows.append(("halex fit_global", min(times), g.lifetimes_ps, g.irf_fwhm_ps,
-                 1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)), "automatic start: 3 lifetime starts, chirp estimated"))
+    rows.append(
+        (
+            "halex fit_global",
+            min(times),
+            g.lifetimes_ps,
+            g.irf_fwhm_ps,
+            1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)),
+            "automatic start: 3 lifetime starts, chirp estimated",
+        )
+    )
     from halex.ta import Chirp
 
     same = Chirp((0.1, 0.3, 0.25), CENTER)  # pyglotaran's starting values below
@@ -120,8 +135,16 @@ def main() -> None:
         t0 = time.perf_counter()
         g = fit_global(m, 2, chirp=same, lifetimes_start_ps=[2.5, 400.0])
         times.append(time.perf_counter() - t0)
-    rows.append(("halex fit_global", min(times), g.lifetimes_ps, g.irf_fwhm_ps,
-                 1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)), "same start as pyglotaran"))
+    rows.append(
+        (
+            "halex fit_global",
+            min(times),
+            g.lifetimes_ps,
+            g.irf_fwhm_ps,
+            1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)),
+            "same start as pyglotaran",
+        )
+    )
     py = Path(args.glotaran_python)
     if py.exists():
         with tempfile.TemporaryDirectory() as tmp:
@@ -132,8 +155,18 @@ def main() -> None:
             (tmp / "run.py").write_text(GLOTARAN)
             best = None
             for _ in range(args.repeat):
-                r = subprocess.run([str(py), str(tmp / "run.py"), str(tmp / "map.npz"), str(tmp / "model.yml"),
-                                    str(tmp / "params.yml")], capture_output=True, text=True, timeout=1800)
+                r = subprocess.run(
+                    [
+                        str(py),
+                        str(tmp / "run.py"),
+                        str(tmp / "map.npz"),
+                        str(tmp / "model.yml"),
+                        str(tmp / "params.yml"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=1800,
+                )
                 if r.returncode != 0:
                     print("pyglotaran failed:\n", r.stderr[-2000:])
                     break
@@ -142,12 +175,22 @@ def main() -> None:
             if best:
                 tau = np.sort(1 / np.array(best["k"]))
                 c = np.polynomial.polynomial.polyval((m.wavelength_nm - CENTER) / 100, [best["center"], *best["disp"]])
-                rows.append((f"pyglotaran optimize ({best['nfev']} nfev)", best["wall_s"], tau,
-                             best["width"] * FWHM_PER_SIGMA, 1000 * np.max(np.abs(c - truth_t0)), "start near truth"))
+                rows.append(
+                    (
+                        f"pyglotaran optimize ({best['nfev']} nfev)",
+                        best["wall_s"],
+                        tau,
+                        best["width"] * FWHM_PER_SIGMA,
+                        1000 * np.max(np.abs(c - truth_t0)),
+                        "start near truth",
+                    )
+                )
     else:
         rows.append(("pyglotaran", float("nan"), [np.nan, np.nan], np.nan, np.nan, f"not found at {py}"))
-    print(f"map: {m.wavelength_nm.size} wavelengths x {m.time_ps.size} delays; truth tau = 2, 500 ps, IRF 0.230 ps, "
-          f"chirp {CHIRP} ps; best of {args.repeat}")
+    print(
+        f"map: {m.wavelength_nm.size} wavelengths x {m.time_ps.size} delays; truth tau = 2, 500 ps, IRF 0.230 ps, "
+        f"chirp {CHIRP} ps; best of {args.repeat}"
+    )
     print("| fitter | wall (s) | tau1 (ps) | tau2 (ps) | IRF FWHM (ps) | max t0 error (fs) | note |")
     print("|---|---|---|---|---|---|---|")
     for name, wall, tau, irf, terr, note in rows:

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 from ase.io import Trajectory
 
-from halex.models import perovskite_nanocrystal
 from halex.io import write_structure
-from halex.relax import DEFAULT_FMAX, relax
+from halex.models import perovskite_nanocrystal
 from halex.plotting import plot_relaxation, save_figure
+from halex.relax import DEFAULT_FMAX, relax
 from halex.store import ResultStore
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "example-output")

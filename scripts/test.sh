@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole halex test suite: makes sure everything is installed (idempotent), then pytest.
+# The whole halex test suite: makes sure everything is installed (idempotent), lints, then pytest.
 #   bash scripts/test.sh [pytest options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +12,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# lint first (pyflakes, pycodestyle, isort, pyupgrade; rules in pyproject.toml): seconds, and a failure stops here
+echo "[test] ruff check"
+.venv/bin/ruff check src tests benchmarks scripts examples
 exec .venv/bin/python -m pytest "$@"

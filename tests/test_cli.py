@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from halex.models import perovskite_nanocrystal
-from halex.io import write_structure
-
 from conftest import run_cli
+from halex.io import write_structure
+from halex.models import perovskite_nanocrystal
 
 
 @pytest.fixture(scope="module")

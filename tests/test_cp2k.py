@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
+from conftest import DATA, needs_cp2k, run_cli
 from halex.engines.cp2k import Cp2kEngine, build_input, parse_cp2k_output
 from halex.errors import EngineRunError, EngineUnavailableError, StructureError
-
-from conftest import DATA, needs_cp2k, run_cli
 
 HARTREE = 27.21138602  # eV, CODATA 2014 (ASE default units)
 BOHR = 0.52917721067  # Å, CODATA 2014

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import DATA, needs_cp2k, run_cli
 from halex.analysis.electronic import (
     alignment_table,
     band_edges,
@@ -21,8 +22,6 @@ from halex.analysis.electronic import (
 )
 from halex.engines.orbitals import OrbitalSet
 from halex.errors import AnalysisError, EngineUnavailableError, FileFormatError, InputError
-
-from conftest import DATA, needs_cp2k, run_cli
 
 
 def _tight_binding(levels: dict[str, tuple[float, float]], t: float = 0.02, n_occ_per_domain: int = 1) -> OrbitalSet:
@@ -192,8 +191,8 @@ def test_electronic_domains_of_an_exchanged_heterostructure():
 
 
 def test_mlip_engine_has_no_orbitals(tmp_path):
-    from halex.models import heterostructure
     from halex.io import write_structure
+    from halex.models import heterostructure
     from halex.studies.electronic import orbital_analysis
 
     hs = heterostructure((1, 1, 1), 1)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from halex.errors import InputError
 from halex.models import (
     ALLOY_PATTERNS,
     alloy_perovskite,
@@ -15,7 +16,6 @@ from halex.models import (
     formal_charge,
     perovskite_nanocrystal,
 )
-from halex.errors import InputError
 
 A = 5.605
 

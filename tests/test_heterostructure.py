@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from conftest import run_cli
+from halex.errors import InputError, StructureError
 from halex.models import (
     epitaxy_report,
     exchange_chalcohalide_layers,
@@ -13,10 +15,7 @@ from halex.models import (
     heterostructure,
     perovskite_nanocrystal,
 )
-from halex.errors import InputError, StructureError
 from halex.phases import load_phase
-
-from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,7 @@ def test_neutral_and_perovskite_stoichiometry(size, layers):
     assert formal_charge(ch) == 0 and set(ch.get_chemical_symbols()) == {"Pb", "S", "Cl"}
     assert sorted(set(m.arrays["layer"][dom == "chalcohalide"])) == list(range(-layers, 0))
     assert sorted(set(m.arrays["layer"][dom == "perovskite"])) == list(range(0, size[2] + 1))
-    # no two atoms closer than 2.4 Å (the limit)
+    # no two atoms closer than 2.4 Å (shorter than any Pb–X or Pb–S bond)
     d = cKDTree(m.positions).query(m.positions, k=2)[0][:, 1]
     assert d.min() >= 2.4
 

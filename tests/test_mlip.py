@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from halex.models import perovskite_nanocrystal
 from halex.errors import EngineNotFoundError, InputError, UnsupportedElementError
+from halex.models import perovskite_nanocrystal
 from halex.phases import CUBIC_PEROVSKITE_A, cubic_perovskite
 from halex.relax import relax
 
@@ -13,7 +13,7 @@ from halex.relax import relax
 @pytest.mark.parametrize("halide", ["Cl", "I"])
 def test_cubic_lattice_constant_within_3_percent_of_experiment(mlip, halide):
     # experiment: CsPbCl3 5.605 Å (Møller 1959), alpha-CsPbI3 6.29 Å (Trots 2008);
-    # a PBE-trained potential overestimates by ~2 %: tolerance 3 % (issue #2)
+    # a PBE-trained potential overestimates by ~2 %: tolerance 3 %
     start = cubic_perovskite(halide, a=CUBIC_PEROVSKITE_A[halide].value * 0.98)
     r = relax(start, mlip, cell=True, fmax=0.005, optimizer="BFGS")
     assert r.converged

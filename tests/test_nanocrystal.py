@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from halex.models import formal_charge, perovskite_nanocrystal
 from halex.errors import InputError
+from halex.models import formal_charge, perovskite_nanocrystal
 
 
 @pytest.mark.parametrize("size", [(1, 1, 1), (2, 3, 4), (5, 5, 5), (4, 4, 6)])

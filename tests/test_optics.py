@@ -7,12 +7,22 @@ import json
 import numpy as np
 import pytest
 
-from halex.errors import FileFormatError, InputError
-from halex.optics import (HC_EV_NM, absorption_features, band_gap_vs_composition, band_gap_vs_size,
-                          confinement_energy_eV, coulomb_coefficient, fit_bowing, fit_peaks, read_spectrum, to_energy,
-                          x_cl_from_counts, x_cl_from_model)
-
 from conftest import run_cli
+from halex.errors import FileFormatError, InputError
+from halex.optics import (
+    HC_EV_NM,
+    absorption_features,
+    band_gap_vs_composition,
+    band_gap_vs_size,
+    confinement_energy_eV,
+    coulomb_coefficient,
+    fit_bowing,
+    fit_peaks,
+    read_spectrum,
+    to_energy,
+    x_cl_from_counts,
+    x_cl_from_model,
+)
 
 
 def test_jacobian_conserves_the_integral():

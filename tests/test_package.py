@@ -1,10 +1,9 @@
 import re
 
 import halex
-from halex.cli.main import COMMANDS
-from halex.errors import HalexError, InputError, StructureError, EngineNotFoundError
-
 from conftest import run_cli
+from halex.cli.main import COMMANDS
+from halex.errors import EngineNotFoundError, HalexError, InputError, StructureError
 
 
 def test_version_matches_metadata():

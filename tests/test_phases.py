@@ -4,11 +4,10 @@ computed phases are checked against experiment; the search and tilt generator ar
 import numpy as np
 import pytest
 
+from conftest import run_cli
 from halex.errors import FileFormatError, InputError
 from halex.phases import PHASES, load_phase
 from halex.search.candidates import coordination, space_group
-
-from conftest import run_cli
 
 # shortest Pb–X bond expected in each phase (Å): experiment ± engine bias
 PB_X_RANGE = {"Cl": (2.7, 3.1), "I": (2.95, 3.35), "S": (2.8, 3.1)}
@@ -181,7 +180,7 @@ def test_pb4s3i2_validation_against_published_cell(mlip, store):
     Reruns the seed stage of ``halex phases search Pb4S3I2`` (both substitution seeds,
     fixed-cell screen + free-cell refine) and checks (1) it reproduces the shipped
     Pb4S3I2 CIF (cell within 0.2 %: the search is deterministic) and (2) the deviation
-    from the published cell. The issue's 3 % target is NOT met: the search's best cell is
+    from the published cell. The 3 % target is NOT met: the search's best cell is
     +8.3 / −1.3 / +3.8 %. The tolerance asserted here, 9 % per axis and 12 % in volume, is
     that measured result plus a margin, so the test catches a regression; it is justified
     by the engine's own errors on known lead iodides measured with the same settings

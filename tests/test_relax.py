@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from halex.models import perovskite_nanocrystal
 from halex.errors import InputError
+from halex.models import perovskite_nanocrystal
 from halex.relax import relax
 
 

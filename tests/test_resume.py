@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from halex.models import perovskite_nanocrystal
-from halex.io import write_structure
-
 from conftest import HALEX, run_cli
+from halex.io import write_structure
+from halex.models import perovskite_nanocrystal
 
 
 def _running_step(db) -> int:

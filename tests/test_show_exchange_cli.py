@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from halex.models import exchange_log, perovskite_nanocrystal
-from halex.io import read_structure, write_structure
-
 from conftest import run_cli
+from halex.io import read_structure, write_structure
+from halex.models import exchange_log, perovskite_nanocrystal
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,17 @@ pytest.importorskip("skimage")
 pytest.importorskip("sklearn")
 pytest.importorskip("tifffile")
 
-from halex.models import heterostructure, perovskite_nanocrystal  # noqa: E402
 from halex.errors import AnalysisError, CalibrationError, FileFormatError, InputError  # noqa: E402
+from halex.models import heterostructure, perovskite_nanocrystal  # noqa: E402
 from halex.stem import (  # noqa: E402
-    StemImage, cramer_rao_bound, index_columns, measure, read_image, refine_columns, simulate_image, write_image,
+    StemImage,
+    cramer_rao_bound,
+    index_columns,
+    measure,
+    read_image,
+    refine_columns,
+    simulate_image,
+    write_image,
 )
 from halex.stem.analysis import analyze_image, score_against_truth  # noqa: E402
 
@@ -116,7 +123,7 @@ def _precision(nc, kind, dose, seeds):
 @pytest.mark.parametrize("kind, dose", [("haadf", 2e4), ("haadf", 3000), ("phase", 300)])
 def test_position_precision_reaches_the_cramer_rao_bound(nc, kind, dose):
     """Pb+X and Cs columns (10 noise realisations, 850 columns): the RMS error is within the
-    issue's 1.15× of the bound computed for the actual image (position, amplitude, width,
+    1.15× of the bound computed for the actual image (position, amplitude, width,
     background unknown) at a medium dose and at the low doses (HAADF 3000 e/Å², phase
     300 e/Å²), and the reported per-column error within 15 % of the bound."""
     ratio, reported = _precision(nc, kind, dose, range(10))
@@ -151,7 +158,7 @@ def test_weak_halide_columns_next_to_bright_ones(nc):
 def test_halide_labels_at_300_e_per_A2_on_phase_images():
     """Cl/I column labels on phase images at 300 e/Å² of a heterostructure whose two
     perovskite layers at the bottom are exchanged (10 cells thick along the beam):
-    ≥ 95 % correct over three noise realisations (the issue's bar); pure-X sites where no
+    ≥ 95 % correct over three noise realisations; pure-X sites where no
     column was significant are measured at their lattice positions."""
     from halex.models.exchange import exchange_layers
 
@@ -167,7 +174,7 @@ def test_halide_labels_at_300_e_per_A2_on_phase_images():
 
 def test_untilted_model_reads_no_tilt(nc):
     """Tilt of an untilted cube at 1e5 e/Å²: the signed Pb–Pb–X angles average to within
-    the issue's 1° of zero (an unsigned mean would read the noise as tilt)."""
+    1° of zero (an unsigned mean would read the noise as tilt)."""
     img, t = simulate_image(nc, kind="haadf", dose=1e5, seed=0)
     s = score_against_truth(analyze_image(img, zone="001"), t)
     assert s["measurements"]["tilt_deg"]["mean_abs_diff"] < 1.0

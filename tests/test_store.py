@@ -6,8 +6,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from halex.models import perovskite_nanocrystal
 from halex.errors import StoreError
+from halex.models import perovskite_nanocrystal
 from halex.relax import relax, single_point
 from halex.store import ResultStore, result_key
 

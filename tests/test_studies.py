@@ -15,18 +15,17 @@ import time
 import numpy as np
 import pytest
 
+from conftest import HALEX, run_cli
 from halex.errors import InputError
 from halex.units import EV_KCAL_PER_MOL
-
-from conftest import HALEX, run_cli
 
 FMAX = "0.1"
 
 
 @pytest.fixture(scope="module")
 def hs_file(tmp_path_factory):
-    from halex.models import heterostructure
     from halex.io import write_structure
+    from halex.models import heterostructure
 
     path = tmp_path_factory.mktemp("hs") / "hs.extxyz"
     write_structure(path, heterostructure((2, 2, 2), 1))
@@ -36,7 +35,7 @@ def hs_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def all_run(hs_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("all")
-    r = run_cli("study", "all", "--model", str(hs_file), "--max-layers", "1", "--steps", "0", "50", "100", "--random-seeds", "2",
+    r = run_cli("study", "all", "--model", str(hs_file), "--max-layers", "1", "--percents", "0", "50", "100", "--random-seeds", "2",
                 "--fmax", FMAX, "--workers", "1", "-o", str(out), timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
@@ -141,15 +140,15 @@ def test_second_run_is_all_cache_hits(all_run, hs_file, monkeypatch):
 
 
 def test_bad_input_fails_before_computing(hs_file, tmp_path):
-    from halex.models import perovskite_nanocrystal
     from halex.io import read_structure
+    from halex.models import perovskite_nanocrystal
     from halex.studies import StudySettings, alloy_study, chalcohalide_study, layers_study
 
     hs = read_structure(hs_file)
     settings = StudySettings(engine="no-such-engine-is-never-built", store_url=str(tmp_path / "x.db"))
     with pytest.raises(InputError, match="max-layers"):
         layers_study(hs, 5, settings)
-    with pytest.raises(InputError, match="steps"):
+    with pytest.raises(InputError, match="--percents"):
         chalcohalide_study(hs, [0, 120], settings)
     with pytest.raises(InputError, match="fraction"):
         alloy_study(hs, 1.5, 3, settings)
@@ -186,7 +185,7 @@ def test_bad_input_starts_no_dask_cluster(hs_file, tmp_path, monkeypatch):
     bare = tmp_path / "bare.xyz"
     ase.io.write(bare, ase.io.read(hs_file), format="xyz")
     for args in (["layers", "--model", str(bare), "--max-layers", "1"], ["layers", "--model", str(hs_file), "--max-layers", "9"],
-                 ["alloy", "--model", str(hs_file), "--fraction", "0"], ["all", "--model", str(hs_file), "--steps", "50", "20"]):
+                 ["alloy", "--model", str(hs_file), "--fraction", "0"], ["all", "--model", str(hs_file), "--percents", "50", "20"]):
         assert main(["study", *args, "--workers", "2", "-o", str(tmp_path / "out")]) == 2, args
     assert not (tmp_path / "out").exists()
     lazy = runner.LazyClient(None, 2)

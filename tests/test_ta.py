@@ -1,4 +1,4 @@
-"""Transient absorption: IRF convolution, the issue's synthetic-map bar, kinetics with a rise,
+"""Transient absorption: IRF convolution, a synthetic map with known truth, kinetics with a rise,
 sequential scheme, readers, CLI."""
 
 from __future__ import annotations
@@ -8,11 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from halex.errors import FileFormatError, InputError
-from halex.ta import (FWHM_PER_SIGMA, TAMap, exp_conv_gauss, fit_global, fit_kinetics, read_ta_map,
-                      sequential_matrix, write_ta_map)
-
 from conftest import run_cli
+from halex.errors import FileFormatError, InputError
+from halex.ta import FWHM_PER_SIGMA, TAMap, exp_conv_gauss, fit_global, fit_kinetics, read_ta_map, sequential_matrix, write_ta_map
 
 
 def _numerical_conv(t, tau, fwhm, t0=0.0, dt=0.0005):
@@ -34,7 +32,7 @@ def test_analytic_irf_convolution_matches_quadrature():
     assert np.all(np.isfinite(exp_conv_gauss(np.array([-50.0, 1e4]), 0.01, 0.1)))
 
 
-def _issue_map(seed=5):
+def _known_map(seed=5):
     """2 ps and 500 ps, 230 fs IRF, quadratic chirp, 2 % noise: built by quadrature (not the fit's formula)."""
     w = np.arange(380, 701, 4.0)
     t = np.r_[np.arange(-1.5, 3.0, 0.02), np.geomspace(3.0, 3000.0, 120)]
@@ -50,8 +48,8 @@ def _issue_map(seed=5):
     return TAMap(w, t, d), (center, chirp)
 
 
-def test_global_fit_meets_the_issue_bar():
-    m, (center, chirp) = _issue_map()
+def test_global_fit_recovers_the_known_map():
+    m, (center, chirp) = _known_map()
     g = fit_global(m, 2)  # IRF, chirp (auto start) and lifetimes all free
     assert g.lifetimes_ps[0] == pytest.approx(2.0, rel=0.02)
     assert g.lifetimes_ps[1] == pytest.approx(500.0, rel=0.02)
@@ -94,7 +92,7 @@ def test_kinetics_with_a_rise_and_fixed_irf():
 
 
 def test_reader_orientation_units_and_errors(tmp_path):
-    m, _ = _issue_map()
+    m, _ = _known_map()
     write_ta_map(tmp_path / "a.csv", m)
     a = read_ta_map(tmp_path / "a.csv")
     assert np.allclose(a.delta_a, m.delta_a) and a.meta["time_unit_from"] == "header"
@@ -121,7 +119,7 @@ def test_reader_orientation_units_and_errors(tmp_path):
 
 
 def test_cli_fit_and_compare(tmp_path):
-    m, _ = _issue_map()
+    m, _ = _known_map()
     write_ta_map(tmp_path / "map.csv", m)
     m2 = TAMap(m.wavelength_nm, m.time_ps, m.delta_a * 0.5)
     write_ta_map(tmp_path / "map2.csv", m2)

@@ -9,7 +9,8 @@ per-atom arrays ``domain``, ``layer`` and ``role`` (see :mod:`halex.arrays`) and
 provenance in ``atoms.info``.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from halex.errors import HalexError
 

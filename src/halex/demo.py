@@ -48,11 +48,11 @@ def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: 
     """Run the demo, write its files into ``outdir`` and return the summary."""
     from ase.io import Trajectory
 
-    from halex.models import perovskite_nanocrystal
     from halex.engines import get_engine
+    from halex.models import perovskite_nanocrystal
     from halex.phases import CUBIC_PEROVSKITE_A, cubic_perovskite
-    from halex.relax import relax
     from halex.plotting.figures import new_figure, plot_relaxation, save_figure
+    from halex.relax import relax
     from halex.store import ResultStore
     from halex.units import DEFAULT_FMAX
 
@@ -67,10 +67,17 @@ def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: 
         r = relax(cubic_perovskite(halide), eng, cell=True, store=store, label=f"CsPb{halide}3 cubic bulk")
         a = float(np.mean(r.atoms.cell.lengths()))
         ref = CUBIC_PEROVSKITE_A[halide]
-        summary["bulk"][f"CsPb{halide}3"] = {"a_A": a, "a_exp_A": ref.value, "deviation_percent": 100 * (a - ref.value) / ref.value, "source": ref.source}
+        summary["bulk"][f"CsPb{halide}3"] = {
+            "a_A": a,
+            "a_exp_A": ref.value,
+            "deviation_percent": 100 * (a - ref.value) / ref.value,
+            "source": ref.source,
+        }
 
     nc = perovskite_nanocrystal(size, "Cl")
-    log.info("[demo] relaxing a %dx%dx%d CsPbCl3 nanocrystal (%d atoms) to fmax %.4f eV/Å", *size, len(nc), DEFAULT_FMAX)
+    log.info(
+        "[demo] relaxing a %dx%dx%d CsPbCl3 nanocrystal (%d atoms) to fmax %.4f eV/Å", *size, len(nc), DEFAULT_FMAX
+    )
     r = relax(nc, eng, store=store, label=f"CsPbCl3 NC {size[0]}x{size[1]}x{size[2]}", steps=2000)
     write_structure(out / "nc_relaxed.extxyz", r.atoms)
 
@@ -82,7 +89,12 @@ def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: 
                 f = frame.get_forces()
                 fmaxes.append(float(np.sqrt((f**2).sum(axis=1)).max()))
     if energies:
-        save_figure(plot_relaxation(energies, fmaxes, fmax_target=DEFAULT_FMAX, title=f"CsPbCl3 NC {len(nc)} atoms, {eng.name}"), out / "relaxation.png")
+        save_figure(
+            plot_relaxation(
+                energies, fmaxes, fmax_target=DEFAULT_FMAX, title=f"CsPbCl3 NC {len(nc)} atoms, {eng.name}"
+            ),
+            out / "relaxation.png",
+        )
 
     i, j, d = pb_pb_distances(r.atoms)
     layers = r.atoms.arrays["layer"]
@@ -90,7 +102,11 @@ def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: 
     for lay in sorted(set(layers[i]) | set(layers[j])):
         sel = (layers[i] == lay) & (layers[j] == lay)
         if sel.any():
-            per_layer[int(lay)] = {"mean_A": float(d[sel].mean()), "std_A": float(d[sel].std()), "pairs": int(sel.sum())}
+            per_layer[int(lay)] = {
+                "mean_A": float(d[sel].mean()),
+                "std_A": float(d[sel].std()),
+                "pairs": int(sel.sum()),
+            }
     a_bulk = summary["bulk"]["CsPbCl3"]["a_A"]
     fig, ax = new_figure(figsize=(5, 3.5))
     ax.hist(d, bins=30, color="C0", alpha=0.8, label="NC Pb–Pb neighbours")
@@ -101,9 +117,15 @@ def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: 
     save_figure(fig, out / "pb_pb_distances.png")
 
     summary["nanocrystal"] = {
-        "formula": r.atoms.get_chemical_formula(mode="metal"), "natoms": len(nc), "energy_eV": r.energy,
-        "fmax_eV_per_A": r.fmax, "steps": r.nsteps, "converged": r.converged, "cached": r.cached,
-        "pb_pb_mean_A": float(d.mean()), "pb_pb_in_plane_per_layer": per_layer,
+        "formula": r.atoms.get_chemical_formula(mode="metal"),
+        "natoms": len(nc),
+        "energy_eV": r.energy,
+        "fmax_eV_per_A": r.fmax,
+        "steps": r.nsteps,
+        "converged": r.converged,
+        "cached": r.cached,
+        "pb_pb_mean_A": float(d.mean()),
+        "pb_pb_in_plane_per_layer": per_layer,
     }
     with atomic_output(out / "summary.json") as fh:
         json.dump(summary, fh, indent=1)

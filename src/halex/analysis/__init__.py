@@ -8,7 +8,6 @@ from halex.analysis.electronic import (
     electronic_domains,
     frontier_character,
 )
-
 from halex.analysis.structure import (
     domain_mismatch,
     interfacial_strain,

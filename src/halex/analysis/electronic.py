@@ -36,7 +36,6 @@ Definitions
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

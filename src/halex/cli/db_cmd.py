@@ -29,23 +29,33 @@ def run(args: argparse.Namespace) -> int:
     store = ResultStore(args.db)
     if args.db_command == "list":
         rows = store.rows(args.selection) if args.selection else store.rows()
-        header = f"{'id':>4} {'status':<8} {'task':<7} {'engine':<7} {'formula':<18} {'natoms':>6} {'energy/eV':>15} {'fmax':>8} {'steps':>5} {'conv':>4}  label"
+        header = (f"{'id':>4} {'status':<8} {'task':<7} {'engine':<7} {'formula':<18} {'natoms':>6} {'energy/eV':>15} "
+                  f"{'fmax':>8} {'steps':>5} {'conv':>4}  label")
         print(header)
         for r in rows:
             if r.get("status") != "done" and not args.all:
                 continue
             energy = f"{r.energy:15.6f}" if r.get("energy") is not None else f"{'-':>15}"
-            print(f"{r.id:>4} {r.get('status', '?'):<8} {r.get('task', '?'):<7} {r.get('engine', '?'):<7} {r.formula:<18} "
-                  f"{r.natoms:>6} {energy} {r.get('fmax_final', float('nan')):8.4f} {r.get('step', 0):>5} "
-                  f"{'yes' if r.get('converged') else 'no':>4}  {r.get('label', '')}")
+            print(
+                f"{r.id:>4} {r.get('status', '?'):<8} {r.get('task', '?'):<7} {r.get('engine', '?'):<7} {r.formula:<18} "
+                f"{r.natoms:>6} {energy} {r.get('fmax_final', float('nan')):8.4f} {r.get('step', 0):>5} "
+                f"{'yes' if r.get('converged') else 'no':>4}  {r.get('label', '')}"
+            )
         return 0
     row = store.get_row(args.id)
     data = row.data
     out = {
-        "id": row.id, "formula": row.formula, "natoms": row.natoms, "pbc": [bool(x) for x in row.pbc],
-        "energy_eV": row.get("energy"), **{k: v for k, v in row.key_value_pairs.items()},
-        "engine": data.get("engine"), "task": data.get("task"), "per_atom_arrays": sorted(data.get("arrays", {})),
-        "trajectory": data.get("trajectory"), "ctime": row.ctime,
+        "id": row.id,
+        "formula": row.formula,
+        "natoms": row.natoms,
+        "pbc": [bool(x) for x in row.pbc],
+        "energy_eV": row.get("energy"),
+        **{k: v for k, v in row.key_value_pairs.items()},
+        "engine": data.get("engine"),
+        "task": data.get("task"),
+        "per_atom_arrays": sorted(data.get("arrays", {})),
+        "trajectory": data.get("trajectory"),
+        "ctime": row.ctime,
     }
     print(json.dumps(out, indent=1, default=str))
     if args.output:

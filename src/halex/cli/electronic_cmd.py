@@ -36,12 +36,31 @@ def run(args: argparse.Namespace) -> int:
     if not args.window > 0:
         raise InputError(f"--window must be positive (eV), got {args.window}")
     atoms = read_structure(args.model)
-    res = orbital_analysis(atoms, make_engine(args), store=open_store(args.db), nlumo=args.nlumo, threshold=args.threshold, localised=args.localised,
-                           tol_eV=args.tol, label=args.model)
+    res = orbital_analysis(
+        atoms,
+        make_engine(args),
+        store=open_store(args.db),
+        nlumo=args.nlumo,
+        threshold=args.threshold,
+        localised=args.localised,
+        tol_eV=args.tol,
+        label=args.model,
+    )
     write_orbitals(res, args.output, window_eV=args.window)
     f = res.frontier
-    print(json.dumps({"output": str(args.output), "gap_eV": f["gap_eV"], "homo_domain": f["homo_domain"],
-                      "lumo_domain": f["lumo_domain"], "homo_lumo_type": f["type"],
-                      "alignment": {f"{r['domain_a']}/{r['domain_b']}": r["type"] for r in res.alignment},
-                      "cached": res.cached, "row_id": res.row_id}, indent=1))
+    print(
+        json.dumps(
+            {
+                "output": str(args.output),
+                "gap_eV": f["gap_eV"],
+                "homo_domain": f["homo_domain"],
+                "lumo_domain": f["lumo_domain"],
+                "homo_lumo_type": f["type"],
+                "alignment": {f"{r['domain_a']}/{r['domain_b']}": r["type"] for r in res.alignment},
+                "cached": res.cached,
+                "row_id": res.row_id,
+            },
+            indent=1,
+        )
+    )
     return 0

@@ -18,8 +18,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chalcohalide-layers", type=int, default=None, help="exchange in the first K chalcohalide layers ...")
     p.add_argument("--fraction", type=float, default=None, help="... this fraction of their halides (0-1)")
     p.add_argument("--exact", action="store_true", help="refuse fractions that need rounding instead of rounding them")
-    p.add_argument("--alloy", type=float, default=None, metavar="FRACTION", help="exchange this fraction of the perovskite's remaining halide")
-    p.add_argument("--pattern", default="random", help="alloy pattern: random, csi-perpendicular, csi-parallel, pbi2-perpendicular")
+    p.add_argument(
+        "--alloy",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="exchange this fraction of the perovskite's remaining halide",
+    )
+    p.add_argument(
+        "--pattern", default="random", help="alloy pattern: random, csi-perpendicular, csi-parallel, pbi2-perpendicular"
+    )
     p.add_argument("--axis", default="x", choices=["x", "y"], help="normal of the perpendicular planes")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--source", default="Cl", help="halide replaced (default Cl)")
@@ -27,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from halex.errors import InputError
+    from halex.io import read_structure, write_structure
     from halex.models import (
         alloy_perovskite,
         exchange_chalcohalide_layers,
@@ -34,8 +44,6 @@ def run(args: argparse.Namespace) -> int:
         exchange_layers,
         exchange_log,
     )
-    from halex.errors import InputError
-    from halex.io import read_structure, write_structure
 
     if args.layers is None and not args.interface_monolayer and args.chalcohalide_layers is None and args.alloy is None:
         raise InputError("nothing to do: give --layers, --interface-monolayer, --chalcohalide-layers or --alloy")
@@ -49,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if args.interface_monolayer:
         atoms = exchange_interface_monolayer(atoms, **kw)
     if args.chalcohalide_layers is not None:
-        atoms = exchange_chalcohalide_layers(atoms, args.chalcohalide_layers, args.fraction, seed=args.seed, exact=args.exact, **kw)
+        atoms = exchange_chalcohalide_layers(
+            atoms, args.chalcohalide_layers, args.fraction, seed=args.seed, exact=args.exact, **kw
+        )
     if args.alloy is not None:
-        atoms = alloy_perovskite(atoms, args.alloy, pattern=args.pattern, seed=args.seed, axis="xy".index(args.axis), **kw)
+        atoms = alloy_perovskite(
+            atoms, args.alloy, pattern=args.pattern, seed=args.seed, axis="xy".index(args.axis), **kw
+        )
     write_structure(args.output, atoms)
     for e in exchange_log(atoms)[n_before:]:
         extra = f", achieved fraction {e['achieved_fraction']:.3f}" if "achieved_fraction" in e else ""

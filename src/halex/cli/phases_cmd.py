@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         for name, ph in PHASES.items():
             atoms = load_phase(name)
             a, b, c = atoms.cell.lengths()
-            print(f"{name:<14} {atoms.get_chemical_formula(mode='metal'):<12} {space_group(atoms):<13} {a:8.4f} {b:8.4f} {c:8.4f} {ph.status:<48} {ph.source}")
+            formula = atoms.get_chemical_formula(mode="metal")
+            print(f"{name:<14} {formula:<12} {space_group(atoms):<13} {a:8.4f} {b:8.4f} {c:8.4f} {ph.status:<48} {ph.source}")
         return 0
     from pathlib import Path
 
@@ -51,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
     store = ResultStore(args.db or out / "phases.db")
     for n in names:
         atoms, meta = generate_phase(n, engine=args.engine, store=store)
-        header = {"halex phase": n, "space group (spglib)": space_group(atoms), **{k: v for k, v in meta.items() if k != "engine"}}
+        header = {
+            "halex phase": n,
+            "space group (spglib)": space_group(atoms),
+            **{k: v for k, v in meta.items() if k != "engine"},
+        }
         if "engine" in meta:
             header["engine"] = f"{meta['engine']['name']} ({meta['engine']['version']})"
         path = write_phase_cif(out / PHASES[n].file, atoms, header)
@@ -80,35 +85,65 @@ def _search(args: argparse.Namespace) -> int:
 
     eng = get_engine(args.engine)
     store = ResultStore(args.db)
-    ranked = chalcohalide_search(halide, engine=eng, store=store, n_random=args.random,
-                                 seed=args.seed, refine=args.refine)
+    ranked = chalcohalide_search(
+        halide, engine=eng, store=store, n_random=args.random, seed=args.seed, refine=args.refine
+    )
     rows = []
     print(f"{'candidate':<28} {'stage':<7} {'E (eV/atom)':>12} {'space group':<12} {'a':>7} {'b':>7} {'c':>7}")
     for c in ranked:
         dev = (np.array(c.cell) / np.array(PB4S3I2_CELL) - 1) * 100 if halide == "I" else None
-        rows.append({"name": c.name, "stage": c.stage, "energy_eV_per_atom": c.energy_per_atom, "space_group": c.space_group,
-                     "cell_A": list(c.cell), "deviation_from_published_percent": dev.tolist() if dev is not None else None,
-                     **c.info})
-        print(f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} {c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}")
+        rows.append(
+            {
+                "name": c.name,
+                "stage": c.stage,
+                "energy_eV_per_atom": c.energy_per_atom,
+                "space_group": c.space_group,
+                "cell_A": list(c.cell),
+                "deviation_from_published_percent": dev.tolist() if dev is not None else None,
+                **c.info,
+            }
+        )
+        print(
+            f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} {c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}"
+        )
     from halex.search.generate import chalcohalide_summary
 
     summary = chalcohalide_summary(halide, ranked, engine=eng, store=store)
     with atomic_output(out) as fh:
-        json.dump({"compound": args.compound, "engine": eng.describe(), "random": args.random, "seed": args.seed,
-                   "refine": args.refine, "summary": summary, "ranking": rows}, fh, indent=1)
+        json.dump(
+            {
+                "compound": args.compound,
+                "engine": eng.describe(),
+                "random": args.random,
+                "seed": args.seed,
+                "refine": args.refine,
+                "summary": summary,
+                "ranking": rows,
+            },
+            fh,
+            indent=1,
+        )
     best = ranked[0]
-    status = ("PROVISIONAL: structure search result (the method is checked on Pb4S3I2, see halex phases list and docs/phases.md)"
-              if halide == "Cl" else "validation run of the structure search against the published Pb4S3I2 cell")
-    header = {"halex search result": args.compound, "status": status,
-              "method": "halex phases search: Pnma Z=4 candidates (Pb4S3Br2 seed by ion substitution + PyXtal random), "
-                        "fixed-cell screen with FixSymmetry (fmax 0.05 eV/A), free-cell refine of the best (fmax 0.01 eV/A)",
-              "settings": f"random={args.random} seed={args.seed} refine={args.refine}",
-              "engine": f"{eng.name} {eng.version} {json.dumps(eng.settings, sort_keys=True)}",
-              "space group (spglib)": best.space_group,
-              **{k: json.dumps(v) for k, v in summary.items()},
-              "ranking (name, stage, eV/atom, a, b, c)": "",
-              **{f"  #{k + 1}": f"{c.name} {c.stage} {c.energy_per_atom:.5f} {c.cell[0]:.3f} {c.cell[1]:.3f} {c.cell[2]:.3f}"
-                 for k, c in enumerate(ranked[:8])}}
+    status = (
+        "PROVISIONAL: structure search result (the method is checked on Pb4S3I2, see halex phases list and docs/phases.md)"
+        if halide == "Cl"
+        else "validation run of the structure search against the published Pb4S3I2 cell"
+    )
+    header = {
+        "halex search result": args.compound,
+        "status": status,
+        "method": "halex phases search: Pnma Z=4 candidates (Pb4S3Br2 seed by ion substitution + PyXtal random), "
+        "fixed-cell screen with FixSymmetry (fmax 0.05 eV/A), free-cell refine of the best (fmax 0.01 eV/A)",
+        "settings": f"random={args.random} seed={args.seed} refine={args.refine}",
+        "engine": f"{eng.name} {eng.version} {json.dumps(eng.settings, sort_keys=True)}",
+        "space group (spglib)": best.space_group,
+        **{k: json.dumps(v) for k, v in summary.items()},
+        "ranking (name, stage, eV/atom, a, b, c)": "",
+        **{
+            f"  #{k + 1}": f"{c.name} {c.stage} {c.energy_per_atom:.5f} {c.cell[0]:.3f} {c.cell[1]:.3f} {c.cell[2]:.3f}"
+            for k, c in enumerate(ranked[:8])
+        },
+    }
     write_phase_cif(out.with_suffix(".cif"), best.atoms, header)
     for k, v in summary.items():
         print(f"{k}: {v}")

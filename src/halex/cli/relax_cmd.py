@@ -63,14 +63,38 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(args)
     engine.check(atoms)
     store = open_store(args.db)
-    result = relax(atoms, engine, fmax=fmax, optimizer=args.optimizer, steps=steps, fix=parse_fix(args.fix, atoms),
-                   cell=args.cell, symmetry=args.symmetry, store=store, label=args.label or args.model, checkpoint_interval=args.checkpoint_interval)
+    result = relax(
+        atoms,
+        engine,
+        fmax=fmax,
+        optimizer=args.optimizer,
+        steps=steps,
+        fix=parse_fix(args.fix, atoms),
+        cell=args.cell,
+        symmetry=args.symmetry,
+        store=store,
+        label=args.label or args.model,
+        checkpoint_interval=args.checkpoint_interval,
+    )
     if args.output:
         write_structure(args.output, result.atoms)
-    print(json.dumps({
-        "row_id": result.row_id, "energy_eV": result.energy, "fmax_eV_per_A": result.fmax, "steps": result.nsteps,
-        "converged": result.converged, "cached": result.cached, "resumed_from_step": result.resumed_from,
-        "engine": result.engine["name"], "engine_version": result.engine["version"], "db": store.url,
-        "output": args.output, "trajectory": str(result.trajectory) if result.trajectory else None,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "row_id": result.row_id,
+                "energy_eV": result.energy,
+                "fmax_eV_per_A": result.fmax,
+                "steps": result.nsteps,
+                "converged": result.converged,
+                "cached": result.cached,
+                "resumed_from_step": result.resumed_from,
+                "engine": result.engine["name"],
+                "engine_version": result.engine["version"],
+                "db": store.url,
+                "output": args.output,
+                "trajectory": str(result.trajectory) if result.trajectory else None,
+            },
+            indent=1,
+        )
+    )
     return 0 if result.converged else 1

@@ -94,8 +94,9 @@ def _truth_for(args: argparse.Namespace, image) -> dict:
 def _analyze(args: argparse.Namespace) -> int:
     import json
 
-    from halex.stem.analysis import analyze_image, line_profile, parse_profile, score_against_truth, write_analysis
+    from halex.stem.analysis import analyze_image, line_profile, parse_profile, score_against_truth
     from halex.stem.io import read_image
+    from halex.stem.output import write_analysis
 
     segments = [parse_profile(t) for t in args.profile]
     image = read_image(args.image, pixel_size=args.pixel_size, kind=args.kind, override=args.override_calibration)

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--max-layers", type=int, required=True)
     s = sub.add_parser("chalcohalide", help="interfacial monolayer + I in the first chalcohalide layers, nested steps")
     _common(s)
-    s.add_argument("--steps", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100], help="percent I (default 0 20 ... 100)")
+    s.add_argument("--percents", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100],
+                   help="percent I in the first chalcohalide layers, one model per value (default 0 20 ... 100)")
     s.add_argument("--chalcohalide-layers", type=int, default=2)
     s = sub.add_parser("alloy", help="~20 %% of the remaining perovskite Cl: random (several seeds) vs ordered planes")
     _common(s)
@@ -39,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--size", nargs="+", default=["default"],
                    help="'default' (perovskite 4 4 4 + 2 chalcohalide layers) or N1 N2 N3 LAYERS")
     s.add_argument("--max-layers", type=int, default=3)
-    s.add_argument("--steps", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100])
+    s.add_argument("--percents", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100],
+                   help="percent I of the chalcohalide study (default 0 20 ... 100)")
     s.add_argument("--fraction", type=float, default=0.2)
     s.add_argument("--random-seeds", type=int, default=5)
 
@@ -89,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
         if c == "layers":
             studies = [st.layers_study(model, args.max_layers, settings)]
         elif c == "chalcohalide":
-            studies = [st.chalcohalide_study(model, args.steps, settings, n_layers=args.chalcohalide_layers, seed=args.seed)]
+            studies = [st.chalcohalide_study(model, args.percents, settings, n_layers=args.chalcohalide_layers, seed=args.seed)]
         elif c == "alloy":
             studies = [st.alloy_study(model, args.fraction, args.random_seeds, settings)]
         else:
-            studies = st.all_studies(model, settings, max_layers=args.max_layers, percents=args.steps, fraction=args.fraction,
+            studies = st.all_studies(model, settings, max_layers=args.max_layers, percents=args.percents, fraction=args.fraction,
                                      random_seeds=args.random_seeds, seed=args.seed)
     finally:
         if client is not None:

@@ -303,7 +303,8 @@ def alloy_perovskite(
                 f"({counts.min()} sites): nothing to exchange"
             )
         sel = np.concatenate([planes[i][np.isin(planes[i], sites)] for i in order[:k]])
-        entry.update(planes=int(k), plane_normal="xyz"[normal], plane_coordinates_A=[float(atoms.positions[planes[i], normal].mean()) for i in order[:k]])
+        coords = [float(atoms.positions[planes[i], normal].mean()) for i in order[:k]]
+        entry.update(planes=int(k), plane_normal="xyz"[normal], plane_coordinates_A=coords)
     entry["achieved_fraction"] = len(sel) / len(sites)
     return _apply(atoms, sel, target, entry)
 
@@ -336,9 +337,21 @@ def chalcohalide_exchange_series(
     for f in fr:
         count = _count_for(f, len(sites), exact=False, what=f"{source} sites")
         if count > done:
-            previous = _apply(previous, order[done:count], target, {
-                "operation": "chalcohalide-series", "n_layers": int(n_layers), "layers": chosen.tolist(), "fraction": f,
-                "achieved_fraction": count / len(sites), "sites": int(len(sites)), "seed": seed, "source": source})
+            previous = _apply(
+                previous,
+                order[done:count],
+                target,
+                {
+                    "operation": "chalcohalide-series",
+                    "n_layers": int(n_layers),
+                    "layers": chosen.tolist(),
+                    "fraction": f,
+                    "achieved_fraction": count / len(sites),
+                    "sites": int(len(sites)),
+                    "seed": seed,
+                    "source": source,
+                },
+            )
             done = count
         else:
             previous = previous.copy()

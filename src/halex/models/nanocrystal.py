@@ -96,7 +96,9 @@ def perovskite_nanocrystal(
     n_pb = n1 * n2 * n3
     n_atoms = ((n1 + 1) * (n2 + 1) * (n3 + 1) - (n1 + n2 + n3 + 1)) + n_pb + (3 * n_pb + n1 * n2 + n2 * n3 + n1 * n3)
     if n_atoms > MAX_ATOMS:
-        raise InputError(f"a {n1}x{n2}x{n3} nanocrystal has {n_atoms:,} atoms, more than the {MAX_ATOMS:,} halex builds; choose a smaller size")
+        raise InputError(
+            f"a {n1}x{n2}x{n3} nanocrystal has {n_atoms:,} atoms, more than the {MAX_ATOMS:,} halex builds; choose a smaller size"
+        )
     a = perovskite_a(halide, a)
     check_vacuum(vacuum)
 

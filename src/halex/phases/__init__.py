@@ -99,21 +99,76 @@ class Phase:
     provisional: bool = False
 
 
-PHASES: dict[str, Phase] = {p.name: p for p in (
-    Phase("CsPbCl3", "CsPbCl3_cubic.cif", "Pm-3m (221)", CUBIC_PEROVSKITE_A["Cl"].source, "experimental cell, symmetry-fixed coordinates"),
-    Phase("CsPbI3-alpha", "CsPbI3_alpha.cif", "Pm-3m (221)", CUBIC_PEROVSKITE_A["I"].source, "experimental cell, symmetry-fixed coordinates"),
-    Phase("CsPbI3-gamma", "CsPbI3_gamma.cif", "Pnma (62)", "generated: cubic + a-a-c+ tilts, relaxed (default engine)", "computed"),
-    Phase("CsPbI3-delta", "CsPbI3_delta.cif", "Pnma (62)", "Stoumpos et al., Inorg. Chem. 52, 9019 (2013); COD 4335639", "experimental"),
-    Phase("PbCl2", "PbCl2_cotunnite.cif", "Pnma (62)", "structure search at the experimental cell of Sass et al. (1963), relaxed (default engine)", "computed"),
-    Phase("PbS", "PbS_rocksalt.cif", "Fm-3m (225)", "galena, a = 5.936 Å: Y. Noda et al., Acta Cryst. C 39, 1245 (1983)", "experimental cell, symmetry-fixed coordinates"),
-    Phase("PbI2", "PbI2_2H.cif", "P-3m1 (164)", "2H prototype, Palosz (1990) cell, relaxed (default engine)", "computed"),
-    Phase("Pb4S3Cl2", "Pb4S3Cl2_search.cif", "Pnma (62)",
-          "halex structure search (halex phases search Pb4S3Cl2; record in the CIF header)",
-          "PROVISIONAL: search result; validation on Pb4S3I2 off by up to 8 %", provisional=True),
-    Phase("Pb4S3I2", "Pb4S3I2_search.cif", "Pnma (62)",
-          "halex structure search, validation run against the cell of Solid State Sci. 91, 49 (2019)",
-          "validation: cell +8.3/-1.3/+3.8 % vs published (3 % target missed)", provisional=True),
-)}
+PHASES: dict[str, Phase] = {
+    p.name: p
+    for p in (
+        Phase(
+            "CsPbCl3",
+            "CsPbCl3_cubic.cif",
+            "Pm-3m (221)",
+            CUBIC_PEROVSKITE_A["Cl"].source,
+            "experimental cell, symmetry-fixed coordinates",
+        ),
+        Phase(
+            "CsPbI3-alpha",
+            "CsPbI3_alpha.cif",
+            "Pm-3m (221)",
+            CUBIC_PEROVSKITE_A["I"].source,
+            "experimental cell, symmetry-fixed coordinates",
+        ),
+        Phase(
+            "CsPbI3-gamma",
+            "CsPbI3_gamma.cif",
+            "Pnma (62)",
+            "generated: cubic + a-a-c+ tilts, relaxed (default engine)",
+            "computed",
+        ),
+        Phase(
+            "CsPbI3-delta",
+            "CsPbI3_delta.cif",
+            "Pnma (62)",
+            "Stoumpos et al., Inorg. Chem. 52, 9019 (2013); COD 4335639",
+            "experimental",
+        ),
+        Phase(
+            "PbCl2",
+            "PbCl2_cotunnite.cif",
+            "Pnma (62)",
+            "structure search at the experimental cell of Sass et al. (1963), relaxed (default engine)",
+            "computed",
+        ),
+        Phase(
+            "PbS",
+            "PbS_rocksalt.cif",
+            "Fm-3m (225)",
+            "galena, a = 5.936 Å: Y. Noda et al., Acta Cryst. C 39, 1245 (1983)",
+            "experimental cell, symmetry-fixed coordinates",
+        ),
+        Phase(
+            "PbI2",
+            "PbI2_2H.cif",
+            "P-3m1 (164)",
+            "2H prototype, Palosz (1990) cell, relaxed (default engine)",
+            "computed",
+        ),
+        Phase(
+            "Pb4S3Cl2",
+            "Pb4S3Cl2_search.cif",
+            "Pnma (62)",
+            "halex structure search (halex phases search Pb4S3Cl2; record in the CIF header)",
+            "PROVISIONAL: search result; validation on Pb4S3I2 off by up to 8 %",
+            provisional=True,
+        ),
+        Phase(
+            "Pb4S3I2",
+            "Pb4S3I2_search.cif",
+            "Pnma (62)",
+            "halex structure search, validation run against the cell of Solid State Sci. 91, 49 (2019)",
+            "validation: cell +8.3/-1.3/+3.8 % vs published (3 % target missed)",
+            provisional=True,
+        ),
+    )
+}
 
 
 def load_phase(name: str) -> Atoms:

@@ -5,8 +5,8 @@
 Nanostructures", J. Am. Chem. Soc. 142, 10198 (2020), their Fig. 4d (3D electron
 diffraction / XRPD, relaxed by DFT at fixed cell), as distributed in the example CIF
 ``examples/cifs/Pb4S3Br2_DFT.cif`` of the public nlesc-nano/QD_Builder repository.
-Pnma, Z = 4: Pb 4c + 4c + 8d, S 4c + 8d, Br 8d (Pb16S12Br8). The issue asks for seeds
-"from related lead chalcohalide frameworks by ion substitution"; this is one, and the
+Pnma, Z = 4: Pb 4c + 4c + 8d, S 4c + 8d, Br 8d (Pb16S12Br8). The structure search takes
+seeds from related lead chalcohalide frameworks by ion substitution; this is one, and the
 search also runs random PyXtal candidates next to it so that the seed has to win on
 energy.
 """

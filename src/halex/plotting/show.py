@@ -28,7 +28,10 @@ def _colors(atoms: Atoms, by: str) -> tuple[np.ndarray, list]:
 
     if by == "element":
         cols = to_rgba_array(jmol_colors[atoms.numbers])
-        legend = [Patch(color=jmol_colors[z], label=s) for z, s in sorted({(int(z), s) for z, s in zip(atoms.numbers, atoms.get_chemical_symbols())})]
+        legend = [
+            Patch(color=jmol_colors[z], label=s)
+            for z, s in sorted({(int(z), s) for z, s in zip(atoms.numbers, atoms.get_chemical_symbols())})
+        ]
         return cols, legend
     if by not in atoms.arrays:
         raise InputError(f"cannot colour by {by!r}: the model has no {by!r} array (use --color element)")

@@ -165,16 +165,44 @@ def search_structures(
         screened.append(c)
         log.info("[search] screen %d/%d %s: E = %.4f eV/atom, %s, min %s CN = %s", k, len(candidates), name, c.energy_per_atom,
                  c.space_group, cation, c.info["min_cation_coordination"])
-    eligible = sorted((c for c in screened if (c.info["min_cation_coordination"] or 0) >= min_coordination), key=lambda c: c.energy_per_atom)
+    eligible = sorted((c for c in screened if (c.info["min_cation_coordination"] or 0) >= min_coordination),
+                      key=lambda c: c.energy_per_atom)
     refined: list[Candidate] = []
     for k, c in enumerate(eligible[:refine], 1):
-        r = relax(c.atoms, engine, fmax=fmax_refine, steps=refine_steps, cell=True, symmetry=True, store=store, label=f"search refine {c.name}")
+        r = relax(
+            c.atoms,
+            engine,
+            fmax=fmax_refine,
+            steps=refine_steps,
+            cell=True,
+            symmetry=True,
+            store=store,
+            label=f"search refine {c.name}",
+        )
         cn = coordination(r.atoms, cation, cutoff=coordination_cutoff)  # empty when there is no such cation
-        rc = Candidate(c.name, r.atoms, r.energy / len(r.atoms), "refine", space_group(r.atoms), tuple(r.atoms.cell.lengths()),
-                       r.converged, {"min_cation_coordination": int(cn.min()) if cn.size else None,
-                                     "cation_coordination": cn.tolist(), "screen_energy_per_atom": c.energy_per_atom})
+        rc = Candidate(
+            c.name,
+            r.atoms,
+            r.energy / len(r.atoms),
+            "refine",
+            space_group(r.atoms),
+            tuple(r.atoms.cell.lengths()),
+            r.converged,
+            {
+                "min_cation_coordination": int(cn.min()) if cn.size else None,
+                "cation_coordination": cn.tolist(),
+                "screen_energy_per_atom": c.energy_per_atom,
+            },
+        )
         refined.append(rc)
-        log.info("[search] refine %d/%d %s: E = %.4f eV/atom, cell %s, %s", k, min(refine, len(eligible)), c.name,
-                 rc.energy_per_atom, np.round(rc.cell, 3).tolist(), rc.space_group)
+        log.info(
+            "[search] refine %d/%d %s: E = %.4f eV/atom, cell %s, %s",
+            k,
+            min(refine, len(eligible)),
+            c.name,
+            rc.energy_per_atom,
+            np.round(rc.cell, 3).tolist(),
+            rc.space_group,
+        )
     rest = [c for c in screened if c.name not in {r.name for r in refined}]
     return sorted(refined, key=lambda c: c.energy_per_atom) + sorted(rest, key=lambda c: c.energy_per_atom)

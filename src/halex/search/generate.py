@@ -68,7 +68,9 @@ def gamma_cspbi3_start(a: float = 6.29, tilt_deg: float = 8.0) -> Atoms:
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Set OLD_ERROR_HANDLING", category=DeprecationWarning)
-        cell, scaled, numbers = spglib.standardize_cell((sc.cell[:], sc.get_scaled_positions(), sc.numbers), to_primitive=False, symprec=0.1)
+        cell, scaled, numbers = spglib.standardize_cell(
+            (sc.cell[:], sc.get_scaled_positions(), sc.numbers), to_primitive=False, symprec=0.1
+        )
     out = Atoms(numbers=numbers, scaled_positions=scaled, cell=cell, pbc=True)
     return out
 
@@ -76,7 +78,9 @@ def gamma_cspbi3_start(a: float = 6.29, tilt_deg: float = 8.0) -> Atoms:
 def _pbi2_start() -> Atoms:
     from ase.spacegroup import crystal
 
-    return crystal(["Pb", "I"], basis=[(0, 0, 0), (1 / 3, 2 / 3, 0.25)], spacegroup=164, cellpar=[4.558, 4.558, 6.986, 90, 90, 120])
+    return crystal(
+        ["Pb", "I"], basis=[(0, 0, 0), (1 / 3, 2 / 3, 0.25)], spacegroup=164, cellpar=[4.558, 4.558, 6.986, 90, 90, 120]
+    )
 
 
 def generate_phase(name: str, *, engine="mlip", store=None) -> tuple[Atoms, dict[str, Any]]:
@@ -93,24 +97,53 @@ def generate_phase(name: str, *, engine="mlip", store=None) -> tuple[Atoms, dict
 
         return bulk("PbS", "rocksalt", a=5.936, cubic=True), {"method": "rock salt Fm-3m, Pb 4a, S 4b; experimental a"}
     if name == "CsPbI3-gamma":
-        r = relax(gamma_cspbi3_start(), engine, cell=True, symmetry=True, fmax=0.01, steps=2000, store=store, label="phase CsPbI3-gamma")
-        return r.atoms, {"method": "cubic a=6.29 Å + a-a-c+ tilts (8°), spglib Pnma, relaxed (cell+positions, FixSymmetry)",
-                         "energy_eV_per_atom": r.energy / len(r.atoms), "converged": r.converged, "engine": r.engine}
+        r = relax(
+            gamma_cspbi3_start(),
+            engine,
+            cell=True,
+            symmetry=True,
+            fmax=0.01,
+            steps=2000,
+            store=store,
+            label="phase CsPbI3-gamma",
+        )
+        return r.atoms, {
+            "method": "cubic a=6.29 Å + a-a-c+ tilts (8°), spglib Pnma, relaxed (cell+positions, FixSymmetry)",
+            "energy_eV_per_atom": r.energy / len(r.atoms),
+            "converged": r.converged,
+            "engine": r.engine,
+        }
     if name == "PbI2":
-        r = relax(_pbi2_start(), engine, cell=True, symmetry=True, fmax=0.01, steps=2000, store=store, label="phase PbI2")
-        return r.atoms, {"method": "2H P-3m1 prototype (Pb 1a, I 2d z=0.25), relaxed (FixSymmetry)",
-                         "energy_eV_per_atom": r.energy / len(r.atoms), "converged": r.converged, "engine": r.engine}
+        r = relax(
+            _pbi2_start(), engine, cell=True, symmetry=True, fmax=0.01, steps=2000, store=store, label="phase PbI2"
+        )
+        return r.atoms, {
+            "method": "2H P-3m1 prototype (Pb 1a, I 2d z=0.25), relaxed (FixSymmetry)",
+            "energy_eV_per_atom": r.energy / len(r.atoms),
+            "converged": r.converged,
+            "engine": r.engine,
+        }
     if name == "PbCl2":
         from halex.search.candidates import random_candidates, search_structures
 
-        cands = random_candidates({"Pb": 4, "Cl": 8}, spacegroup=62, cell=(7.6222, 4.5348, 9.0448), count=16, seed=10,
-                                  sites=[["4c"], ["4c", "4c"]])
-        ranked = search_structures([(f"r{k}", c) for k, c in enumerate(cands)], engine, store=store, refine=3, min_coordination=7)
+        cands = random_candidates(
+            {"Pb": 4, "Cl": 8},
+            spacegroup=62,
+            cell=(7.6222, 4.5348, 9.0448),
+            count=16,
+            seed=10,
+            sites=[["4c"], ["4c", "4c"]],
+        )
+        ranked = search_structures(
+            [(f"r{k}", c) for k, c in enumerate(cands)], engine, store=store, refine=3, min_coordination=7
+        )
         best = ranked[0]
-        return best.atoms, {"method": "search: Pnma, Pb 4c + Cl 2x4c, 16 PyXtal candidates (seed 10) at the experimental cell, "
-                                      "3 best refined with free cell (FixSymmetry)",
-                            "energy_eV_per_atom": best.energy_per_atom,
-                            "ranking_eV_per_atom": [(c.name, c.stage, round(c.energy_per_atom, 5)) for c in ranked[:6]]}
+        return best.atoms, {
+            "method": "search: Pnma, Pb 4c + Cl 2x4c, 16 PyXtal candidates (seed 10) at the experimental cell, "
+            "3 best refined with free cell (FixSymmetry)",
+            "energy_eV_per_atom": best.energy_per_atom,
+            "ranking_eV_per_atom": [(c.name, c.stage, round(c.energy_per_atom, 5)) for c in ranked[:6]],
+        }
     raise KeyError(name)
 
 
@@ -143,10 +176,10 @@ def chalcohalide_search(halide: str, *, engine="mlip", store=None, n_random: int
     cell: the published Pb4S3I2 cell for X = I, and that cell scaled by
     (r_Cl / r_I)^(1/2) ≈ 0.955 per axis for X = Cl. The screen keeps the symmetry at fixed
     cell; candidates whose Pb has fewer than 5 anion neighbours within 3.6 Å are not
-    refined (the chemistry filter of the issue).
+    refined (the chemistry filter).
     """
-    from halex.search.candidates import random_candidates, search_structures, substitute
     from halex.phases.seeds import PB4S3BR2, pb4s3br2
+    from halex.search.candidates import random_candidates, search_structures, substitute
 
     if halide not in ("Cl", "I"):
         raise ValueError(halide)
@@ -154,15 +187,22 @@ def chalcohalide_search(halide: str, *, engine="mlip", store=None, n_random: int
     seed_atoms = pb4s3br2()
     candidates = [
         (f"seed-Pb4S3Br2-{halide}", substitute(seed_atoms, {"Br": halide})),
-        (f"seed-Pb4S3Br2-{halide}-scaled", substitute(seed_atoms, {"Br": halide}, scale=start / np.array(PB4S3BR2["cell"]))),
+        (
+            f"seed-Pb4S3Br2-{halide}-scaled",
+            substitute(seed_atoms, {"Br": halide}, scale=start / np.array(PB4S3BR2["cell"])),
+        ),
     ]
-    rand = random_candidates({"Pb": 16, "S": 12, halide: 8}, spacegroup=62, cell=start, count=n_random, seed=seed, min_distance=2.0)
+    rand = random_candidates(
+        {"Pb": 16, "S": 12, halide: 8}, spacegroup=62, cell=start, count=n_random, seed=seed, min_distance=2.0
+    )
     candidates += [(f"pyxtal-{k}", a) for k, a in enumerate(rand)]
-    return search_structures(candidates, engine, store=store, refine=refine, min_coordination=5, screen_steps=300, refine_steps=1500)
+    return search_structures(
+        candidates, engine, store=store, refine=refine, min_coordination=5, screen_steps=300, refine_steps=1500
+    )
 
 
 def chalcohalide_summary(halide: str, ranked, *, engine="mlip", store=None) -> dict[str, Any]:
-    """What the issue asks to report about the best Pb4S3X2 search result.
+    """What a structure search reports about its best Pb4S3X2 result.
 
     Returns cell (Å), energy per atom, energy above the PbS + PbX2 tie line (eV/atom, same
     engine, references relaxed with their symmetry kept), the anion coordination of every
@@ -174,8 +214,10 @@ def chalcohalide_summary(halide: str, ranked, *, engine="mlip", store=None) -> d
     from halex.search.stability import decomposition_energy, relaxed_reference
 
     best = ranked[0]
-    refs = {"PbS": relaxed_reference("PbS", engine, store=store),
-            f"Pb{halide}2": relaxed_reference("PbCl2" if halide == "Cl" else "PbI2", engine, store=store)}
+    refs = {
+        "PbS": relaxed_reference("PbS", engine, store=store),
+        f"Pb{halide}2": relaxed_reference("PbCl2" if halide == "Cl" else "PbI2", engine, store=store),
+    }
     e_total = best.energy_per_atom * len(best.atoms)
     e_hull, combo = decomposition_energy(e_total, best.atoms, refs)
     a, b, c = best.cell
@@ -189,5 +231,7 @@ def chalcohalide_summary(halide: str, ranked, *, engine="mlip", store=None) -> d
         "in_plane_periodicity_A (a/sqrt2, c/sqrt2)": [round(float(a) / 2**0.5, 4), round(float(c) / 2**0.5, 4)],
     }
     if halide == "I":
-        out["deviation_from_published_cell_percent"] = [round(float(v), 2) for v in (np.array(best.cell) / np.array(PB4S3I2_CELL) - 1) * 100]
+        out["deviation_from_published_cell_percent"] = [
+            round(float(v), 2) for v in (np.array(best.cell) / np.array(PB4S3I2_CELL) - 1) * 100
+        ]
     return out

@@ -3,32 +3,25 @@
 :func:`analyze_image` chains the steps (fit → index → sublattices and domains → halide
 labels → measurements → per-domain summary); :func:`score_against_truth` compares the
 result with the true columns of a simulated image (positions, labels and the same
-measurements applied to the true positions); :func:`write_analysis` writes
+measurements applied to the true positions); :func:`halex.stem.output.write_analysis` writes
 ``columns.csv``, ``summary.json`` and the figures, all or nothing.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from halex.errors import AnalysisError, InputError
-from halex.io import json_safe
 from halex.stem.fit import ColumnFit, fit_columns, volumes_at_fixed_width
 from halex.stem.io import StemImage
-from halex.units import DEFAULT_SIGNIFICANCE
 from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure, missing_halide_sites
+from halex.units import DEFAULT_SIGNIFICANCE
 
-__all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth", "write_analysis",
+__all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth",
            "line_profile", "parse_profile", "COLUMN_FIELDS"]
 
 log = logging.getLogger(__name__)
@@ -375,54 +368,3 @@ def score_against_truth(analysis: StemAnalysis, truth: dict[str, np.ndarray], *,
                         "diff_pp": v["percent"] - tsum["mismatch"][name]["percent"]}
     res["mismatch"] = mm
     return res
-
-
-def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dict | None = None,
-                   figures: bool = True) -> list[Path]:
-    """Write ``columns.csv``, ``summary.json`` (and ``score.json``), profiles and figures into ``out``.
-
-    Everything is written into a temporary folder first and moved into ``out`` only
-    when all files are complete.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        c = analysis.columns
-        n = len(c["x_A"])
-        with open(tmp / "columns.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            fields = [f for f in COLUMN_FIELDS if f in c]
-            w.writerow(fields)
-            for k in range(n):
-                w.writerow([_fmt(c[f][k]) for f in fields])
-        summary = dict(analysis.summary)
-        summary["units"] = {f: u for f, u in COLUMN_FIELDS.items() if u}
-        if analysis.profiles:
-            summary["profiles"] = [{"segment_px": p["segment_px"], "peaks": p["peaks"]} for p in analysis.profiles]
-        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2, default=str))
-        if score is not None:
-            (tmp / "score.json").write_text(json.dumps(json_safe(score), indent=2, default=str))
-        for k, p in enumerate(analysis.profiles):
-            with open(tmp / f"profile_{k + 1}.csv", "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["distance_A", "intensity"])
-                w.writerows(zip(p["distance_A"], p["intensity"]))
-        if figures:
-            from halex.stem.figures import analysis_figures
-
-            analysis_figures(analysis, tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, out / f.name)
-            written.append(out / f.name)
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _fmt(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)):
-        return "" if not np.isfinite(v) else f"{float(v):.6g}"
-    return v

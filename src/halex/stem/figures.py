@@ -21,7 +21,7 @@ _DOM = {"CsPbCl3": "#2ca02c", "CsPbI3": "#9467bd", "CsPb(Cl,I)3": "#d62728", "pe
         "chalcohalide": "#8c564b", "unassigned": "#7f7f7f"}
 
 
-def _base(a: "StemAnalysis", title: str):
+def _base(a: StemAnalysis, title: str):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,7 +37,7 @@ def _base(a: "StemAnalysis", title: str):
     return fig, ax
 
 
-def _scatter_map(a: "StemAnalysis", values: np.ndarray, title: str, label: str, path: Path, cmap: str = "viridis"):
+def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, path: Path, cmap: str = "viridis"):
     c = a.columns
     m = np.isfinite(values)
     fig, ax = _base(a, title)
@@ -49,7 +49,7 @@ def _scatter_map(a: "StemAnalysis", values: np.ndarray, title: str, label: str, 
     save_figure(fig, path)
 
 
-def analysis_figures(a: "StemAnalysis", out: Path) -> list[Path]:
+def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
     """Write the analysis figures (PNG) into ``out``; returns their paths."""
     import matplotlib.pyplot as plt
 

@@ -1,5 +1,6 @@
 """Exchange studies (SPEC §3–§4): layers, chalcohalide, alloy; parallel with Dask, cached in the store."""
 
+from halex.report import write_report
 from halex.studies.energies import exchange_energy, pbx2_molecule, pbx2_reference
 from halex.studies.exchange import (
     Study,
@@ -10,7 +11,6 @@ from halex.studies.exchange import (
     layers_study,
     standalone_perovskite,
 )
-from halex.report import write_report
 from halex.studies.output import write_study
 
 __all__ = [

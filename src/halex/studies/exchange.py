@@ -212,9 +212,9 @@ def _check_percents(percents: Sequence[float]) -> list[float]:
     try:
         pct = [float(p) for p in percents]
     except (TypeError, ValueError):
-        raise InputError(f"--steps must be percentages, got {percents!r}") from None
+        raise InputError(f"--percents must be percentages, got {percents!r}") from None
     if len(pct) < 2 or any(not 0 <= p <= 100 for p in pct) or pct != sorted(pct) or len(set(pct)) != len(pct):
-        raise InputError(f"--steps must be at least two increasing percentages in [0, 100], got {list(percents)}")
+        raise InputError(f"--percents must be at least two increasing percentages in [0, 100], got {list(percents)}")
     return pct
 
 

@@ -54,7 +54,12 @@ def _figures(study: Study, out: Path) -> list[Path]:
             n = [r["n_layers"] for r in rows]
             ax1.plot(n, [r["dE_cum_kcal_mol"] for r in rows], mk, label=f"from the {start} (cumulative)")
             ax1.plot(n, [r["dE_step_kcal_mol"] for r in rows], mk, alpha=0.4, label=f"from the {start} (step)")
-            ax2.plot([0] + n, [t["layers"][0]["interfacial_strain_percent"]] + [r["interfacial_strain_percent"] for r in rows], mk, label=start)
+            ax2.plot(
+                [0] + n,
+                [t["layers"][0]["interfacial_strain_percent"]] + [r["interfacial_strain_percent"] for r in rows],
+                mk,
+                label=start,
+            )
         ax1.axhline(0, color="k", lw=0.5)
         ax1.set_xlabel("exchanged perovskite layers")
         ax1.set_ylabel("ΔE exchange (kcal/mol per halide)")
@@ -70,8 +75,12 @@ def _figures(study: Study, out: Path) -> list[Path]:
         ax1.axhline(0, color="k", lw=0.5)
         ax1.set_xlabel("I in the first chalcohalide layers (%)")
         ax1.set_ylabel("ΔE of the step (kcal/mol per halide)")
-        ax2.plot([r["percent"] for r in rows], [r["interfacial_strain_before_percent"] for r in rows], "s--", label="before")
-        ax2.plot([r["percent"] for r in rows], [r["interfacial_strain_after_percent"] for r in rows], "o-", label="after")
+        ax2.plot(
+            [r["percent"] for r in rows], [r["interfacial_strain_before_percent"] for r in rows], "s--", label="before"
+        )
+        ax2.plot(
+            [r["percent"] for r in rows], [r["interfacial_strain_after_percent"] for r in rows], "o-", label="after"
+        )
         ax2.set_xlabel("I in the first chalcohalide layers (%)")
         ax2.set_ylabel("interfacial strain (%)")
         ax2.legend(fontsize=8)
@@ -80,8 +89,13 @@ def _figures(study: Study, out: Path) -> list[Path]:
         summ = t["alloy_summary"]
         fig, ax = new_figure(figsize=(6, 4))
         xs = np.arange(len(summ))
-        ax.bar(xs, [s["dE_kcal_mol"] for s in summ], yerr=[s["spread_kcal_mol"] or 0 for s in summ], capsize=4,
-               color=["0.6"] + ["C0", "C1", "C2"][: len(summ) - 1])
+        ax.bar(
+            xs,
+            [s["dE_kcal_mol"] for s in summ],
+            yerr=[s["spread_kcal_mol"] or 0 for s in summ],
+            capsize=4,
+            color=["0.6"] + ["C0", "C1", "C2"][: len(summ) - 1],
+        )
         rand = [r["dE_kcal_mol"] for r in t["alloy"] if r["pattern"] == "random"]
         ax.plot(np.zeros(len(rand)), rand, "k.", label="random seeds")
         ax.set_xticks(xs, [s["pattern"] for s in summ], rotation=15)
@@ -96,7 +110,9 @@ def _figures(study: Study, out: Path) -> list[Path]:
             rows = [r for r in struct if r["model"] == name]
             for ax, col in zip(axes, ("spacing_A", "strain_percent", "tilt_deg")):
                 ax.plot([r["layer"] for r in rows], [r[col] for r in rows], ".-", label=name)
-        for ax, lab in zip(axes, ("in-plane Pb–Pb spacing per cell (Å)", "Pb–Pb strain vs standalone NC (%)", "octahedral tilt (°)")):
+        for ax, lab in zip(
+            axes, ("in-plane Pb–Pb spacing per cell (Å)", "Pb–Pb strain vs standalone NC (%)", "octahedral tilt (°)")
+        ):
             ax.set_xlabel("layer (< 0 chalcohalide, ≥ 1 perovskite)")
             ax.set_ylabel(lab)
             ax.axvline(0, color="k", lw=0.5, ls="--")

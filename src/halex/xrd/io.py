@@ -59,15 +59,19 @@ def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "patter
         raise FileFormatError(f"{source}: a powder pattern needs at least 10 points, got {x.size}")
     for name, arr in (("2θ", x), ("intensity", y), ("σ", s)):
         if arr is not None and not np.all(np.isfinite(arr)):
-            raise FileFormatError(f"{source}: {name} column holds NaN or infinite values (row {int(np.flatnonzero(~np.isfinite(arr))[0]) + 1})")
+            raise FileFormatError(
+                f"{source}: {name} column holds NaN or infinite values (row {int(np.flatnonzero(~np.isfinite(arr))[0]) + 1})"
+            )
     if descending_axis(x, name="2θ", source=source):
         x, y = x[::-1], y[::-1]
         s = None if s is None else s[::-1]
     if x[0] <= 0 or x[-1] >= 180:
         raise FileFormatError(f"{source}: 2θ must lie in (0, 180) degrees, got {x[0]:g}–{x[-1]:g}")
     if not allow_negative and np.any(y < 0):
-        raise FileFormatError(f"{source}: negative intensities (first at 2θ = {x[np.argmax(y < 0)]:g}°); "
-                              "give raw counts, not a background-subtracted pattern")
+        raise FileFormatError(
+            f"{source}: negative intensities (first at 2θ = {x[np.argmax(y < 0)]:g}°); "
+            "give raw counts, not a background-subtracted pattern"
+        )
     if s is not None and np.any(s <= 0):
         raise FileFormatError(f"{source}: the σ column must be positive")
     return Pattern(x, y, s)
@@ -147,8 +151,14 @@ def read_pattern(path: str | os.PathLike) -> Pattern:
     return Pattern(pat.two_theta_deg, pat.intensity, pat.sigma, {**pat.meta, "source": str(path)})
 
 
-def write_pattern(path: str | os.PathLike, two_theta_deg, intensity, *, header: dict[str, Any] | None = None,
-                  extra: dict[str, np.ndarray] | None = None) -> Path:
+def write_pattern(
+    path: str | os.PathLike,
+    two_theta_deg,
+    intensity,
+    *,
+    header: dict[str, Any] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write ``two_theta_deg,intensity[,extra...]`` CSV atomically, ``#`` metadata lines first."""
     from halex.io import atomic_output
 

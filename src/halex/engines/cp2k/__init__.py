@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import tempfile
-from functools import cached_property
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
