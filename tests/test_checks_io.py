@@ -75,3 +75,32 @@ def test_write_is_atomic_and_keeps_arrays(tmp_path):
     assert not list(tmp_path.glob("*.part"))
     with pytest.raises(FileFormatError, match="unknown output format"):
         write_structure(tmp_path / "x.nosuchformat", nc)
+
+
+@pytest.mark.parametrize("suffix", ["cif", "vasp", "traj"])
+def test_formats_without_arrays_keep_them_in_a_sidecar(tmp_path, suffix):
+    """CIF/POSCAR/traj cannot hold domain/layer/role: the sidecar brings them back, and a
+    file whose atoms no longer match its sidecar is read without them, with a warning."""
+    from halex.io import sidecar_path
+    from halex.models import heterostructure
+
+    hs = heterostructure((2, 2, 1), 1)
+    path = write_structure(tmp_path / f"hs.{suffix}", hs)
+    assert sidecar_path(path).is_file()
+    back = read_structure(path)
+    assert len(back) == len(hs)
+    for name in ("domain", "layer", "role"):
+        np.testing.assert_array_equal(back.arrays[name], hs.arrays[name])
+    # the same name rewritten with other atoms but the old sidecar left in place
+    other = Atoms("Cs2", positions=[[0, 0, 0], [4, 0, 0]], cell=[8, 8, 8], pbc=True)
+    import ase.io
+
+    ase.io.write(path, other, format={"vasp": "vasp", "cif": "cif", "traj": "traj"}[suffix])
+    with pytest.warns(UserWarning, match="do not match"):
+        bare = read_structure(path)
+    assert "domain" not in bare.arrays
+    # extxyz keeps the arrays itself and removes a stale sidecar of the same name
+    xyz = tmp_path / "hs.extxyz"
+    sidecar_path(xyz).write_text("{}")
+    write_structure(xyz, hs)
+    assert not sidecar_path(xyz).exists()

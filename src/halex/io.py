@@ -3,13 +3,20 @@
 Extended XYZ (``.extxyz``/``.xyz``) is the default format because it keeps the
 per-atom arrays ``domain``/``layer``/``role`` and ``atoms.info``; any format ASE
 reads (CIF, POSCAR, ``.traj``, ...) is accepted on input.
+
+Formats that cannot hold the per-atom arrays (CIF, POSCAR, PDB, ...) get a sidecar file
+``<name>.halex.json`` next to them with the arrays and the chemical symbols in order;
+:func:`read_structure` restores the arrays from it when the symbols still match, and
+warns (keeping the structure without them) when they do not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +24,35 @@ from ase import Atoms
 
 from halex.errors import FileFormatError
 
-__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "descending_axis", "json_safe"]
+__all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "descending_axis",
+           "json_safe", "sidecar_path", "ARRAY_FORMATS"]
+
+#: Formats that store the halex per-atom arrays themselves (no sidecar needed).
+ARRAY_FORMATS = frozenset({"extxyz"})
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """The sidecar file that keeps the per-atom arrays of ``path``: ``<path>.halex.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".halex.json")
+
+
+def _read_sidecar(path: Path, atoms: Atoms) -> dict:
+    """Per-atom arrays from the sidecar of ``path`` if its symbols match ``atoms``; else {} (with a warning)."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return {}
+    try:
+        record = json.loads(side.read_text())
+        symbols, arrays = record["symbols"], record["arrays"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        warnings.warn(f"ignoring {side.name}: not a halex array sidecar ({exc})", stacklevel=3)
+        return {}
+    if list(symbols) != atoms.get_chemical_symbols():
+        warnings.warn(f"ignoring {side.name}: its atoms do not match {path.name} (edited after writing?); "
+                      "the per-atom domain/layer/role arrays are not restored", stacklevel=3)
+        return {}
+    return arrays
 
 
 def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
@@ -46,9 +81,14 @@ def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
         raise FileFormatError(f"{str(path)!r}: expected one structure, got {len(atoms)}")
     from halex.arrays import HALEX_ARRAYS, set_arrays
 
+    import numpy as np
+
+    found = {k: atoms.arrays[k] for k in HALEX_ARRAYS if k in atoms.arrays}
+    if not found:  # a format without per-atom arrays: the sidecar, if there is one
+        found = {k: np.asarray(v) for k, v in _read_sidecar(path, atoms).items() if k in HALEX_ARRAYS}
     # extxyz hands string columns back as object arrays: give them halex's dtypes
     try:
-        set_arrays(atoms, {k: atoms.arrays[k] for k in HALEX_ARRAYS if k in atoms.arrays})
+        set_arrays(atoms, found)
     except (TypeError, ValueError) as exc:
         raise FileFormatError(f"{str(path)!r}: malformed per-atom array: {exc}") from None
     return atoms
@@ -83,7 +123,8 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None
     """Write ``atoms`` to ``path`` atomically (temporary file, then rename).
 
     The format is guessed from the suffix (``.extxyz`` by default) and must be one
-    ASE writes. Returns the path written.
+    ASE writes. A format outside :data:`ARRAY_FORMATS` gets the halex per-atom arrays
+    in a sidecar ``<path>.halex.json`` (written atomically too). Returns the path written.
     """
     import ase.io
     from ase.io.formats import ioformats
@@ -100,7 +141,23 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None
     binary = ioformats[fmt].isbinary
     with atomic_output(path, "wb" if binary else "w") as fh:
         ase.io.write(fh, atoms, format=fmt)
+    _write_sidecar(path, atoms, fmt)
     return path
+
+
+def _write_sidecar(path: Path, atoms: Atoms, fmt: str) -> None:
+    """Keep the halex arrays next to a file whose format cannot hold them; remove a stale sidecar otherwise."""
+    from halex.arrays import HALEX_ARRAYS
+
+    side = sidecar_path(path)
+    arrays = {k: atoms.arrays[k].tolist() for k in HALEX_ARRAYS if k in atoms.arrays}
+    if fmt in ARRAY_FORMATS or not arrays:
+        with contextlib.suppress(FileNotFoundError):
+            side.unlink()
+        return
+    with atomic_output(side) as fh:
+        json.dump({"written_by": "halex", "file": path.name, "format": fmt,
+                   "symbols": atoms.get_chemical_symbols(), "arrays": arrays}, fh)
 
 
 @contextlib.contextmanager
