@@ -1,43 +1,59 @@
-"""Every ```python block of docs/*.md runs as written (blocks of one page share a namespace)."""
+"""Every docs page has a worked example that runs as written and makes the figures the page shows.
 
-import re
+The ```python blocks of one page share a namespace and run in a fresh folder; each figure a
+page shows (``figures/NAME.png``) must be written there under that name by the example, which
+is how ``scripts/make_figures.py`` regenerates ``docs/figures``.
+"""
+
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text())
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+_spec = importlib.util.spec_from_file_location("make_figures", ROOT / "scripts" / "make_figures.py")
+make_figures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_figures)
+
+PAGES = sorted(DOCS.glob("*.md"))
+#: pages whose example needs the CP2K program
+NEEDS_CP2K = {"engines.md", "electronic.md"}
 
 
-def _code(page: Path) -> str:
-    return "\n\n".join(re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S))
+def test_every_page_has_a_runnable_example():
+    missing = [p.name for p in PAGES if not make_figures.page_code(p).strip()]
+    assert not missing, f"pages without a ```python example: {missing}"
 
 
-def test_every_capability_page_has_a_runnable_example():
-    names = {p.name for p in PAGES}
-    assert {"engines.md", "relax.md", "store.md", "build.md", "exchange.md"} <= names
+def test_every_figure_file_is_shown_and_every_shown_figure_exists():
+    shown = {name for p in PAGES for name in make_figures.page_figures(p)}
+    files = {f.name for f in (DOCS / "figures").glob("*.png")}
+    assert shown - files == set(), f"figures shown but not in docs/figures: {sorted(shown - files)}"
+    assert files - shown == set(), f"stale figures no page shows: {sorted(files - shown)}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
-def test_doc_examples_run(page, tmp_path):
-    if page.name in ("engines.md", "electronic.md"):
+def test_doc_examples_run_and_make_their_figures(page, tmp_path):
+    if page.name in NEEDS_CP2K:
         import shutil
 
         if shutil.which("cp2k.psmp") is None:
             pytest.skip("cp2k.psmp not installed")
-    script = tmp_path / f"{page.stem}.py"
-    script.write_text(_code(page))
-    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    r = make_figures.run_page(page, tmp_path, timeout=900)
     assert r.returncode == 0, f"{page.name} example failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    missing = make_figures.missing_figures(page, tmp_path)
+    assert not missing, f"{page.name}: the example does not write {missing}"
 
 
-EXAMPLES = sorted((DOCS.parent / "examples").glob("*.py"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_examples_run(example, tmp_path):
-    r = subprocess.run([sys.executable, str(example), str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, str(example), str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert any((tmp_path / "out").glob("*.png"))

@@ -3,7 +3,7 @@ import re
 import halex
 from conftest import run_cli
 from halex.cli.main import COMMANDS
-from halex.errors import EngineNotFoundError, HalexError, InputError, StructureError
+from halex.errors import EngineNotFoundError, HalexError
 
 
 def test_version_matches_metadata():
@@ -22,9 +22,26 @@ def test_help_lists_every_command():
         assert re.search(rf"^\s+{name}\s", r.stdout, re.M), f"{name} missing from --help"
 
 
-def test_error_hierarchy():
-    for cls in (InputError, StructureError, EngineNotFoundError):
-        assert issubclass(cls, HalexError)
+def test_every_error_is_one_cli_line(monkeypatch, capsys):
+    """Every exception class halex defines is a HalexError, and the command line turns each one
+    into exit code 2 and a single ``halex: error:`` line naming the problem (no traceback)."""
+    import inspect
+
+    import halex.errors as errors
+    from halex.cli import main as cli
+
+    classes = [c for _, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, Exception) and c.__module__ == errors.__name__]
+    assert len(classes) >= 10 and all(issubclass(c, HalexError) for c in classes)
+    for cls in classes:
+        def boom(args, cls=cls):
+            raise cls(f"the {cls.__name__} text")
+
+        monkeypatch.setattr(cli.importlib.import_module("halex.cli.engines_cmd"), "run", boom)
+        assert cli.main(["engines"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"halex: error: the {cls.__name__} text"], (cls, err)
+    # KeyError's repr quoting does not leak into the message
     assert str(EngineNotFoundError("no such engine 'x'")) == "no such engine 'x'"
 
 

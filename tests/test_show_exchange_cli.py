@@ -46,6 +46,28 @@ def test_show_writes_a_picture(model, tmp_path, color):
     r = run_cli("show", str(model), "-o", str(out), "--color", color)
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    # the picture shows the atoms in the colours of the chosen mode
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    px = imread(out)[..., :3]
+    assert min(px.shape[:2]) > 200
+    inked = (px < 0.95).any(axis=2).mean()
+    assert 0.02 < inked < 0.9, inked
+    if color == "element":  # Jmol colours of Cs, Pb and Cl (ASE's table)
+        from ase.data import atomic_numbers
+        from ase.data.colors import jmol_colors
+
+        wanted = [jmol_colors[atomic_numbers[el]] for el in ("Cs", "Pb", "Cl")]
+    elif color == "domain":  # a nanocrystal is all perovskite
+        wanted = [to_rgb("#3b75af")]
+    else:  # five layers (0-4): at least three clearly different colours
+        wanted = []
+        colours = np.unique(np.round(px[(px < 0.9).any(axis=2)] * 8), axis=0)
+        assert len(colours) >= 3
+    for rgb in wanted:
+        close = (np.abs(px - np.asarray(rgb)) < 0.08).all(axis=2).mean()
+        assert close > 1e-3, (color, rgb, close)
 
 
 def test_show_errors(model, tmp_path):

@@ -201,7 +201,7 @@ def test_indexing_and_measurements_on_true_columns(nc, zone):
 
 def test_wrong_zone_axis_is_an_error(nc):
     _, t = simulate_image(nc, zone="101")
-    with pytest.raises(AnalysisError, match="zone|001|101"):
+    with pytest.raises(AnalysisError, match=r"\[001\] perovskite column motif.*check --zone"):
         index_columns(t["x_A"], t["y_A"], t["weight"], "001")
 
 

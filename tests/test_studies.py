@@ -60,7 +60,11 @@ def test_study_all_writes_tables_figures_report(all_run):
     alloy = _rows(out / "alloy" / "alloy.csv")
     assert sorted(r["pattern"] for r in alloy) == ["csi-parallel", "csi-perpendicular", "pbi2-perpendicular", "random", "random"]
     summary = _rows(out / "alloy" / "alloy_summary.csv")
-    assert [r["pattern"] for r in summary][0] == "random" and _f(summary[0]["spread_kcal_mol"]) >= 0
+    assert [r["pattern"] for r in summary][0] == "random"
+    # the spread is the sample standard deviation of the random seeds' ΔE, recomputed here
+    random_dE = [float(r["dE_kcal_mol"]) for r in alloy if r["pattern"] == "random"]
+    assert _f(summary[0]["spread_kcal_mol"]) == pytest.approx(float(np.std(random_dE, ddof=1)), rel=1e-6)
+    assert _f(summary[0]["dE_kcal_mol"]) == pytest.approx(float(np.mean(random_dE)), rel=1e-6)
     for sub, stem in (("layers", "layers_energy_strain"), ("chalcohalide", "chalcohalide_energy_strain"), ("alloy", "alloy_energies")):
         for ext in ("png", "svg"):
             assert (out / sub / f"{stem}.{ext}").stat().st_size > 1000
@@ -79,7 +83,7 @@ def test_energies_follow_the_formula_from_stored_energies(all_run):
     energy_of = {}
     for row in db.select():
         label = row.get("label", "")
-        if label.startswith("study ") or label.startswith("reference "):
+        if label.startswith(("study ", "reference ")):
             energy_of[label] = row.energy
     e_pbcl2 = energy_of["reference PbCl2 molecule"]
     e_pbi2 = energy_of["reference PbI2 molecule"]
@@ -229,7 +233,7 @@ def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "2", "-o", str(out),
                 timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "[study] 6/6 done" in r.stderr or "[study] 6/6" in r.stderr
+    assert "[study] 6/6" in r.stderr
     # per-relaxation step progress travels from the worker processes to the client's log
     assert re.search(r"\[study\] pristine \(\d+ atoms\): step 0 ", r.stderr), r.stderr[-3000:]
     assert re.search(r"\[study\] interface-1 \(\d+ atoms\): step 10 ", r.stderr), r.stderr[-3000:]
