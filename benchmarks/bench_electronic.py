@@ -67,4 +67,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from _results import run_benchmark
+
+    sys.exit(run_benchmark("bench_electronic", main))

@@ -113,4 +113,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from _results import run_benchmark
+
+    sys.exit(run_benchmark("bench_stem", main))

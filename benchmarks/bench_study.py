@@ -101,4 +101,8 @@ def _num(v: str) -> bool:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from _results import run_benchmark
+
+    sys.exit(run_benchmark("bench_study", main))

@@ -198,4 +198,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    from _results import run_benchmark
+
+    sys.exit(run_benchmark("bench_ta", main))

@@ -57,3 +57,13 @@ def test_examples_run(example, tmp_path):
                        timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert any((tmp_path / "out").glob("*.png"))
+
+
+def test_engine_bias_table_in_the_docs_is_the_benchmarks_output():
+    """docs/phases.md shows the table benchmarks/engine_bias.py wrote, not a hand-edited copy."""
+    page = (DOCS / "phases.md").read_text()
+    start, end = "<!-- engine-bias table: benchmarks/engine_bias.py -->", "<!-- end engine-bias table -->"
+    shown = page.split(start)[1].split(end)[0].strip()
+    result = (ROOT / "benchmarks" / "results" / "engine_bias.md").read_text()
+    assert shown and shown in result
+    assert "- date: " in result and "- versions: Python " in result and "- machine: " in result

@@ -22,4 +22,6 @@ warnings.warn("halex.build is deprecated: import halex.models instead", Deprecat
 
 for _name, _module in (("exchange", _exchange), ("heterostructure", _heterostructure), ("nanocrystal", _nanocrystal)):
     sys.modules[f"{__name__}.{_name}"] = _module
+exchange = _exchange  # as in halex.models: the exchange module (heterostructure is the builder function)
+nanocrystal = _nanocrystal
 del _name, _module, _models
