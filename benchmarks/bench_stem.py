@@ -6,7 +6,7 @@
 2. Speed: refinement of all columns of a 1024×1024 phase image of a large model
    (≈ 3,000 columns), started from the true positions + 0.5 px; columns per second.
    Atomap (GPL, optional) is timed on the same image and starts, run from its own virtual
-   environment ($HALEX_ATOMAP_PYTHON, default /work/venvs/atomap/bin/python).
+   environment ($HALEX_ATOMAP_PYTHON, default benchmarks/.anchors/atomap/bin/python).
 
     .venv/bin/python benchmarks/bench_stem.py
 """
@@ -38,6 +38,9 @@ print(json.dumps({"wall_s": dt, "n": len(pos), "x": [float(a.pixel_x) for a in s
                   "y": [float(a.pixel_y) for a in sub.atom_list]}))
 """
 
+
+#: Python of the anchor's own environment (bash benchmarks/setup_anchors.sh)
+ANCHOR_PYTHON = str(Path(__file__).resolve().parent / ".anchors" / "atomap" / "bin" / "python")
 
 def _precision(kind: str, dose: float) -> tuple[float, float, int]:
     from halex.models import perovskite_nanocrystal
@@ -109,7 +112,7 @@ def main() -> None:
     print("\n| fitter | image | columns | wall (s) | columns/s |")
     print("|---|---|---|---|---|")
     print(f"| halex refine_columns | {shape[1]}×{shape[0]} | {n} | {wall:.2f} | {n / wall:.0f} (RMS error {rms:.3f} px) |")
-    print(_atomap(data, start, truth, os.environ.get("HALEX_ATOMAP_PYTHON", "/work/venvs/atomap/bin/python")))
+    print(_atomap(data, start, truth, os.environ.get("HALEX_ATOMAP_PYTHON", ANCHOR_PYTHON)))
 
 
 if __name__ == "__main__":

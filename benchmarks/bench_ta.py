@@ -7,7 +7,7 @@ and lifetimes free from its automatic starting values (3 lifetime starts). pyglo
 gets the model (timed on its second run, after numba's compilation) with a spectral-gaussian IRF whose centre dispersion is the same
 polynomial in (λ − λc)/100 nm, starting from the rounded truth.
 
-    .venv/bin/python benchmarks/bench_ta.py [--glotaran-python /work/venvs/glotaran/bin/python]
+    .venv/bin/python benchmarks/bench_ta.py [--glotaran-python benchmarks/.anchors/glotaran/bin/python]
 
 Prints a table (wall time, lifetimes, IRF FWHM, max |t0(λ) error|) for both.
 """
@@ -90,6 +90,9 @@ irf:
 """
 
 
+#: Python of the anchor's own environment (bash benchmarks/setup_anchors.sh)
+ANCHOR_PYTHON = str(Path(__file__).resolve().parent / ".anchors" / "glotaran" / "bin" / "python")
+
 def make_map(seed: int = 5) -> TAMap:
     w = np.arange(380, 701, 4.0)
     t = np.r_[np.arange(-1.5, 3.0, 0.02), np.geomspace(3.0, 3000.0, 120)]
@@ -105,7 +108,7 @@ def make_map(seed: int = 5) -> TAMap:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
-        "--glotaran-python", default=os.environ.get("HALEX_GLOTARAN_PYTHON", "/work/venvs/glotaran/bin/python")
+        "--glotaran-python", default=os.environ.get("HALEX_GLOTARAN_PYTHON", ANCHOR_PYTHON)
     )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()

@@ -1,9 +1,9 @@
 """Debye-equation speed: halex against DebyeCalculator on the same cubic CsPbCl3 NCs (CPU).
 
-    .venv/bin/python benchmarks/bench_xrd.py [--debye-python /work/venvs/debye/bin/python]
+    .venv/bin/python benchmarks/bench_xrd.py [--debye-python benchmarks/.anchors/debye/bin/python]
 
 DebyeCalculator (Apache-2.0, PyTorch) runs in its own virtual environment when found
-(default /work/venvs/debye or $HALEX_DEBYE_PYTHON); both compute I(Q) for Q = 1–8 Å⁻¹ in
+(default benchmarks/.anchors/debye or $HALEX_DEBYE_PYTHON); both compute I(Q) for Q = 1–8 Å⁻¹ in
 0.01 Å⁻¹ steps from the same XYZ file. Reported: atoms, wall time (best of N, after
 one warm-up), and the correlation of the two I(Q) curves (a check that both computed
 the same thing). Also times the whole 2θ pattern (Cu Kα1+Kα2) and a two-phase fit.
@@ -40,9 +40,12 @@ print(json.dumps({"wall_s": best}))
 '''
 
 
+#: Python of the anchor's own environment (bash benchmarks/setup_anchors.sh)
+ANCHOR_PYTHON = str(Path(__file__).resolve().parent / ".anchors" / "debye" / "bin" / "python")
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--debye-python", default=os.environ.get("HALEX_DEBYE_PYTHON", "/work/venvs/debye/bin/python"))
+    ap.add_argument("--debye-python", default=os.environ.get("HALEX_DEBYE_PYTHON", ANCHOR_PYTHON))
     ap.add_argument("--sizes", nargs="*", type=int, default=[8, 12, 16])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()

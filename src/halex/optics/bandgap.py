@@ -95,8 +95,27 @@ def coulomb_coefficient(shape: str = "cube", *, n: int = 2**18, seed: int = 7) -
     return float(np.mean(1.0 / np.linalg.norm(re - rh, axis=1)))
 
 
-def confinement_energy_eV(edge_nm, mu: float) -> np.ndarray:
-    """Kinetic confinement energy 3π²ħ²/(2 μ m0 L²) of an electron–hole pair in a cube (eV)."""
+def confinement_energy_eV(edge_nm: np.ndarray | float, mu: float) -> np.ndarray:
+    """Kinetic confinement energy 3π²ħ²/(2 μ m₀ L²) of an electron–hole pair in a cube (eV).
+
+    Parameters
+    ----------
+    edge_nm
+        Cube edge L (nm).
+    mu
+        Reduced mass (m₀).
+
+    Returns
+    -------
+    numpy.ndarray
+        Energy (eV); it falls as 1/L².
+
+    Examples
+    --------
+    >>> e = confinement_energy_eV([5.0, 10.0], 0.1)
+    >>> round(float(e[0] / e[1]), 6)
+    4.0
+    """
     L = np.asarray(edge_nm, float)
     if np.any(L <= 0):
         raise InputError("NC edge lengths must be positive (nm)")
@@ -105,13 +124,33 @@ def confinement_energy_eV(edge_nm, mu: float) -> np.ndarray:
     return 3 * np.pi**2 * HBAR2_2M0_EV_NM2 / (mu * L**2)
 
 
-def band_gap_vs_size(edge_nm, *, material: str | None = None, eg_bulk_eV: float | None = None, mu: float | None = None,
+def band_gap_vs_size(edge_nm: np.ndarray | float, *, material: str | None = None, eg_bulk_eV: float | None = None, mu: float | None = None,
                      epsilon_r: float | None = None) -> np.ndarray:
     """Lowest optical transition energy (eV) of a cubic NC of edge ``edge_nm``.
 
-    Give ``material`` (a key of :data:`MATERIALS`) or ``eg_bulk_eV`` and ``mu``; the
-    Coulomb term is added only when ``epsilon_r`` is given (or taken from the material
-    when ``epsilon_r="material"`` is not used: pass it explicitly).
+    ``E(L) = E_g + 3π²ħ²/(2 μ m₀ L²) [− c e²/(4π ε₀ ε_r L)]`` (module docstring: the
+    confinement term of a particle in a cube, the Coulomb term with the cube's coefficient).
+
+    Parameters
+    ----------
+    edge_nm
+        Cube edge(s) in nm.
+    material
+        A key of :data:`MATERIALS` (``"CsPbI3"``, ``"CsPbBr3"``), or give the next two.
+    eg_bulk_eV, mu
+        Bulk gap (eV) and exciton reduced mass (m₀).
+    epsilon_r
+        Dielectric constant; the Coulomb term is added only when it is given.
+
+    Returns
+    -------
+    numpy.ndarray
+        Transition energies (eV).
+
+    Examples
+    --------
+    >>> bool(band_gap_vs_size(8.0, material="CsPbI3") > MATERIALS["CsPbI3"].eg_bulk_eV)
+    True
     """
     if material is not None:
         if material not in MATERIALS:
@@ -129,16 +168,56 @@ def band_gap_vs_size(edge_nm, *, material: str | None = None, eg_bulk_eV: float 
     return e
 
 
-def band_gap_vs_composition(x_cl, *, eg_cl_eV: float, eg_i_eV: float, bowing_eV: float = 0.0) -> np.ndarray:
-    """``E(x) = x E_Cl + (1 − x) E_I − b x(1 − x)`` for chloride fraction x ∈ [0, 1]."""
+def band_gap_vs_composition(x_cl: np.ndarray | float, *, eg_cl_eV: float, eg_i_eV: float, bowing_eV: float = 0.0) -> np.ndarray:
+    """``E(x) = x E_Cl + (1 − x) E_I − b x(1 − x)`` for chloride fraction x ∈ [0, 1].
+
+    Parameters
+    ----------
+    x_cl
+        Chloride fraction X_Cl / 100 (0 = CsPbI3, 1 = CsPbCl3).
+    eg_cl_eV, eg_i_eV
+        Gaps of the two end members (eV).
+    bowing_eV
+        Bowing parameter b (eV).
+
+    Returns
+    -------
+    numpy.ndarray
+        Gap (eV) at each x.
+
+    Examples
+    --------
+    >>> band_gap_vs_composition([0.0, 0.5, 1.0], eg_cl_eV=3.0, eg_i_eV=1.7, bowing_eV=0.4).round(3).tolist()
+    [1.7, 2.25, 3.0]
+    """
     x = np.asarray(x_cl, float)
     if np.any((x < 0) | (x > 1)):
         raise InputError("chloride fractions must lie in [0, 1] (give X_Cl / 100)")
     return x * eg_cl_eV + (1 - x) * eg_i_eV - bowing_eV * x * (1 - x)
 
 
-def fit_bowing(x_cl, gap_eV) -> dict:
-    """Linear least-squares fit of ``E_Cl``, ``E_I`` and ``b`` with standard errors."""
+def fit_bowing(x_cl: np.ndarray, gap_eV: np.ndarray) -> dict[str, float]:
+    """Linear least-squares fit of ``E_Cl``, ``E_I`` and ``b`` with standard errors.
+
+    Parameters
+    ----------
+    x_cl
+        Chloride fractions (0–1), at least four.
+    gap_eV
+        Measured gaps (eV).
+
+    Returns
+    -------
+    dict
+        ``eg_cl_eV``, ``eg_i_eV``, ``bowing_eV`` and their ``*_err_eV`` (residual-scaled).
+
+    Examples
+    --------
+    >>> x = np.linspace(0, 1, 6)
+    >>> r = fit_bowing(x, band_gap_vs_composition(x, eg_cl_eV=3.0, eg_i_eV=1.72, bowing_eV=0.3))
+    >>> round(float(r["bowing_eV"]), 6)
+    0.3
+    """
     x = np.asarray(x_cl, float)
     g = np.asarray(gap_eV, float)
     if x.shape != g.shape or x.size < 4:

@@ -23,7 +23,23 @@ __all__ = ["x_cl_from_counts", "x_cl_from_model", "parse_counts"]
 
 
 def parse_counts(text: str) -> dict[str, float]:
-    """``"Cl=1200,I=800"`` → ``{"Cl": 1200.0, "I": 800.0}`` with checks."""
+    """``"Cl=1200,I=800"`` → ``{"Cl": 1200.0, "I": 800.0}`` with checks.
+
+    Parameters
+    ----------
+    text
+        Comma-separated ``ELEMENT=NUMBER`` pairs (the CLI's ``--edx-counts``).
+
+    Returns
+    -------
+    dict
+        Element → number.
+
+    Examples
+    --------
+    >>> parse_counts("Cl=1200, I=800")
+    {'Cl': 1200.0, 'I': 800.0}
+    """
     out: dict[str, float] = {}
     for item in text.replace(";", ",").split(","):
         item = item.strip()
@@ -40,7 +56,30 @@ def parse_counts(text: str) -> dict[str, float]:
 
 
 def x_cl_from_counts(counts: dict[str, float], *, k_factors: dict[str, float] | None = None) -> dict:
-    """X_Cl (%) and its counting-statistics error from Cl and I line counts."""
+    """X_Cl (%) and its counting-statistics error from Cl and I line counts.
+
+    ``X_Cl = k_Cl N_Cl / (k_Cl N_Cl + k_I N_I) × 100`` (SPEC §6), with Cliff–Lorimer
+    k-factors (1 when not calibrated) and Poisson errors on the counts propagated.
+
+    Parameters
+    ----------
+    counts
+        ``{"Cl": N_Cl, "I": N_I}`` (other elements are refused).
+    k_factors
+        Cliff–Lorimer factors for Cl and I.
+
+    Returns
+    -------
+    dict
+        ``x_cl_percent``, ``x_cl_err_percent``, the k-factors, whether they were calibrated,
+        and the counts.
+
+    Examples
+    --------
+    >>> r = x_cl_from_counts({"Cl": 1200, "I": 800})
+    >>> round(r["x_cl_percent"], 1), round(r["x_cl_err_percent"], 1)
+    (60.0, 1.1)
+    """
     for el, n in counts.items():
         if el not in chemical_symbols[1:]:
             raise InputError(f"unknown element {el!r} in the EDX counts")
@@ -59,12 +98,33 @@ def x_cl_from_counts(counts: dict[str, float], *, k_factors: dict[str, float] | 
     x = a / (a + b)
     # d x / d N_Cl = k_Cl b / (a+b)^2, d x / d N_I = -k_I a / (a+b)^2; var N = N
     err = np.sqrt((k["Cl"] * b) ** 2 * ncl + (k["I"] * a) ** 2 * ni) / (a + b) ** 2
-    return {"x_cl_percent": 100 * x, "x_cl_err_percent": 100 * err, "k_factors": {"Cl": k["Cl"], "I": k["I"]},
+    return {"x_cl_percent": float(100 * x), "x_cl_err_percent": float(100 * err), "k_factors": {"Cl": k["Cl"], "I": k["I"]},
             "calibrated": k_factors is not None, "counts": {"Cl": ncl, "I": ni}}
 
 
 def x_cl_from_model(atoms: Atoms, *, domain: str | None = None) -> dict:
-    """X_Cl (%) of a model, whole or one ``domain``."""
+    """X_Cl (%) of a model, whole or one ``domain``.
+
+    Parameters
+    ----------
+    atoms
+        A model; ``domain`` needs the per-atom ``domain`` array.
+    domain
+        ``"perovskite"`` or ``"chalcohalide"``; the whole model when None.
+
+    Returns
+    -------
+    dict
+        ``x_cl_percent``, ``n_cl``, ``n_i``, ``domain``.
+
+    Examples
+    --------
+    >>> from halex.models import exchange_layers, perovskite_nanocrystal
+    >>> nc = exchange_layers(perovskite_nanocrystal((2, 2, 2)), 1, start="bottom")
+    >>> r = x_cl_from_model(nc)
+    >>> r["n_cl"] + r["n_i"] == 36
+    True
+    """
     sym = np.array(atoms.get_chemical_symbols())
     mask = np.ones(len(atoms), bool)
     if domain is not None:

@@ -26,7 +26,19 @@ __all__ = ["Spectrum", "read_spectrum", "check_spectrum"]
 
 @dataclass(frozen=True)
 class Spectrum:
-    """A spectrum on an increasing wavelength axis (nm)."""
+    """A spectrum on an increasing wavelength axis (nm).
+
+    Attributes
+    ----------
+    wavelength_nm
+        Wavelengths (nm), increasing.
+    values
+        Signal (absorbance, counts, ...), one per wavelength.
+    name
+        Column name of the signal.
+    meta
+        Source file and reading details.
+    """
 
     wavelength_nm: np.ndarray
     values: np.ndarray
@@ -34,7 +46,33 @@ class Spectrum:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def check_spectrum(wavelength_nm, values, *, name: str = "signal", source: str = "spectrum") -> Spectrum:
+def check_spectrum(wavelength_nm: np.ndarray, values: np.ndarray, *, name: str = "signal",
+                   source: str = "spectrum") -> Spectrum:
+    """Validate a spectrum and return it on an increasing wavelength axis.
+
+    Parameters
+    ----------
+    wavelength_nm, values
+        Wavelengths (nm, either order) and signal of equal length.
+    name
+        Name of the signal.
+    source
+        Name used in error messages.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    FileFormatError
+        Lengths disagree, fewer than 5 points, non-finite values, or non-positive wavelengths.
+
+    Examples
+    --------
+    >>> check_spectrum([700.0, 600.0, 500.0, 450.0, 400.0], [0, 1, 2, 3, 4]).wavelength_nm.tolist()
+    [400.0, 450.0, 500.0, 600.0, 700.0]
+    """
     w = np.asarray(wavelength_nm, float).ravel()
     v = np.asarray(values, float).ravel()
     if w.shape != v.shape:
@@ -51,7 +89,26 @@ def check_spectrum(wavelength_nm, values, *, name: str = "signal", source: str =
 
 
 def read_spectrum(path: str | os.PathLike, *, column: int | str | None = None) -> Spectrum:
-    """Read a spectrometer CSV/TXT export (wavelength in nm in the first column)."""
+    """Read a spectrometer CSV/TXT export (wavelength in nm in the first column).
+
+    Comment and header lines are skipped; decimal commas (``400,5;0,12``) are recognised.
+
+    Parameters
+    ----------
+    path
+        The file.
+    column
+        Data column (index counted after the wavelength, or header name); default the first.
+
+    Returns
+    -------
+    Spectrum
+
+    Raises
+    ------
+    FileFormatError
+        Not a numeric table, or the column does not exist.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"spectrum file {str(path)!r} does not exist")

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,31 @@ __all__ = ["HC_EV_NM", "to_energy", "Peak", "PeakFit", "fit_peaks", "absorption_
 HC_EV_NM = 1239.841984
 
 
-def to_energy(wavelength_nm, values, *, jacobian: bool = True):
-    """Return ``(energy_eV, values_per_eV)`` sorted by increasing energy."""
+def to_energy(wavelength_nm: np.ndarray, values: np.ndarray, *,
+              jacobian: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Wavelength to photon energy, ``E = hc/λ`` (``HC_EV_NM`` = 1239.84 eV nm).
+
+    Parameters
+    ----------
+    wavelength_nm
+        Wavelengths (nm).
+    values
+        Signal per wavelength.
+    jacobian
+        Convert a spectral density per nm to per eV (multiply by λ²/hc): right for PL
+        counts, wrong for absorbance.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(energy_eV, values_per_eV)`` sorted by increasing energy.
+
+    Examples
+    --------
+    >>> e, _ = to_energy([620.0, 413.28], [1.0, 1.0], jacobian=False)
+    >>> e.round(3).tolist()
+    [2.0, 3.0]
+    """
     w = np.asarray(wavelength_nm, float)
     v = np.asarray(values, float)
     if np.any(w <= 0):
@@ -176,7 +200,7 @@ def _peaks_from(x: np.ndarray, popt: np.ndarray, perr: np.ndarray, n_peaks: int,
     return peaks, comps
 
 
-def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "gauss", centers=None,
+def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "gauss", centers: np.ndarray | None = None,
               baseline: bool = True) -> PeakFit:
     """Fit ``n_peaks`` Gaussian or Voigt peaks (x in any unit, e.g. eV) plus a constant.
 
@@ -235,8 +259,29 @@ def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "g
                    [comps[i] for i in order], chi2)
 
 
-def absorption_features(energy_eV, absorbance, *, smooth_points: int = 5) -> dict:
-    """Excitonic peak, onset and Tauc (direct) gap of an absorption spectrum (eV axis, increasing)."""
+def absorption_features(energy_eV: np.ndarray, absorbance: np.ndarray, *, smooth_points: int = 5) -> dict[str, Any]:
+    """Excitonic peak, onset and Tauc (direct) gap of an absorption spectrum.
+
+    The exciton is the most prominent maximum of the smoothed spectrum above the edge; the
+    onset is the tangent at the steepest rise extrapolated to the baseline; the Tauc gap
+    is the intercept of ``(A E)²`` against E on the continuum above the exciton (a direct
+    allowed transition).
+
+    Parameters
+    ----------
+    energy_eV
+        Photon energies (eV), increasing (:func:`to_energy`).
+    absorbance
+        Absorbance at each energy.
+    smooth_points
+        Savitzky–Golay window (points) before derivatives are taken.
+
+    Returns
+    -------
+    dict
+        ``exciton_peak_eV`` (None if no peak), ``onset_eV``, ``tauc_direct_gap_eV``,
+        ``steepest_edge_eV`` and their wavelengths (nm), and the baseline.
+    """
     from scipy.signal import find_peaks, savgol_filter
 
     e = np.asarray(energy_eV, float)

@@ -2,6 +2,12 @@
 with a Gaussian instrument response, global analysis (DAS and sequential EAS) and
 comparison of samples."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
 from halex.ta.fit import Chirp, GlobalFit, KineticsFit, chirp_corrected, estimate_chirp, fit_global, fit_kinetics
 from halex.ta.io import TAMap, check_ta_map, read_ta_map, write_ta_map
 from halex.ta.model import FWHM_PER_SIGMA, basis, exp_conv_gauss, sequential_matrix, step_conv_gauss
@@ -13,9 +19,31 @@ __all__ = ["Chirp", "GlobalFit", "KineticsFit", "chirp_corrected", "estimate_chi
            "normalised_trace", "analyze_map"]
 
 
-def normalised_trace(m: TAMap, wavelength_nm: float, *, bandwidth_nm: float = 4.0, align: bool = True):
-    """Trace at ``wavelength_nm`` divided by its largest-magnitude value (bleaches become +1),
-    shifted so that its half-rise is at t = 0 when ``align``. Returns ``(time_ps, trace)``."""
+def normalised_trace(m: TAMap, wavelength_nm: float, *, bandwidth_nm: float = 4.0,
+                     align: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Trace at ``wavelength_nm`` divided by its largest-magnitude value (bleaches become +1).
+
+    Parameters
+    ----------
+    m
+        The map.
+    wavelength_nm
+        Probe wavelength (nm).
+    bandwidth_nm
+        Average over ±bandwidth/2 nm.
+    align
+        Shift the delays so that the half-rise is at t = 0 (linear interpolation).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(time_ps, normalised ΔA)``.
+
+    Raises
+    ------
+    AnalysisError
+        No signal at that wavelength.
+    """
     import numpy as np
 
     y = m.trace(wavelength_nm, bandwidth_nm=bandwidth_nm)
@@ -34,14 +62,38 @@ def normalised_trace(m: TAMap, wavelength_nm: float, *, bandwidth_nm: float = 4.
     return t, yn
 
 
-def analyze_map(m: TAMap, *, kinetics=(), n_components: int = 2, global_components: int | None = None,
-                irf_fwhm_ps: float | None = None, chirp="auto", chirp_order: int = 2, offset: bool = False,
-                bandwidth_nm: float = 2.0):
+def analyze_map(m: TAMap, *, kinetics: Sequence[float] = (), n_components: int = 2,
+                global_components: int | None = None, irf_fwhm_ps: float | None = None, chirp: str | Chirp = "auto",
+                chirp_order: int = 2, offset: bool = False,
+                bandwidth_nm: float = 2.0) -> tuple[Chirp, GlobalFit | None, list[KineticsFit]]:
     """The ``halex ta fit`` workflow: chirp, optional global fit, kinetics at chosen wavelengths.
 
-    ``chirp`` is ``"auto"`` (estimated, then refined by the global fit when one is run),
-    ``"none"`` (t0 = 0 everywhere, fitted per trace) or a :class:`Chirp`.
-    Returns ``(chirp, global_fit_or_None, [KineticsFit, ...])``.
+    Parameters
+    ----------
+    m
+        The map (delays in ps, wavelengths in nm).
+    kinetics
+        Wavelengths (nm) whose traces are fitted one by one (in the chirp-corrected frame).
+    n_components
+        Exponentials per kinetic trace.
+    global_components
+        Components of a global fit over all wavelengths (None: no global fit).
+    irf_fwhm_ps
+        Fix the IRF FWHM (ps); fitted when None.
+    chirp
+        ``"auto"`` (estimated, then refined by the global fit when one is run),
+        ``"none"`` (t0 = 0 everywhere, fitted per trace) or a :class:`Chirp`.
+    chirp_order
+        Order of the estimated chirp polynomial.
+    offset
+        Add a non-decaying component.
+    bandwidth_nm
+        Kinetic traces average over ±bandwidth/2 nm.
+
+    Returns
+    -------
+    tuple
+        ``(chirp, global_fit_or_None, [KineticsFit, ...])``.
     """
     from halex.errors import InputError
 

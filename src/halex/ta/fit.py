@@ -35,7 +35,24 @@ __all__ = ["Chirp", "estimate_chirp", "KineticsFit", "fit_kinetics", "GlobalFit"
 
 @dataclass(frozen=True)
 class Chirp:
-    """``t0(λ) = Σ c_k ((λ − center_nm)/100)^k`` in ps."""
+    """Time zero versus probe wavelength: ``t0(λ) = Σ c_k ((λ − center_nm)/100)^k`` in ps.
+
+    Attributes
+    ----------
+    coefficients_ps
+        Polynomial coefficients c_k (ps) in ``u = (λ − center_nm) / 100 nm``.
+    center_nm
+        Expansion centre (nm).
+    errors_ps
+        Standard errors of the coefficients (ps), where fitted.
+    points
+        The per-wavelength half-rise times an estimate was fitted to.
+
+    Examples
+    --------
+    >>> Chirp((0.1, 0.3), 500.0)([400.0, 500.0, 600.0]).round(3).tolist()
+    [-0.2, 0.1, 0.4]
+    """
 
     coefficients_ps: tuple[float, ...]
     center_nm: float
@@ -57,6 +74,32 @@ def estimate_chirp(m: TAMap, *, order: int = 2, min_snr: float = 8.0, smooth: in
 
     Columns whose peak |ΔA| is below ``min_snr`` times the pre-time-zero noise are not
     used; outliers beyond 3·MAD of the polynomial are clipped (repeated to convergence).
+
+    Parameters
+    ----------
+    m
+        The map as measured.
+    order
+        Polynomial order of t0(λ).
+    min_snr
+        Columns with a peak below this many noise standard deviations are skipped.
+    smooth
+        Running-mean width (points) along the delay axis before the half-rise is located.
+
+    Returns
+    -------
+    Chirp
+        With ``points`` holding the wavelengths and half-rise times (ps) it was fitted to.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from halex.ta import default_delays, gaussian_band, simulate_ta_map
+    >>> w = np.arange(400.0, 700.0, 5.0)
+    >>> m = simulate_ta_map(w, default_delays(), [gaussian_band(w, 500, 40, -1.0)], [20.0], chirp_ps=(0.2, 0.5), seed=1)
+    >>> est = estimate_chirp(m, order=1)
+    >>> bool(abs(est(600.0)[()] - (0.2 + 0.5 * (600.0 - est.center_nm) / 100)) < 0.05)
+    True
     """
     if not 0 <= order <= 5:
         raise InputError(f"chirp polynomial order must lie in 0–5, got {order}")
@@ -106,7 +149,20 @@ def estimate_chirp(m: TAMap, *, order: int = 2, min_snr: float = 8.0, smooth: in
 
 
 def chirp_corrected(m: TAMap, chirp: Chirp) -> TAMap:
-    """Map with every column shifted by −t0(λ) (linear interpolation on the delay axis)."""
+    """Map with every column shifted by −t0(λ) (linear interpolation on the delay axis).
+
+    Parameters
+    ----------
+    m
+        The map as measured.
+    chirp
+        Time zero versus wavelength.
+
+    Returns
+    -------
+    TAMap
+        Same axes; column j holds ``ΔA(t + t0(λ_j), λ_j)``.
+    """
     t0 = chirp(m.wavelength_nm)
     out = np.empty_like(m.delta_a)
     for j in range(m.wavelength_nm.size):
@@ -134,7 +190,23 @@ def _starts(n: int, t: np.ndarray) -> list[np.ndarray]:
 
 @dataclass
 class GlobalFit:
-    """Global (all-wavelength) fit of a map: shared lifetimes, IRF and chirp; DAS and EAS."""
+    """Global (all-wavelength) fit of a map: shared lifetimes, IRF and chirp; DAS and EAS.
+
+    Attributes
+    ----------
+    lifetimes_ps, lifetimes_err_ps
+        Lifetimes in ascending order and their standard errors (ps).
+    irf_fwhm_ps, irf_fwhm_err_ps, irf_fixed
+        Gaussian instrument response FWHM (ps), its error, and whether it was held.
+    chirp
+        Fitted (or held) time zero versus wavelength.
+    das, eas
+        Decay- and evolution-associated spectra, shape (n_components [+1], n_wavelengths).
+    offset
+        A non-decaying component was included (last row).
+    wavelength_nm, time_ps, fitted, residual, rms_residual
+        Axes, the model map, data − model and its RMS (ΔA units).
+    """
 
     lifetimes_ps: np.ndarray
     lifetimes_err_ps: np.ndarray
@@ -169,16 +241,43 @@ def fit_global(m: TAMap, n_components: int = 2, *, irf_fwhm_ps: float | None = N
                lifetimes_start_ps: Sequence[float] | None = None) -> GlobalFit:
     """Global analysis: ``ΔA(λ, t) = Σ_k DAS_k(λ) g(t − t0(λ); τ_k, σ)``.
 
+    Lifetimes (log-parametrised), the IRF width and the chirp polynomial are refined by
+    :func:`scipy.optimize.least_squares`; the DAS are solved exactly at every step.
+    Several start sets are screened on the strongest wavelengths first.
+
     Parameters
     ----------
+    m
+        The map (delays in ps, wavelengths in nm).
     n_components
         Number of exponential components (1–6).
     irf_fwhm_ps
         Fix the IRF FWHM (ps); fitted when None.
     chirp
         Starting (or fixed, with ``fit_chirp=False``) chirp; estimated from the map when None.
+    fit_chirp
+        Refine the chirp polynomial with the lifetimes.
+    chirp_order
+        Order of the estimated chirp when ``chirp`` is None.
     offset
         Add a non-decaying component (its DAS is the long-time spectrum).
+    lifetimes_start_ps
+        Start lifetimes (ps) instead of the automatic start sets.
+
+    Returns
+    -------
+    GlobalFit
+        Lifetimes with standard errors (ps), IRF, chirp, DAS and EAS, fit and residual.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from halex.ta import default_delays, gaussian_band, simulate_ta_map
+    >>> w = np.arange(400.0, 700.0, 5.0)
+    >>> m = simulate_ta_map(w, default_delays(), [gaussian_band(w, 500, 40, -1.0)], [20.0], seed=1)
+    >>> g = fit_global(m, 1, irf_fwhm_ps=0.23, chirp=Chirp((0.0,), 550.0), fit_chirp=False)
+    >>> round(float(g.lifetimes_ps[0]), 2)
+    20.0
     """
     if not 1 <= n_components <= 6:
         raise InputError(f"number of global components must lie in 1–6, got {n_components}")
@@ -213,43 +312,65 @@ def fit_global(m: TAMap, n_components: int = 2, *, irf_fwhm_ps: float | None = N
         if tau0.size != n_components or np.any(tau0 <= 0):
             raise InputError(f"give {n_components} positive starting lifetimes")
         p0s.append(np.r_[np.log(tau0), [] if fix_sigma else [np.log(sigma0)], list(chirp.coefficients_ps) if fit_chirp else []])
-    if len(p0s) > 1:
-        # screen the starts on a subset of the strongest wavelengths, refine only the best
-        strength = np.abs(d).max(axis=1)
-        sub = np.sort(np.argsort(strength)[::-1][: min(w.size, 24)])
-        screened = [least_squares(lambda p: resid(p, sub), p0, method="trf", x_scale="jac", max_nfev=60) for p0 in p0s]
-        p_start = min(screened, key=lambda r: r.cost).x
-    else:
-        p_start = p0s[0]
-    sol = least_squares(resid, p_start, method="trf", x_scale="jac", max_nfev=300)
+    sol = least_squares(resid, _screen_starts(resid, p0s, d), method="trf", x_scale="jac", max_nfev=300)
     taus, sigma, coeffs = split(sol.x)
     n_amp = w.size * (n_components + int(offset))
     dof = max(sol.fun.size - sol.x.size - n_amp, 1)
-    s2 = 2 * sol.cost / dof
-    cov = np.linalg.pinv(sol.jac.T @ sol.jac) * s2
-    err = np.sqrt(np.maximum(np.diag(cov), 0))
-    tau_err = taus * err[:n_components]
-    k = n_components
-    sig_err = 0.0 if fix_sigma else sigma * err[k]
-    k += 0 if fix_sigma else 1
+    err = np.sqrt(np.maximum(np.diag(np.linalg.pinv(sol.jac.T @ sol.jac) * (2 * sol.cost / dof)), 0))
+    k = n_components + (0 if fix_sigma else 1)
     c_err = tuple(float(v) for v in err[k:k + nc]) if fit_chirp else tuple(0.0 for _ in range(nc))
+    final = Chirp(tuple(float(v) for v in coeffs), chirp.center_nm, c_err, chirp.points)
+    sig_err = 0.0 if fix_sigma else sigma * err[n_components]
+    return _global_result(m, final, taus, taus * err[:n_components], sigma, sig_err, fix_sigma, offset,
+                          {"n_components": n_components, "optimizer_nfev": int(sol.nfev), "chi2_dof": int(dof)})
+
+
+def _screen_starts(resid, p0s: list[np.ndarray], d: np.ndarray) -> np.ndarray:
+    """The best of several start vectors, screened on the 24 strongest wavelengths (60 evaluations each)."""
+    if len(p0s) == 1:
+        return p0s[0]
+    strength = np.abs(d).max(axis=1)
+    sub = np.sort(np.argsort(strength)[::-1][: min(len(d), 24)])
+    screened = [least_squares(lambda p: resid(p, sub), p0, method="trf", x_scale="jac", max_nfev=60) for p0 in p0s]
+    return min(screened, key=lambda r: r.cost).x
+
+
+def _global_result(m: TAMap, chirp: Chirp, taus: np.ndarray, tau_err: np.ndarray, sigma: float, sig_err: float,
+                   fix_sigma: bool, offset: bool, meta: dict[str, Any]) -> GlobalFit:
+    """DAS (amplitudes solved exactly at the fitted lifetimes), EAS, fit and residual, in lifetime order."""
+    t, w, d = m.time_ps, m.wavelength_nm, m.delta_a.T
     order = np.argsort(taus)
-    t0 = np.polynomial.polynomial.polyval(u, coeffs)
     taus_sorted = taus[order]
-    b = basis(t, t0, taus_sorted, sigma, offset=offset)
+    b = basis(t, chirp(w), taus_sorted, sigma, offset=offset)
     a = _amplitudes(b, d)  # (n_w, n_c)
     fitted = np.einsum("wtc,wc->wt", b, a)
-    lt = list(taus_sorted) + ([np.inf] if offset else [])
-    eas = np.linalg.solve(sequential_matrix(lt), a.T)
-    final = Chirp(tuple(float(v) for v in coeffs), chirp.center_nm, c_err, chirp.points)
+    eas = np.linalg.solve(sequential_matrix(list(taus_sorted) + ([np.inf] if offset else [])), a.T)
     return GlobalFit(taus_sorted, tau_err[order], float(sigma * FWHM_PER_SIGMA), float(sig_err * FWHM_PER_SIGMA), fix_sigma,
-                     final, a.T, eas, offset, w, t, fitted.T, (d - fitted).T, float(np.sqrt(np.mean((d - fitted) ** 2))),
-                     {"n_components": n_components, "optimizer_nfev": int(sol.nfev), "chi2_dof": int(dof)})
+                     chirp, a.T, eas, offset, w, t, fitted.T, (d - fitted).T, float(np.sqrt(np.mean((d - fitted) ** 2))),
+                     meta)
 
 
 @dataclass
 class KineticsFit:
-    """Fit of one kinetic trace."""
+    """Fit of one kinetic trace (:func:`fit_kinetics`).
+
+    Attributes
+    ----------
+    wavelength_nm
+        Probe wavelength of the trace (nm; NaN if not given).
+    lifetimes_ps, lifetimes_err_ps
+        Lifetimes in ascending order and standard errors (ps).
+    amplitudes, amplitudes_err
+        Amplitude of each component (ΔA units; rises are negative terms).
+    t0_ps, t0_err_ps
+        Time zero and its error (ps).
+    irf_fwhm_ps, irf_fwhm_err_ps, irf_fixed
+        Gaussian IRF FWHM (ps), its error, and whether it was held.
+    offset
+        Amplitude of the non-decaying step, if fitted.
+    time_ps, trace, fitted, rms_residual
+        The data, the model and the RMS residual.
+    """
 
     wavelength_nm: float
     lifetimes_ps: np.ndarray
@@ -276,10 +397,44 @@ class KineticsFit:
                 "model": "sum of exponentials (free-sign amplitudes: rises are negative terms) convolved with a Gaussian IRF"}
 
 
-def fit_kinetics(time_ps, trace, *, n_components: int = 2, irf_fwhm_ps: float | None = None, t0_ps: float = 0.0,
+def fit_kinetics(time_ps: np.ndarray, trace: np.ndarray, *, n_components: int = 2, irf_fwhm_ps: float | None = None, t0_ps: float = 0.0,
                  fit_t0: bool = True, offset: bool = False, wavelength_nm: float = float("nan"),
                  lifetimes_start_ps: Sequence[float] | None = None) -> KineticsFit:
-    """Fit one trace as ``Σ_k A_k g(t − t0; τ_k, σ) [+ A_∞ step]`` (amplitudes exact, errors from the Jacobian)."""
+    """Fit one trace as ``Σ_k A_k g(t − t0; τ_k, σ) [+ A_∞ step]``.
+
+    The amplitudes are solved exactly for every set of lifetimes, t0 and σ; standard
+    errors come from the Jacobian of the residuals (``(JᵀJ)⁻¹ s²``).
+
+    Parameters
+    ----------
+    time_ps, trace
+        Delays (ps) and ΔA, 1D of equal length.
+    n_components
+        Number of exponentials (1–6).
+    irf_fwhm_ps
+        Fix the IRF FWHM (ps); fitted when None.
+    t0_ps, fit_t0
+        Time zero (ps), refined unless ``fit_t0=False``.
+    offset
+        Add a non-decaying step.
+    wavelength_nm
+        Recorded with the result.
+    lifetimes_start_ps
+        Start lifetimes (ps) instead of the automatic start sets.
+
+    Returns
+    -------
+    KineticsFit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from halex.ta.model import exp_conv_gauss
+    >>> t = np.linspace(-2, 100, 400)
+    >>> y = -exp_conv_gauss(t, 15.0, 0.1)
+    >>> round(float(fit_kinetics(t, y, n_components=1).lifetimes_ps[0]), 3)
+    15.0
+    """
     if not 1 <= n_components <= 6:
         raise InputError(f"number of kinetic components must lie in 1–6, got {n_components}")
     _check_irf(irf_fwhm_ps)

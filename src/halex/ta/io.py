@@ -33,7 +33,19 @@ TIME_UNITS = {"fs": 1e-3, "ps": 1.0, "ns": 1e3}
 
 @dataclass(frozen=True)
 class TAMap:
-    """ΔA on a (time, wavelength) grid: ``delta_a[i, j]`` at ``time_ps[i]``, ``wavelength_nm[j]``."""
+    """ΔA on a (time, wavelength) grid: ``delta_a[i, j]`` at ``time_ps[i]``, ``wavelength_nm[j]``.
+
+    Attributes
+    ----------
+    wavelength_nm
+        Probe wavelengths (nm), ascending.
+    time_ps
+        Pump–probe delays (ps), ascending.
+    delta_a
+        Absorbance change (the file's units, usually OD or mOD), shape (n_times, n_wavelengths).
+    meta
+        Source file, time unit found in it and how it was detected.
+    """
 
     wavelength_nm: np.ndarray
     time_ps: np.ndarray
@@ -51,8 +63,37 @@ class TAMap:
         return self.delta_a[:, sel].mean(axis=1)
 
 
-def check_ta_map(wavelength_nm, time_ps, delta_a, *, source: str = "map", meta=None) -> TAMap:
-    """Validate shapes, finiteness and axis monotonicity; sort ascending axes."""
+def check_ta_map(wavelength_nm: np.ndarray, time_ps: np.ndarray, delta_a: np.ndarray, *, source: str = "map",
+                 meta: dict[str, Any] | None = None) -> TAMap:
+    """Validate shapes, finiteness and axis monotonicity; sort ascending axes.
+
+    Parameters
+    ----------
+    wavelength_nm, time_ps
+        Axes (nm, ps); either may be descending.
+    delta_a
+        ΔA, shape (n_times, n_wavelengths).
+    source
+        Name used in error messages.
+    meta
+        Recorded in the map.
+
+    Returns
+    -------
+    TAMap
+
+    Raises
+    ------
+    FileFormatError
+        Shapes disagree, fewer than 10 delays, non-finite values or non-positive wavelengths.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = check_ta_map([600.0, 500.0], np.arange(10.0), np.zeros((10, 2)))
+    >>> m.wavelength_nm.tolist()
+    [500.0, 600.0]
+    """
     w = np.asarray(wavelength_nm, float).ravel()
     t = np.asarray(time_ps, float).ravel()
     d = np.asarray(delta_a, float)
@@ -73,15 +114,29 @@ def check_ta_map(wavelength_nm, time_ps, delta_a, *, source: str = "map", meta=N
 
 
 def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orientation: str | None = None) -> TAMap:
-    """Read a ΔA(λ, t) matrix.
+    """Read a ΔA(λ, t) matrix exported by a TA spectrometer.
+
+    The first row and the first column are the axes; comment and header lines are skipped.
 
     Parameters
     ----------
+    path
+        Text matrix (CSV, tab- or blank-separated).
     time_unit
         ``"fs"``, ``"ps"`` or ``"ns"``; detected when None.
     orientation
         ``"time-rows"`` (first column = delays, first row = wavelengths) or
         ``"wavelength-rows"``; detected when None.
+
+    Returns
+    -------
+    TAMap
+        Delays converted to ps.
+
+    Raises
+    ------
+    FileFormatError
+        Not a numeric matrix, or axes that cannot be told apart.
     """
     path = Path(path)
     if not path.is_file():
@@ -146,7 +201,20 @@ def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orient
 
 
 def write_ta_map(path: str | os.PathLike, m: TAMap) -> Path:
-    """Write a map as a time-rows CSV matrix (delays in ps, wavelengths in nm), atomically."""
+    """Write a map as a time-rows CSV matrix (delays in ps, wavelengths in nm), atomically.
+
+    Parameters
+    ----------
+    path
+        Output file.
+    m
+        The map.
+
+    Returns
+    -------
+    Path
+        ``path``; :func:`read_ta_map` reads it back.
+    """
     from halex.io import atomic_output
 
     path = Path(path)

@@ -17,6 +17,8 @@ amplitude solve finds by itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy.special import erfc, erfcx
 
@@ -25,8 +27,28 @@ __all__ = ["FWHM_PER_SIGMA", "exp_conv_gauss", "step_conv_gauss", "basis", "sequ
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
-def exp_conv_gauss(t, tau, sigma):
-    """``exp(−t/τ)·H(t)`` convolved with a unit-area Gaussian of width σ (same time unit)."""
+def exp_conv_gauss(t: np.ndarray | float, tau: float, sigma: float) -> np.ndarray:
+    """``exp(−t/τ)·H(t)`` convolved with a unit-area Gaussian of width σ (module docstring).
+
+    Parameters
+    ----------
+    t : array_like
+        Delays (any time unit, e.g. ps).
+    tau : float
+        Lifetime τ, same unit as ``t``.
+    sigma : float
+        IRF standard deviation σ (FWHM / 2.3548), same unit.
+
+    Returns
+    -------
+    numpy.ndarray
+        g(t; τ, σ), same shape as ``t``; for t ≫ σ it is exp(σ²/2τ² − t/τ) (the example).
+
+    Examples
+    --------
+    >>> round(float(exp_conv_gauss(10.0, 5.0, 0.1)), 4), round(float(np.exp(-2)), 4)
+    (0.1354, 0.1353)
+    """
     t = np.asarray(t, float)
     z = (sigma / tau - t / sigma) / np.sqrt(2.0)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
@@ -35,28 +57,55 @@ def exp_conv_gauss(t, tau, sigma):
     return np.where(z > 0, big, small)
 
 
-def step_conv_gauss(t, sigma):
-    """Heaviside step convolved with a unit-area Gaussian of width σ."""
+def step_conv_gauss(t: np.ndarray | float, sigma: float) -> np.ndarray:
+    """Heaviside step convolved with a unit-area Gaussian of width σ: ``½ erfc(−t/(√2 σ))``.
+
+    Parameters
+    ----------
+    t : array_like
+        Delays (any time unit).
+    sigma : float
+        IRF standard deviation, same unit.
+
+    Returns
+    -------
+    numpy.ndarray
+        0 long before, ½ at and 1 long after time zero.
+
+    Examples
+    --------
+    >>> step_conv_gauss([-1.0, 0.0, 1.0], 0.1).round(3).tolist()
+    [0.0, 0.5, 1.0]
+    """
     return 0.5 * erfc(-np.asarray(t, float) / (np.sqrt(2.0) * sigma))
 
 
-def basis(t, t0, lifetimes, sigma, *, offset: bool = False) -> np.ndarray:
+def basis(t: np.ndarray, t0: float | np.ndarray, lifetimes: Sequence[float], sigma: float, *,
+          offset: bool = False) -> np.ndarray:
     """Columns ``g(t − t0; τ_k, σ)`` (plus a step if ``offset``); ``t0`` may vary per row.
 
     Parameters
     ----------
     t : (n_t,) array
+        Delays (ps).
     t0 : float or (n_w,) array
-        Time zero (per wavelength for a chirped map).
+        Time zero (per wavelength for a chirped map), ps.
     lifetimes : sequence of float
         τ_k, same unit as ``t``.
     sigma : float
         IRF standard deviation.
+    offset
+        Append a non-decaying column (the step).
 
     Returns
     -------
     numpy.ndarray
         ``(n_t, n_c)`` for a scalar t0, ``(n_w, n_t, n_c)`` for an array.
+
+    Examples
+    --------
+    >>> basis(np.linspace(-1, 5, 7), 0.0, [1.0, 10.0], 0.1, offset=True).shape
+    (7, 3)
     """
     t0 = np.asarray(t0, float)
     tt = np.asarray(t, float)[None, :] - np.atleast_1d(t0)[:, None]
@@ -67,12 +116,27 @@ def basis(t, t0, lifetimes, sigma, *, offset: bool = False) -> np.ndarray:
     return out[0] if t0.ndim == 0 else out
 
 
-def sequential_matrix(lifetimes) -> np.ndarray:
+def sequential_matrix(lifetimes: Sequence[float]) -> np.ndarray:
     """Matrix B with ``DAS = B @ EAS`` for the sequential scheme 1 → 2 → … → n.
 
     Lifetimes are those of the compartments in order (use ``np.inf`` for a final
     non-decaying one). ``c_j(t) = Σ_i B[i, j] exp(−k_i t)`` with
-    ``B[i, j] = Π_{m<j} k_m / Π_{m≤j, m≠i} (k_m − k_i)`` for i ≤ j.
+    ``B[i, j] = Π_{m<j} k_m / Π_{m≤j, m≠i} (k_m − k_i)`` for i ≤ j (the Bateman solution).
+
+    Parameters
+    ----------
+    lifetimes : sequence of float
+        τ of each compartment (ps), all different.
+
+    Returns
+    -------
+    numpy.ndarray
+        Upper-triangular (n, n) matrix.
+
+    Examples
+    --------
+    >>> sequential_matrix([1.0, np.inf]).round(3).tolist()
+    [[1.0, -1.0], [0.0, 1.0]]
     """
     k = np.array([0.0 if np.isinf(tau) else 1.0 / tau for tau in lifetimes])
     n = k.size
