@@ -23,6 +23,7 @@ J. Appl. Cryst. 11, 102 (1978)).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,23 @@ WINDOW_FWHM = 30.0
 
 
 def radiation(spec: str | float) -> tuple[tuple[float, float], ...]:
-    """Lines of a named radiation (``"CuKa"``, ``"CuKa1"``, ...) or one wavelength in Å."""
+    """Lines of a named radiation (``"CuKa"``, ``"CuKa1"``, ...) or one wavelength in Å.
+
+    Parameters
+    ----------
+    spec
+        A key of :data:`RADIATION` or a wavelength (Å).
+
+    Returns
+    -------
+    tuple
+        ``((wavelength_A, relative_weight), ...)``.
+
+    Examples
+    --------
+    >>> radiation(1.5406)
+    ((1.5406, 1.0),)
+    """
     if isinstance(spec, str):
         if spec in RADIATION:
             return RADIATION[spec]
@@ -99,7 +116,28 @@ def _reflections_cached(key: str, symbols: tuple[str, ...], cell: tuple, frac: t
 
 
 def reflections(atoms: Atoms, *, d_min: float = 0.9) -> Reflections:
-    """All reflections of a periodic structure with d ≥ ``d_min`` Å (pymatgen structure factors)."""
+    """All reflections of a periodic structure with d ≥ ``d_min`` Å (pymatgen structure factors).
+
+    Parameters
+    ----------
+    atoms
+        Periodic structure.
+    d_min
+        Smallest d-spacing (Å).
+
+    Returns
+    -------
+    Reflections
+        d-spacings (Å), multiplicities, |F|² (electrons²), hkl labels, cell volume (Å³)
+        and mass (amu).
+
+    Examples
+    --------
+    >>> from halex.phases import load_phase
+    >>> r = reflections(load_phase("CsPbCl3"), d_min=2.0)
+    >>> round(float(r.d_A.max()), 3)   # (100): a = 5.605 Å
+    5.605
+    """
     if not all(atoms.pbc) or atoms.cell.rank != 3:
         raise InputError("bulk reflections need a periodic structure with a full 3D cell; "
                          "use halex.xrd.debye_pattern for a finite model")
@@ -138,13 +176,29 @@ def pseudo_voigt(x, fwhm, eta):
 
 
 def two_theta_grid(start: float = 10.0, stop: float = 80.0, step: float = 0.02) -> np.ndarray:
-    """Evenly spaced 2θ grid in degrees (inclusive of ``stop`` within rounding)."""
+    """Evenly spaced 2θ grid in degrees (inclusive of ``stop`` within rounding).
+
+    Parameters
+    ----------
+    start, stop, step
+        Degrees 2θ.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> two_theta_grid(10, 11, 0.25).tolist()
+    [10.0, 10.25, 10.5, 10.75, 11.0]
+    """
     if not (0 < start < stop < 180) or not 0 < step < (stop - start):
         raise InputError(f"2θ range must satisfy 0 < start < stop < 180 with 0 < step < stop - start; got {start}, {stop}, {step}")
     return np.arange(start, stop + step / 2, step)
 
 
-def profile_pattern(refl: Reflections, two_theta_deg, *, lines="CuKa", scale_lattice: float = 1.0,
+def profile_pattern(refl: Reflections, two_theta_deg: np.ndarray, *,
+                    lines: str | float | Sequence[tuple[float, float]] = "CuKa", scale_lattice: float = 1.0,
                     fwhm_instr_deg: float = 0.08, size_nm: float | None = None, strain: float = 0.0,
                     zero_deg: float = 0.0, scherrer_k: float = SCHERRER_K, per_volume: bool = True) -> np.ndarray:
     """Profile a phase's reflections onto a 2θ grid.
@@ -216,12 +270,41 @@ def profile_pattern(refl: Reflections, two_theta_deg, *, lines="CuKa", scale_lat
     return y
 
 
-def bulk_pattern(atoms: Atoms, two_theta_deg=None, *, wavelength: str | float = "CuKa", fwhm_instr_deg: float = 0.08,
+def bulk_pattern(atoms: Atoms, two_theta_deg: np.ndarray | None = None, *, wavelength: str | float = "CuKa", fwhm_instr_deg: float = 0.08,
                  size_nm: float | None = None, strain: float = 0.0, normalize: bool = True) -> tuple[np.ndarray, np.ndarray, Reflections]:
     """Powder pattern of a bulk phase on a 2θ grid (default 10–80°, 0.02° steps).
 
-    Returns ``(two_theta_deg, intensity, reflections)``; the intensity is scaled to a
-    maximum of 100 when ``normalize``.
+    Structure factors from pymatgen (:func:`reflections`), Lorentz–polarisation factor,
+    Kα doublet and pseudo-Voigt profiles (:func:`profile_pattern`).
+
+    Parameters
+    ----------
+    atoms
+        A periodic structure (a library phase: :func:`halex.phases.load_phase`).
+    two_theta_deg
+        2θ grid (degrees); default :func:`two_theta_grid`.
+    wavelength
+        Radiation name or wavelength in Å (:func:`radiation`).
+    fwhm_instr_deg
+        Gaussian instrument FWHM (degrees 2θ).
+    size_nm
+        Crystallite size (nm) for Scherrer broadening; None for none.
+    strain
+        Microstrain ε (Lorentzian FWHM 4 ε tan θ).
+    normalize
+        Scale the maximum to 100.
+
+    Returns
+    -------
+    tuple
+        ``(two_theta_deg, intensity, reflections)``.
+
+    Examples
+    --------
+    >>> from halex.phases import load_phase
+    >>> x, y, refl = bulk_pattern(load_phase("CsPbCl3"), two_theta_grid(20, 35, 0.01))
+    >>> round(float(x[np.argmax(y)]), 1)   # (110) of cubic CsPbCl3, a = 5.605 Å, Cu Kα1
+    22.4
     """
     x = two_theta_grid() if two_theta_deg is None else np.asarray(two_theta_deg, float)
     lines = radiation(wavelength)

@@ -34,8 +34,29 @@ from halex.xrd.bulk import radiation, two_theta_grid
 __all__ = ["form_factor", "pair_histograms", "debye_intensity", "debye_pattern"]
 
 
-def form_factor(symbol: str, q_inv_A) -> np.ndarray:
-    """X-ray atomic form factor (electrons) of ``symbol`` at momentum transfer Q (Å⁻¹)."""
+def form_factor(symbol: str, q_inv_A: np.ndarray | float) -> np.ndarray:
+    """X-ray atomic form factor (electrons) of ``symbol`` at momentum transfer Q (Å⁻¹).
+
+    ``f(s) = Z − 41.78214 s² Σ_k a_k exp(−b_k s²)`` with ``s = Q/4π`` and pymatgen's
+    tabulated coefficients (those of its bulk XRD calculator).
+
+    Parameters
+    ----------
+    symbol
+        Element.
+    q_inv_A
+        Momentum transfer Q = 4π sin θ / λ (Å⁻¹).
+
+    Returns
+    -------
+    numpy.ndarray
+        f(Q) in electrons; f(0) is close to the atomic number.
+
+    Examples
+    --------
+    >>> round(float(form_factor("Pb", 1e-6)[()]))
+    82
+    """
     from pymatgen.analysis.diffraction.xrd import ATOMIC_SCATTERING_PARAMS
     from pymatgen.core import Element
 
@@ -46,7 +67,8 @@ def form_factor(symbol: str, q_inv_A) -> np.ndarray:
     return Element(symbol).Z - 41.78214 * s2 * np.sum(coeff[:, 0] * np.exp(-coeff[:, 1] * s2[..., None]), axis=-1)
 
 
-def pair_histograms(atoms: Atoms, *, bin_A: float = 0.005, workers: int | None = None, block_elements: int = 4_000_000):
+def pair_histograms(atoms: Atoms, *, bin_A: float = 0.005, workers: int | None = None,
+                    block_elements: int = 4_000_000) -> tuple[list[str], list[tuple[int, int]], np.ndarray, np.ndarray]:
     """Histograms of interatomic distances per unordered element pair.
 
     Returns
@@ -125,9 +147,40 @@ def pair_histograms(atoms: Atoms, *, bin_A: float = 0.005, workers: int | None =
     return symbols, pairs, counts, natoms
 
 
-def debye_intensity(atoms: Atoms, q_inv_A, *, bin_A: float = 0.005, workers: int | None = None,
-                    histograms=None) -> np.ndarray:
-    """Debye-equation intensity I(Q) (electrons²) of a finite model at Q (Å⁻¹)."""
+def debye_intensity(atoms: Atoms, q_inv_A: np.ndarray, *, bin_A: float = 0.005, workers: int | None = None,
+                    histograms: tuple | None = None) -> np.ndarray:
+    """Debye-equation intensity I(Q) (electrons²) of a finite model at Q (Å⁻¹).
+
+    ``I(Q) = Σ_a N_a f_a² + 2 Σ_{i<j} f_i f_j sin(Q r_ij)/(Q r_ij)``, with the distances
+    binned per element pair (:func:`pair_histograms`, bin width ``bin_A``).
+
+    Parameters
+    ----------
+    atoms
+        The model (non-periodic; every atom counts).
+    q_inv_A
+        Momentum transfers (Å⁻¹), positive.
+    bin_A
+        Distance bin width (Å).
+    workers
+        Threads for the histograms.
+    histograms
+        Precomputed :func:`pair_histograms` output (to evaluate several Q grids).
+
+    Returns
+    -------
+    numpy.ndarray
+        I(Q) in electrons².
+
+    Examples
+    --------
+    >>> from ase import Atoms
+    >>> pb2 = Atoms("Pb2", positions=[[0, 0, 0], [0, 0, 3.0]])
+    >>> q = np.array([1.0])
+    >>> f = form_factor("Pb", q)
+    >>> bool(abs(debye_intensity(pb2, q, bin_A=1e-4)[0] - 2 * f[0] ** 2 * (1 + np.sin(3.0) / 3.0)) < 1e-3 * f[0] ** 2)
+    True
+    """
     q = np.asarray(q_inv_A, float)
     if np.any(q <= 0) or not np.all(np.isfinite(q)):
         raise InputError("Q values must be positive and finite (Å⁻¹)")
@@ -147,13 +200,32 @@ def debye_intensity(atoms: Atoms, q_inv_A, *, bin_A: float = 0.005, workers: int
     return intensity
 
 
-def debye_pattern(atoms: Atoms, two_theta_deg=None, *, wavelength: str | float = "CuKa", bin_A: float = 0.005,
+def debye_pattern(atoms: Atoms, two_theta_deg: np.ndarray | None = None, *, wavelength: str | float = "CuKa", bin_A: float = 0.005,
                   workers: int | None = None, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Powder pattern I(2θ) of a finite model (default grid 10–80°, 0.02°).
 
     Each X-ray line is weighted by its relative intensity and the polarisation factor
     ``(1 + cos² 2θ)/2``; for a doublet, I(Q) is computed once on the first line's Q grid
-    (slightly extended) and interpolated for the others.
+    (slightly extended) and interpolated for the others. Size and strain broadening come
+    from the model itself.
+
+    Parameters
+    ----------
+    atoms
+        The model.
+    two_theta_deg
+        Increasing 2θ grid in (0, 180)°; default :func:`halex.xrd.two_theta_grid`.
+    wavelength
+        Radiation (:func:`halex.xrd.radiation`).
+    bin_A, workers
+        As in :func:`debye_intensity`.
+    normalize
+        Scale the maximum to 100.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(two_theta_deg, intensity)``.
     """
     x = two_theta_grid() if two_theta_deg is None else np.asarray(two_theta_deg, float)
     if x.ndim != 1 or x.size < 2 or np.any(np.diff(x) <= 0) or x[0] <= 0 or x[-1] >= 180:

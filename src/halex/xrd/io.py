@@ -31,7 +31,19 @@ __all__ = ["Pattern", "read_pattern", "write_pattern", "check_pattern"]
 
 @dataclass(frozen=True)
 class Pattern:
-    """A powder pattern: 2θ (degrees, increasing), intensity and optional σ (same units)."""
+    """A powder pattern: 2θ (degrees, increasing), intensity and optional σ (same units).
+
+    Attributes
+    ----------
+    two_theta_deg
+        Scattering angles 2θ (degrees), strictly increasing.
+    intensity
+        Counts (or any intensity unit).
+    sigma
+        Standard error of each intensity (same unit), if the file gives it (``.xye``).
+    meta
+        Source file, radiation and anything the file's header says.
+    """
 
     two_theta_deg: np.ndarray
     intensity: np.ndarray
@@ -39,8 +51,24 @@ class Pattern:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "pattern", allow_negative: bool = False) -> Pattern:
+def check_pattern(two_theta_deg: np.ndarray, intensity: np.ndarray, sigma: np.ndarray | None = None, *,
+                  source: str = "pattern", allow_negative: bool = False) -> Pattern:
     """Validate arrays and return a :class:`Pattern` with 2θ increasing.
+
+    Parameters
+    ----------
+    two_theta_deg, intensity
+        2θ (degrees, either order) and intensities of equal length.
+    sigma
+        Standard errors of the intensities, positive.
+    source
+        Name used in error messages.
+    allow_negative
+        Accept negative intensities (background-subtracted data).
+
+    Returns
+    -------
+    Pattern
 
     Raises
     ------
@@ -48,6 +76,12 @@ def check_pattern(two_theta_deg, intensity, sigma=None, *, source: str = "patter
         Mismatched lengths, fewer than 10 points, non-finite values, a 2θ axis that is
         not strictly monotonic or outside (0, 180)°, negative intensities (unless
         ``allow_negative``), non-positive σ.
+
+    Examples
+    --------
+    >>> p = check_pattern(np.linspace(40, 20, 11), np.arange(11.0))
+    >>> float(p.two_theta_deg[0]), float(p.intensity[0])
+    (20.0, 10.0)
     """
     x = np.asarray(two_theta_deg, float).ravel()
     y = np.asarray(intensity, float).ravel()
@@ -140,7 +174,23 @@ def _read_xrdml(path: Path) -> Pattern:
 
 
 def read_pattern(path: str | os.PathLike) -> Pattern:
-    """Read a measured powder pattern (``.xy``/``.xye``/``.csv``/``.dat``/``.txt``/``.xrdml``)."""
+    """Read a measured powder pattern (``.xy``/``.xye``/``.csv``/``.dat``/``.txt``/``.xrdml``).
+
+    Parameters
+    ----------
+    path
+        Two or three columns (2θ in degrees, intensity[, σ]) after any header lines, or a
+        PANalytical XRDML file.
+
+    Returns
+    -------
+    Pattern
+
+    Raises
+    ------
+    FileFormatError
+        The file cannot be read as a pattern.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"pattern file {str(path)!r} does not exist")
@@ -153,13 +203,29 @@ def read_pattern(path: str | os.PathLike) -> Pattern:
 
 def write_pattern(
     path: str | os.PathLike,
-    two_theta_deg,
-    intensity,
+    two_theta_deg: np.ndarray,
+    intensity: np.ndarray,
     *,
     header: dict[str, Any] | None = None,
     extra: dict[str, np.ndarray] | None = None,
 ) -> Path:
-    """Write ``two_theta_deg,intensity[,extra...]`` CSV atomically, ``#`` metadata lines first."""
+    """Write ``two_theta_deg,intensity[,extra...]`` CSV atomically, ``#`` metadata lines first.
+
+    Parameters
+    ----------
+    path
+        Output file; :func:`read_pattern` reads it back.
+    two_theta_deg, intensity
+        2θ (degrees) and intensities.
+    header
+        Metadata written as ``# key: value`` lines.
+    extra
+        Further columns of the same length.
+
+    Returns
+    -------
+    Path
+    """
     from halex.io import atomic_output
 
     x = np.asarray(two_theta_deg, float)
