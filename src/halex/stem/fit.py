@@ -79,6 +79,11 @@ def find_columns(data: np.ndarray, *, pixel_size: float, min_separation: float =
     noise
         ``"poisson"``: the background noise is √(background counts) (the robust
         difference estimate is zero for sparse counts); ``"gaussian"``: estimated from the image.
+
+    Returns
+    -------
+    numpy.ndarray
+        Candidate positions, shape (n, 2), columns ``(x_px, y_px)``.
     """
     from scipy import ndimage
     from skimage.feature import peak_local_max
@@ -114,11 +119,26 @@ def find_columns(data: np.ndarray, *, pixel_size: float, min_separation: float =
 class ColumnFit:
     """Refined columns; lengths in pixels unless the name says Å.
 
-    ``x``, ``y``, ``amplitude``, ``width`` (Gaussian σ), ``background`` and their
-    Cramér–Rao standard errors ``sigma_*`` at the estimate; ``volume`` = 2π A s²;
-    ``converged`` per column; ``significance`` = A / σ_A with the width held at its fitted
-    value (the detection statistic: a noise bump has a poorly determined width, which
-    would hide a real but faint column); ``noise_sigma`` (Gaussian noise model) and ``iterations``.
+    Attributes
+    ----------
+    x, y
+        Column positions (px; x right, y down, pixel centres at integers).
+    amplitude, width, background
+        Peak height (image units), Gaussian width s (standard deviation, px) and local
+        background of each column.
+    sigma_x, sigma_y, sigma_amplitude, sigma_width
+        Cramér–Rao standard errors of those parameters at the estimate.
+    volume, sigma_volume
+        Integrated intensity 2π A s² (image units × px²) and its standard error.
+    converged
+        The column converged inside its trust region.
+    significance
+        A / σ_A with the width held at its fitted value (the detection statistic: a noise
+        bump has a poorly determined width, which would hide a real but faint column).
+    iterations
+        Jacobi sweeps used.
+    noise_model, noise_sigma
+        ``"poisson"`` or ``"gaussian"``; the pixel noise of the Gaussian model.
     """
 
     x: np.ndarray
@@ -442,7 +462,7 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         Start Gaussian width in pixels (the standard deviation ``s`` of each column's
         Gaussian); default: estimated from the brightest isolated columns.
     window
-        Half-width of the fit windows in pixels; default ``ceil(2.5 σ)``.
+        Half-width of the fit windows in pixels; default ``ceil(2.5 s)``.
     background
         ``"constant"`` or ``"plane"`` (a tilted plane per window: a smooth background).
     max_iter, tol, tol_rel
@@ -451,6 +471,11 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         2 %: further steps could not change any result beyond its error bar).
     noise_sigma
         Noise standard deviation for the Gaussian model; default :func:`estimate_noise` of the image.
+
+    Returns
+    -------
+    ColumnFit
+        Positions, amplitudes, widths and backgrounds with Cramér–Rao standard errors.
     """
     data, pos, plane = _check_refine_input(data, positions, noise, background)
     from scipy.spatial import cKDTree
@@ -536,7 +561,31 @@ def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, ampli
     overlap enters the expected image μ), and per column the five unknowns position
     (x, y), amplitude, width and background, on the same window the fit uses
     (``ceil(2.5 s)`` unless given). ``F = Σ_pixels (∂μ/∂θ)(∂μ/∂θ)ᵀ / μ`` for Poisson data,
-    ``/ σ²`` for Gaussian noise; the bound is ``sqrt(diag F⁻¹)``.
+    ``/ σ_n²`` for Gaussian noise; the bound is ``sqrt(diag F⁻¹)``.
+
+    Parameters
+    ----------
+    shape
+        Image shape (rows, columns).
+    x, y, amplitude, width, background
+        True column parameters (px, image units).
+    noise
+        ``"poisson"`` or ``"gaussian"``.
+    noise_sigma
+        Pixel noise of the Gaussian model (required for it).
+    window
+        Half-width of the windows (px).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Bounds on x and y (px).
+
+    Examples
+    --------
+    >>> bx, by = cramer_rao_bound((41, 41), [20.0], [20.0], [1000.0], [2.0], 10.0)
+    >>> bool(0 < bx[0] < 0.1 and abs(bx[0] - by[0]) < 1e-9)
+    True
     """
     x, y, a, s = (np.asarray(v, float) for v in (x, y, amplitude, width))
     b = np.broadcast_to(np.asarray(background, float), x.shape)
@@ -562,6 +611,50 @@ def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", 
     candidate is kept only if its amplitude is at least ``significance`` times its
     Cramér–Rao standard error and it converged inside its window (noise peaks in vacuum
     fail this test), and the kept columns are refined again without the rejected ones.
+
+    Parameters
+    ----------
+    data
+        2D image (counts for ``noise="poisson"``).
+    pixel_size
+        Å per pixel.
+    noise
+        ``"poisson"`` (HAADF counts) or ``"gaussian"`` (phase images).
+    min_separation, threshold
+        Peak finding (:func:`find_columns`): closest columns (Å) and candidate height in
+        noise standard deviations.
+    significance
+        A/σ_A a column must reach to be kept (default :data:`halex.units.DEFAULT_SIGNIFICANCE`,
+        3). At 3 the weak pure-halide columns next to Pb survive; an occasional noise peak
+        in the vacuum does too, and :func:`halex.stem.analysis.analyze_image` drops it
+        because it sits on no lattice site. At 5 no noise peak survives on the images of
+        the example, but one of its weak X columns is lost as well.
+    background
+        ``"constant"`` or ``"plane"``.
+    width
+        Start width (px); estimated when None.
+    max_iter
+        Jacobi sweeps per refinement.
+
+    Returns
+    -------
+    ColumnFit
+
+    Raises
+    ------
+    AnalysisError
+        No column is significant.
+
+    Examples
+    --------
+    >>> from halex.models import perovskite_nanocrystal
+    >>> from halex.stem import simulate_image
+    >>> image, truth = simulate_image(perovskite_nanocrystal((3, 3, 2)), pixel_size=0.15, dose=1e5, seed=0)
+    >>> fit = fit_columns(image.data, pixel_size=image.pixel_size)
+    >>> from scipy.spatial import cKDTree
+    >>> d, _ = cKDTree(np.c_[fit.x, fit.y]).query(np.c_[truth["x_px"], truth["y_px"]])
+    >>> bool(d.max() < 1.0)   # every column of the model is found, to within a pixel
+    True
     """
     pos = find_columns(data, pixel_size=pixel_size, min_separation=min_separation, threshold=threshold, noise=noise)
     fit = refine_columns(data, pos, noise=noise, background=background, width=width, max_iter=max_iter)

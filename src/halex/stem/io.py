@@ -190,6 +190,11 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     override
         Use ``pixel_size`` even when it disagrees with the file's calibration.
 
+    Returns
+    -------
+    StemImage
+        Data as float64 and the pixel size in Å.
+
     Raises
     ------
     FileFormatError, CalibrationError, InputError
@@ -220,7 +225,27 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
 
 
 def write_image(path: str | os.PathLike, image: StemImage) -> Path:
-    """Write ``image`` as a 32-bit float ImageJ TIFF calibrated in nm (opens calibrated in Fiji)."""
+    """Write ``image`` as a 32-bit float ImageJ TIFF calibrated in nm (opens calibrated in Fiji).
+
+    Parameters
+    ----------
+    path
+        ``.tif``/``.tiff`` (calibrated) or ``.npy`` (data only).
+    image
+        The image; its ``kind`` is kept in the TIFF description.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> img = StemImage(np.arange(1024.0).reshape(32, 32), 0.137, "haadf", "example")
+    >>> path = write_image(pathlib.Path(tempfile.mkdtemp()) / "x.tif", img)
+    >>> round(read_image(path).pixel_size, 6)
+    0.137
+    """
     import tifffile
 
     path = Path(path)

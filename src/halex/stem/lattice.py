@@ -259,11 +259,38 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
                      sigma_volume: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Iodide fraction estimate and label (``Cl``/``I``/``mixed``) of every pure X column.
 
-    With ``sigma_volume`` (per-column standard errors of the volumes), mixture components
-    whose means differ by less than 3 standard errors of a column are merged: a split
-    that noise alone can produce is not read as two halide populations.
+    Each pure X column's volume is divided by the median volume of the reference columns
+    (Cs along [001], Pb along [101]) within ``radius`` Å, and compared with the ratios a
+    pure-Cl and a pure-I column would give, ``density × (Z_X / Z_ref)^n`` (``n`` the
+    Z exponent of the image kind); a Gaussian mixture (scikit-learn, chosen by BIC) then
+    separates the populations. With ``sigma_volume`` (per-column standard errors of the
+    volumes), mixture components whose means differ by less than 3 standard errors of a
+    column are merged: a split that noise alone can produce is not read as two halide
+    populations.
 
-    Returns ``(fraction, label)`` arrays over all columns (NaN / ``""`` for non-X columns).
+    Parameters
+    ----------
+    volume
+        Integrated intensity of every column.
+    sublattice
+        Sublattice of every column (:func:`index_columns`).
+    xy
+        Column positions (Å).
+    zone, kind
+        ``"001"``/``"101"`` and ``"haadf"``/``"phase"``.
+    z_exponent
+        Exponent n of the Z contrast (default that of ``kind``).
+    radius
+        Neighbourhood (Å) of the local reference columns.
+    seed
+        Seed of the mixture fit.
+    sigma_volume
+        Standard errors of the volumes.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(fraction, label)`` over all columns (NaN / ``""`` for non-X columns).
     """
     from scipy.spatial import cKDTree
 
@@ -409,10 +436,23 @@ def missing_halide_sites(xy: np.ndarray, index: LatticeIndex) -> tuple[np.ndarra
 def measure(xy: np.ndarray, index: LatticeIndex, *, use: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-column structural measurements (NaN where not defined).
 
-    Returns arrays over all columns: ``a_x_A`` / ``a_y_A`` (pseudo-cubic lattice parameter
-    from the Pb–Pb distance to the next Pb column along +x / +y, at Pb columns),
-    ``tilt_deg`` (|mean signed Pb–Pb–X angle|, at Pb columns: the octahedral rotation about the beam).
-    Only columns in ``use`` (default all) enter: predicted sites carry no position information., ``xxcs_deg`` (at X columns, [101]).
+    Parameters
+    ----------
+    xy
+        Column positions (Å).
+    index
+        The lattice index (:func:`index_columns`).
+    use
+        Columns whose positions enter the measurements (default all): predicted sites
+        carry no position information.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Over all columns: ``a_x_A`` / ``a_y_A`` (pseudo-cubic lattice parameter from the
+        Pb–Pb distance to the next Pb column along +x / +y, at Pb columns), ``tilt_deg``
+        (|mean signed Pb–Pb–X angle|, at Pb columns: the octahedral rotation about the
+        beam) and, for [101], ``xxcs_deg`` (the X–X–Cs angle at X columns; 54.7° ideal).
     """
     n = len(xy)
     ij, ok, sub = index.ij, index.indexed, index.sublattice

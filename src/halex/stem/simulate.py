@@ -61,7 +61,31 @@ def zone_frame(zone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class SimulationSettings:
-    """Settings of :func:`simulate_image` (lengths in Å, dose in e/Å²)."""
+    """Settings of :func:`simulate_image` (lengths in Å, dose in e/Å²).
+
+    Attributes
+    ----------
+    zone
+        Projection, ``"001"`` or ``"101"`` (of the perovskite).
+    kind
+        ``"haadf"`` (Z^n contrast, Poisson counts) or ``"phase"`` (projected potential, rad).
+    pixel_size
+        Å per pixel.
+    probe_fwhm
+        FWHM of the Gaussian column image (Å).
+    dose
+        Electron dose (e/Å²); None for a noiseless image.
+    z_exponent
+        Exponent n of the Z^n contrast (default that of ``kind``).
+    margin
+        Vacuum around the model in the image (Å).
+    background
+        HAADF background as a fraction of the probe's counts.
+    peak_fraction, peak_phase
+        Peak-height scale and the phase (rad) of the strongest column (phase images).
+    column_tol
+        Atoms within this distance (Å) in projection form one column.
+    """
 
     zone: str = "001"
     kind: str = "haadf"
