@@ -64,15 +64,50 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ranking(ranked, halide: str) -> list[dict]:
+    """Rows of the ranking table (printed and written to the JSON), best first."""
+    import numpy as np
+
+    from halex.search.generate import PB4S3I2_CELL
+
+    rows = []
+    print(f"{'candidate':<28} {'stage':<7} {'E (eV/atom)':>12} {'space group':<12} {'a':>7} {'b':>7} {'c':>7}")
+    for c in ranked:
+        dev = (np.array(c.cell) / np.array(PB4S3I2_CELL) - 1) * 100 if halide == "I" else None
+        rows.append({"name": c.name, "stage": c.stage, "energy_eV_per_atom": c.energy_per_atom,
+                     "space_group": c.space_group, "cell_A": list(c.cell),
+                     "deviation_from_published_percent": dev.tolist() if dev is not None else None, **c.info})
+        print(f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} "
+              f"{c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}")
+    return rows
+
+
+def _cif_header(args: argparse.Namespace, eng, ranked, summary: dict, halide: str) -> dict[str, str]:
+    """The record written at the top of the search result's CIF: how it was obtained."""
+    import json
+
+    status = ("PROVISIONAL: structure search result (the method is checked on Pb4S3I2, see halex phases list and "
+              "docs/phases.md)" if halide == "Cl" else
+              "validation run of the structure search against the published Pb4S3I2 cell")
+    top = {f"  #{k + 1}": f"{c.name} {c.stage} {c.energy_per_atom:.5f} {c.cell[0]:.3f} {c.cell[1]:.3f} {c.cell[2]:.3f}"
+           for k, c in enumerate(ranked[:8])}
+    return {"halex search result": args.compound, "status": status,
+            "method": "halex phases search: Pnma Z=4 candidates (Pb4S3Br2 seed by ion substitution + PyXtal random), "
+                      "fixed-cell screen with FixSymmetry (fmax 0.05 eV/A), free-cell refine of the best (fmax 0.01 eV/A)",
+            "settings": f"random={args.random} seed={args.seed} refine={args.refine}",
+            "engine": f"{eng.name} {eng.version} {json.dumps(eng.settings, sort_keys=True)}",
+            "space group (spglib)": ranked[0].space_group, **{k: json.dumps(v) for k, v in summary.items()},
+            "ranking (name, stage, eV/atom, a, b, c)": "", **top}
+
+
 def _search(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    import numpy as np
-
+    from halex.engines import get_engine
     from halex.errors import InputError
     from halex.io import atomic_output
-    from halex.search.generate import PB4S3I2_CELL, chalcohalide_search, write_phase_cif
+    from halex.search.generate import chalcohalide_search, chalcohalide_summary, write_phase_cif
     from halex.store import ResultStore
 
     if args.random < 0 or args.refine < 1:
@@ -81,70 +116,15 @@ def _search(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".json":
         raise InputError(f"--output must end in .json, got {args.output!r}")
     halide = "Cl" if args.compound == "Pb4S3Cl2" else "I"
-    from halex.engines import get_engine
-
     eng = get_engine(args.engine)
     store = ResultStore(args.db)
-    ranked = chalcohalide_search(
-        halide, engine=eng, store=store, n_random=args.random, seed=args.seed, refine=args.refine
-    )
-    rows = []
-    print(f"{'candidate':<28} {'stage':<7} {'E (eV/atom)':>12} {'space group':<12} {'a':>7} {'b':>7} {'c':>7}")
-    for c in ranked:
-        dev = (np.array(c.cell) / np.array(PB4S3I2_CELL) - 1) * 100 if halide == "I" else None
-        rows.append(
-            {
-                "name": c.name,
-                "stage": c.stage,
-                "energy_eV_per_atom": c.energy_per_atom,
-                "space_group": c.space_group,
-                "cell_A": list(c.cell),
-                "deviation_from_published_percent": dev.tolist() if dev is not None else None,
-                **c.info,
-            }
-        )
-        print(
-            f"{c.name:<28} {c.stage:<7} {c.energy_per_atom:12.4f} {c.space_group:<12} {c.cell[0]:7.3f} {c.cell[1]:7.3f} {c.cell[2]:7.3f}"
-        )
-    from halex.search.generate import chalcohalide_summary
-
+    ranked = chalcohalide_search(halide, engine=eng, store=store, n_random=args.random, seed=args.seed, refine=args.refine)
+    rows = _ranking(ranked, halide)
     summary = chalcohalide_summary(halide, ranked, engine=eng, store=store)
     with atomic_output(out) as fh:
-        json.dump(
-            {
-                "compound": args.compound,
-                "engine": eng.describe(),
-                "random": args.random,
-                "seed": args.seed,
-                "refine": args.refine,
-                "summary": summary,
-                "ranking": rows,
-            },
-            fh,
-            indent=1,
-        )
-    best = ranked[0]
-    status = (
-        "PROVISIONAL: structure search result (the method is checked on Pb4S3I2, see halex phases list and docs/phases.md)"
-        if halide == "Cl"
-        else "validation run of the structure search against the published Pb4S3I2 cell"
-    )
-    header = {
-        "halex search result": args.compound,
-        "status": status,
-        "method": "halex phases search: Pnma Z=4 candidates (Pb4S3Br2 seed by ion substitution + PyXtal random), "
-        "fixed-cell screen with FixSymmetry (fmax 0.05 eV/A), free-cell refine of the best (fmax 0.01 eV/A)",
-        "settings": f"random={args.random} seed={args.seed} refine={args.refine}",
-        "engine": f"{eng.name} {eng.version} {json.dumps(eng.settings, sort_keys=True)}",
-        "space group (spglib)": best.space_group,
-        **{k: json.dumps(v) for k, v in summary.items()},
-        "ranking (name, stage, eV/atom, a, b, c)": "",
-        **{
-            f"  #{k + 1}": f"{c.name} {c.stage} {c.energy_per_atom:.5f} {c.cell[0]:.3f} {c.cell[1]:.3f} {c.cell[2]:.3f}"
-            for k, c in enumerate(ranked[:8])
-        },
-    }
-    write_phase_cif(out.with_suffix(".cif"), best.atoms, header)
+        json.dump({"compound": args.compound, "engine": eng.describe(), "random": args.random, "seed": args.seed,
+                   "refine": args.refine, "summary": summary, "ranking": rows}, fh, indent=1)
+    write_phase_cif(out.with_suffix(".cif"), ranked[0].atoms, _cif_header(args, eng, ranked, summary, halide))
     for k, v in summary.items():
         print(f"{k}: {v}")
     print(f"{out} and {out.with_suffix('.cif')}")

@@ -33,7 +33,22 @@ def _html_table(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(studies: list[Study], out: str | Path, folders: dict[str, str] | None = None) -> Path:
-    """``report.html`` with every study's settings, tables and figures (relative links)."""
+    """``report.html`` with every study's settings, tables and figures (relative links).
+
+    Parameters
+    ----------
+    studies
+        Finished studies whose files :func:`halex.studies.write_study` has written.
+    out
+        Folder the report goes into.
+    folders
+        Study name → its folder relative to ``out`` (default: the study name).
+
+    Returns
+    -------
+    Path
+        ``out/report.html``.
+    """
     out = Path(out)
     folders = folders or {s.name: s.name for s in studies}
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>halex exchange studies</title>",

@@ -19,11 +19,17 @@ as the models (SPEC §4); ``"bulk"`` uses the relaxed bulk phases (cotunnite PbC
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from ase import Atoms
 
 from halex.errors import InputError
 from halex.units import EV_KCAL_PER_MOL
+
+if TYPE_CHECKING:  # pragma: no cover
+    from halex.engines import Engine
+    from halex.store import ResultStore
 
 __all__ = ["exchange_energy", "pbx2_molecule", "pbx2_reference", "REFERENCE_MODES"]
 
@@ -35,7 +41,10 @@ _MOLECULE_START = {"Cl": (2.45, 98.0), "Br": (2.60, 99.0), "I": (2.80, 100.0)}
 
 
 def exchange_energy(e_iodide: float, e_chloride: float, x: int, e_pbcl2_fu: float, e_pbi2_fu: float) -> float:
-    """ΔE_exchange in kcal/mol per exchanged halide.
+    """ΔE_exchange in kcal/mol per exchanged halide (SPEC §4).
+
+    ``ΔE = [(E(x·I) + x/2 E_PbCl2) − (E(x·Cl) + x/2 E_PbI2)] / x``: the displaced Cl leaves
+    as PbCl2 and the I comes from PbI2, half a formula unit per halide.
 
     Parameters
     ----------
@@ -45,6 +54,18 @@ def exchange_energy(e_iodide: float, e_chloride: float, x: int, e_pbcl2_fu: floa
         Number of halides exchanged in the step (> 0).
     e_pbcl2_fu, e_pbi2_fu
         Energies (eV) of one PbCl2 and one PbI2 formula unit (molecule or bulk).
+
+    Returns
+    -------
+    float
+        kcal/mol per exchanged halide.
+
+    Examples
+    --------
+    >>> round(exchange_energy(-10.0, -11.0, 2, -5.0, -4.0), 3)   # (1 eV + 1 × (−1 eV)) / 2 = 0
+    0.0
+    >>> round(exchange_energy(-10.0, -11.0, 2, -4.0, -4.0), 3)   # 0.5 eV per halide
+    11.53
     """
     if x <= 0:
         raise InputError(f"the number of exchanged halides must be positive, got {x}")
@@ -53,7 +74,25 @@ def exchange_energy(e_iodide: float, e_chloride: float, x: int, e_pbcl2_fu: floa
 
 
 def pbx2_molecule(halide: str, vacuum: float = 8.0) -> Atoms:
-    """Bent PbX2 molecule (C2v) in a non-periodic box."""
+    """Bent PbX2 molecule (C2v) in a non-periodic box: the default PbX2 reference.
+
+    Parameters
+    ----------
+    halide
+        ``"Cl"``, ``"Br"`` or ``"I"``.
+    vacuum
+        Vacuum around it (Å).
+
+    Returns
+    -------
+    ase.Atoms
+        Start geometry (relaxed by :func:`pbx2_reference`).
+
+    Examples
+    --------
+    >>> pbx2_molecule("I").get_chemical_formula()
+    'I2Pb'
+    """
     if halide not in _MOLECULE_START:
         raise InputError(f"unknown halide {halide!r}")
     d, angle = _MOLECULE_START[halide]
@@ -64,8 +103,29 @@ def pbx2_molecule(halide: str, vacuum: float = 8.0) -> Atoms:
     return atoms
 
 
-def pbx2_reference(halide: str, engine, *, mode: str = "molecule", store=None, fmax: float | None = None) -> float:
-    """Energy (eV) of one PbX2 formula unit with ``engine``: relaxed molecule or bulk phase."""
+def pbx2_reference(halide: str, engine: str | Engine, *, mode: str = "molecule", store: ResultStore | None = None,
+                   fmax: float | None = None) -> float:
+    """Energy (eV) of one PbX2 formula unit with ``engine``: relaxed molecule or bulk phase.
+
+    Parameters
+    ----------
+    halide
+        ``"Cl"`` or ``"I"``.
+    engine
+        Engine name or instance.
+    mode
+        ``"molecule"`` (isolated, the same non-periodic setting as the models) or ``"bulk"``
+        (the library's PbCl2 / PbI2, cell relaxed).
+    store
+        Result store (the relaxation is cached).
+    fmax
+        Relaxation threshold (eV/Å); default 4.5e-4 Ha/Bohr.
+
+    Returns
+    -------
+    float
+        eV per formula unit.
+    """
     from halex.relax import relax
     from halex.units import DEFAULT_FMAX
 

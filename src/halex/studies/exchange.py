@@ -45,9 +45,25 @@ log = logging.getLogger("halex.study")
 class StudySettings:
     """How every relaxation of a study is run.
 
-    ``store_url`` is an SQLite path or ``postgresql://`` URL reachable from every
-    worker; ``client`` a :class:`distributed.Client`, a
-    :class:`~halex.studies.runner.LazyClient` (connects with the first relaxation) or None (run inline).
+    Attributes
+    ----------
+    engine
+        Engine name or instance (any halex engine; studies never depend on which).
+    store_url
+        SQLite path or ``postgresql://`` URL reachable from every worker.
+    fmax
+        Relaxation threshold (eV/Å); None for the default 4.5e-4 Ha/Bohr.
+    steps
+        Optimizer steps per relaxation at most.
+    reference
+        PbX2 references: ``"molecule"`` (default, as in the source study) or ``"bulk"``.
+    client
+        A :class:`distributed.Client`, a :class:`~halex.studies.runner.LazyClient`
+        (connects with the first relaxation) or None (run inline).
+    retries
+        Retries of a failed relaxation.
+    source, target
+        The exchange (``"Cl"`` → ``"I"``).
     """
 
     engine: Any = "mlip"
@@ -71,7 +87,20 @@ class StudySettings:
 
 @dataclass
 class Study:
-    """Tables (lists of row dicts) and metadata of one study; units are in the column names."""
+    """Tables (lists of row dicts) and metadata of one study; units are in the column names.
+
+    Attributes
+    ----------
+    name
+        ``"layers"``, ``"chalcohalide"`` or ``"alloy"``.
+    tables
+        Table name → rows (``dE_*_kcal_mol``, ``*_percent``, ``*_A``, ``*_deg`` columns).
+    meta
+        Settings (:meth:`StudySettings.describe`), PbX2 reference energies and the
+        study's own choices (e.g. ``favoured_start``).
+    models
+        The relaxed models by name.
+    """
 
     name: str
     tables: dict[str, list[dict[str, Any]]]
@@ -80,7 +109,30 @@ class Study:
 
 
 def standalone_perovskite(atoms: Atoms, vacuum: float = 8.0) -> Atoms:
-    """The perovskite domain of ``atoms`` on its own (same atoms, same order), centred in vacuum."""
+    """The perovskite domain of ``atoms`` on its own (same atoms, same order), centred in vacuum.
+
+    This is the strain reference of SPEC §4: the standalone nanocrystal of the same size
+    and composition.
+
+    Parameters
+    ----------
+    atoms
+        A heterostructure (needs the ``domain`` array).
+    vacuum
+        Vacuum around it (Å).
+
+    Returns
+    -------
+    ase.Atoms
+
+    Examples
+    --------
+    >>> from halex.models import heterostructure
+    >>> hs = heterostructure((2, 2, 2), 1)
+    >>> nc = standalone_perovskite(hs)
+    >>> sorted(set(nc.arrays["domain"].tolist())), len(nc) == int((hs.arrays["domain"] == "perovskite").sum())
+    (['perovskite'], True)
+    """
     nc = atoms[atoms.arrays["domain"] == "perovskite"]
     nc.calc = None
     nc.pbc = False
@@ -160,7 +212,30 @@ def _mismatch(relaxed: Atoms) -> float | None:
 
 
 def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Study:
-    """Cl→I layer by layer from the interface and from the bottom (see module docs)."""
+    """Cl→I layer by layer from the interface and from the bottom (module docstring).
+
+    Parameters
+    ----------
+    model
+        The pristine heterostructure (halex arrays).
+    max_layers
+        Exchange 1…N perovskite layers (N ≤ the model's perovskite layers).
+    settings
+        How every relaxation runs (:class:`StudySettings`).
+
+    Returns
+    -------
+    Study
+        Tables ``layers`` (ΔE_step and ΔE_cum in kcal/mol per halide, interfacial strain
+        and mismatch in %), ``layers_difference`` (interface − bottom) and ``structure``
+        (per-layer spacing, strain and tilt); ``meta["favoured_start"]``.
+
+    Raises
+    ------
+    InputError
+        ``max_layers`` outside [1, layers], or a model without halex arrays (before
+        anything is computed).
+    """
     from halex.models import exchange_layers
     from halex.studies.energies import exchange_energy
 
@@ -231,7 +306,30 @@ def _check_alloy(fraction: float, random_seeds: int) -> float:
 
 def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudySettings, *, n_layers: int = 2,
                        seed: int = 0, exchange_monolayer: bool = True) -> Study:
-    """I/Cl in the first chalcohalide layers in a nested series of fractions (percent)."""
+    """I/Cl in the first chalcohalide layers in a nested series of fractions (percent).
+
+    Parameters
+    ----------
+    model
+        A heterostructure (in ``all``: the favoured layers result).
+    percents
+        At least two increasing percentages in [0, 100]; each model adds I to the previous
+        one (a nested series).
+    settings
+        How every relaxation runs (:class:`StudySettings`).
+    n_layers
+        Chalcohalide layers from the interface that take part.
+    seed
+        Seed of the site choice.
+    exchange_monolayer
+        Exchange the interfacial CsCl monolayer first.
+
+    Returns
+    -------
+    Study
+        Table ``chalcohalide``: ΔE of each step (kcal/mol per halide), its difference to
+        the first step, interfacial strain before → after (%), and ``structure``.
+    """
     from halex.models import chalcohalide_exchange_series, exchange_interface_monolayer
     from halex.studies.energies import exchange_energy
 
@@ -270,7 +368,26 @@ ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
 
 
 def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: StudySettings) -> Study:
-    """Random vs ordered alloying of the perovskite's remaining source halide."""
+    """Random vs ordered alloying of the perovskite's remaining source halide.
+
+    Parameters
+    ----------
+    model
+        A heterostructure with Cl left in its perovskite domain.
+    fraction
+        Fraction of that Cl to exchange (0, 1); plane patterns use whole planes.
+    random_seeds
+        Random alloys (≥ 2, for a spread).
+    settings
+        How every relaxation runs (:class:`StudySettings`).
+
+    Returns
+    -------
+    Study
+        Tables ``alloy`` (ΔE per model, achieved fraction) and ``alloy_summary`` (random
+        mean and sample standard deviation, each pattern's difference to the random mean,
+        and whether it exceeds twice the spread).
+    """
     from halex.models import alloy_perovskite
     from halex.studies.energies import exchange_energy
 
@@ -317,6 +434,20 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int = 3, p
     """layers → chalcohalide (on the favoured layers result) → alloy (on the chalcohalide study's start).
 
     The chalcohalide study uses ``chalcohalide_layers`` layers, or all the model has if fewer.
+
+    Parameters
+    ----------
+    model
+        The pristine heterostructure.
+    settings
+        How every relaxation runs (:class:`StudySettings`).
+    max_layers, percents, fraction, random_seeds, seed, chalcohalide_layers
+        As in :func:`layers_study`, :func:`chalcohalide_study` and :func:`alloy_study`.
+
+    Returns
+    -------
+    list of Study
+        The three studies in order.
     """
     from halex.models import exchange_interface_monolayer, exchange_layers
 

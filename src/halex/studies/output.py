@@ -37,92 +37,120 @@ def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
         json.dump({"settings": meta, "rows": [{k: json_safe(v) for k, v in r.items()} for r in rows]}, fh, indent=1, default=str)
 
 
+def _layers_figure(t: dict[str, list[dict[str, Any]]]):
+    """ΔE (cumulative and step) and interfacial strain against exchanged layers, both starts."""
+    from halex.plotting.figures import new_figure
+
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
+    strain0 = t["layers"][0]["interfacial_strain_percent"]
+    for start, mk in (("interface", "o-"), ("bottom", "s-")):
+        rows = [r for r in t["layers"] if r["start"] == start]
+        n = [r["n_layers"] for r in rows]
+        ax1.plot(n, [r["dE_cum_kcal_mol"] for r in rows], mk, label=f"from the {start} (cumulative)")
+        ax1.plot(n, [r["dE_step_kcal_mol"] for r in rows], mk, alpha=0.4, label=f"from the {start} (step)")
+        ax2.plot([0] + n, [strain0] + [r["interfacial_strain_percent"] for r in rows], mk, label=start)
+    ax1.axhline(0, color="k", lw=0.5)
+    ax1.set_ylabel("ΔE exchange (kcal/mol per halide)")
+    ax2.set_ylabel("interfacial strain (%)")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("exchanged perovskite layers")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _chalcohalide_figure(t: dict[str, list[dict[str, Any]]]):
+    """ΔE of each step and the interfacial strain before and after it, against percent I."""
+    from halex.plotting.figures import new_figure
+
+    rows = t["chalcohalide"]
+    pct = [r["percent"] for r in rows]
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
+    ax1.plot(pct, [r["dE_step_kcal_mol"] for r in rows], "o-")
+    ax1.axhline(0, color="k", lw=0.5)
+    ax1.set_ylabel("ΔE of the step (kcal/mol per halide)")
+    ax2.plot(pct, [r["interfacial_strain_before_percent"] for r in rows], "s--", label="before")
+    ax2.plot(pct, [r["interfacial_strain_after_percent"] for r in rows], "o-", label="after")
+    ax2.set_ylabel("interfacial strain (%)")
+    ax2.legend(fontsize=8)
+    for ax in (ax1, ax2):
+        ax.set_xlabel("I in the first chalcohalide layers (%)")
+    return fig
+
+
+def _alloy_figure(t: dict[str, list[dict[str, Any]]]):
+    """ΔE of each alloy pattern; the random mean with the seeds' spread and every seed."""
+    from halex.plotting.figures import new_figure
+
+    summ = t["alloy_summary"]
+    fig, ax = new_figure(figsize=(6, 4))
+    xs = np.arange(len(summ))
+    ax.bar(xs, [s["dE_kcal_mol"] for s in summ], yerr=[s["spread_kcal_mol"] or 0 for s in summ], capsize=4,
+           color=["0.6"] + ["C0", "C1", "C2"][: len(summ) - 1])
+    rand = [r["dE_kcal_mol"] for r in t["alloy"] if r["pattern"] == "random"]
+    ax.plot(np.zeros(len(rand)), rand, "k.", label="random seeds")
+    ax.set_xticks(xs, [s["pattern"] for s in summ], rotation=15)
+    ax.set_ylabel("ΔE exchange (kcal/mol per halide)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _profiles_figure(struct: list[dict[str, Any]]):
+    """Lattice profile, strain and tilt per layer for every model of the study."""
+    from halex.plotting.figures import new_figure
+
+    fig, axes = new_figure(1, 3, figsize=(14, 4))
+    for name in dict.fromkeys(r["model"] for r in struct):
+        rows = [r for r in struct if r["model"] == name]
+        for ax, col in zip(axes, ("spacing_A", "strain_percent", "tilt_deg")):
+            ax.plot([r["layer"] for r in rows], [r[col] for r in rows], ".-", label=name)
+    labels = ("in-plane Pb–Pb spacing per cell (Å)", "Pb–Pb strain vs standalone NC (%)", "octahedral tilt (°)")
+    for ax, lab in zip(axes, labels):
+        ax.set_xlabel("layer (< 0 chalcohalide, ≥ 1 perovskite)")
+        ax.set_ylabel(lab)
+        ax.axvline(0, color="k", lw=0.5, ls="--")
+    axes[0].legend(fontsize=6, ncol=2)
+    return fig
+
+
+#: the study's own figure: (drawing function, file stem)
+_STUDY_FIGURES = {"layers": (_layers_figure, "layers_energy_strain"),
+                  "chalcohalide": (_chalcohalide_figure, "chalcohalide_energy_strain"),
+                  "alloy": (_alloy_figure, "alloy_energies")}
+
+
 def _figures(study: Study, out: Path) -> list[Path]:
-    from halex.plotting.figures import new_figure, save_figure
+    """The study's figure and its per-layer profiles, each as SVG and PNG."""
+    from halex.plotting.figures import save_figure
 
+    figures = []
+    if study.name in _STUDY_FIGURES:
+        draw, stem = _STUDY_FIGURES[study.name]
+        figures.append((draw(study.tables), stem))
+    if study.tables.get("structure"):
+        figures.append((_profiles_figure(study.tables["structure"]), f"{study.name}_profiles"))
     paths: list[Path] = []
-
-    def save(fig, stem):
+    for fig, stem in figures:
         paths.append(save_figure(fig, out / f"{stem}.svg", close=False))
         paths.append(save_figure(fig, out / f"{stem}.png"))
-
-    t = study.tables
-    if study.name == "layers":
-        fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
-        for start, mk in (("interface", "o-"), ("bottom", "s-")):
-            rows = [r for r in t["layers"] if r["start"] == start]
-            n = [r["n_layers"] for r in rows]
-            ax1.plot(n, [r["dE_cum_kcal_mol"] for r in rows], mk, label=f"from the {start} (cumulative)")
-            ax1.plot(n, [r["dE_step_kcal_mol"] for r in rows], mk, alpha=0.4, label=f"from the {start} (step)")
-            ax2.plot(
-                [0] + n,
-                [t["layers"][0]["interfacial_strain_percent"]] + [r["interfacial_strain_percent"] for r in rows],
-                mk,
-                label=start,
-            )
-        ax1.axhline(0, color="k", lw=0.5)
-        ax1.set_xlabel("exchanged perovskite layers")
-        ax1.set_ylabel("ΔE exchange (kcal/mol per halide)")
-        ax1.legend(fontsize=8)
-        ax2.set_xlabel("exchanged perovskite layers")
-        ax2.set_ylabel("interfacial strain (%)")
-        ax2.legend(fontsize=8)
-        save(fig, "layers_energy_strain")
-    elif study.name == "chalcohalide":
-        rows = t["chalcohalide"]
-        fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
-        ax1.plot([r["percent"] for r in rows], [r["dE_step_kcal_mol"] for r in rows], "o-")
-        ax1.axhline(0, color="k", lw=0.5)
-        ax1.set_xlabel("I in the first chalcohalide layers (%)")
-        ax1.set_ylabel("ΔE of the step (kcal/mol per halide)")
-        ax2.plot(
-            [r["percent"] for r in rows], [r["interfacial_strain_before_percent"] for r in rows], "s--", label="before"
-        )
-        ax2.plot(
-            [r["percent"] for r in rows], [r["interfacial_strain_after_percent"] for r in rows], "o-", label="after"
-        )
-        ax2.set_xlabel("I in the first chalcohalide layers (%)")
-        ax2.set_ylabel("interfacial strain (%)")
-        ax2.legend(fontsize=8)
-        save(fig, "chalcohalide_energy_strain")
-    elif study.name == "alloy":
-        summ = t["alloy_summary"]
-        fig, ax = new_figure(figsize=(6, 4))
-        xs = np.arange(len(summ))
-        ax.bar(
-            xs,
-            [s["dE_kcal_mol"] for s in summ],
-            yerr=[s["spread_kcal_mol"] or 0 for s in summ],
-            capsize=4,
-            color=["0.6"] + ["C0", "C1", "C2"][: len(summ) - 1],
-        )
-        rand = [r["dE_kcal_mol"] for r in t["alloy"] if r["pattern"] == "random"]
-        ax.plot(np.zeros(len(rand)), rand, "k.", label="random seeds")
-        ax.set_xticks(xs, [s["pattern"] for s in summ], rotation=15)
-        ax.set_ylabel("ΔE exchange (kcal/mol per halide)")
-        ax.legend(fontsize=8)
-        save(fig, "alloy_energies")
-    # lattice profile, strain and tilt per layer for every model
-    struct = t.get("structure", [])
-    if struct:
-        fig, axes = new_figure(1, 3, figsize=(14, 4))
-        for name in dict.fromkeys(r["model"] for r in struct):
-            rows = [r for r in struct if r["model"] == name]
-            for ax, col in zip(axes, ("spacing_A", "strain_percent", "tilt_deg")):
-                ax.plot([r["layer"] for r in rows], [r[col] for r in rows], ".-", label=name)
-        for ax, lab in zip(
-            axes, ("in-plane Pb–Pb spacing per cell (Å)", "Pb–Pb strain vs standalone NC (%)", "octahedral tilt (°)")
-        ):
-            ax.set_xlabel("layer (< 0 chalcohalide, ≥ 1 perovskite)")
-            ax.set_ylabel(lab)
-            ax.axvline(0, color="k", lw=0.5, ls="--")
-        axes[0].legend(fontsize=6, ncol=2)
-        save(fig, f"{study.name}_profiles")
     return paths
 
 
 def write_study(study: Study, out: str | Path) -> list[Path]:
-    """Write the tables, figures and relaxed models of ``study`` under ``out``; return the paths."""
+    """Write the tables, figures and relaxed models of ``study`` under ``out``.
+
+    Parameters
+    ----------
+    study
+        A finished study.
+    out
+        Folder: ``<table>.csv`` and ``.json`` (the JSON adds the settings), figures as PNG
+        and SVG, and ``models/<name>.extxyz``.
+
+    Returns
+    -------
+    list of Path
+        Every file written.
+    """
     from halex.io import write_structure
 
     out = Path(out)
