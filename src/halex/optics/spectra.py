@@ -96,7 +96,23 @@ class Peak:
 
 @dataclass
 class PeakFit:
-    """Result of :func:`fit_peaks`: peaks by centre, the data, the fit and its components, χ²_red."""
+    """Result of :func:`fit_peaks`.
+
+    Attributes
+    ----------
+    peaks
+        :class:`Peak` objects sorted by centre.
+    shape
+        ``"gauss"`` or ``"voigt"``.
+    baseline
+        Fitted constant (signal units).
+    x, y, fitted
+        The data (sorted by x) and the model.
+    components
+        Each peak's curve on ``x``.
+    chi2_red
+        Residual variance per degree of freedom (signal units²).
+    """
 
     peaks: list[Peak]
     shape: str

@@ -127,6 +127,22 @@ def project_columns(atoms: Atoms, zone: str = "001", *, column_tol: float = 0.6,
     without halide), ``domain`` (majority) and ``kind`` (``Pb+X``, ``Pb``, ``Cs``, ``Cs+X``,
     ``X`` for perovskite columns, ``chalcohalide`` otherwise), and per atom the column
     index in ``atom_column``.
+
+    Parameters
+    ----------
+    atoms
+        Any model.
+    zone
+        Beam direction in the perovskite frame: ``"001"`` (along z) or ``"101"``.
+    column_tol
+        Atoms closer than this in projection (Å) share a column.
+    z_exponent
+        Exponent n of the Z^n weights.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        The column table above.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components

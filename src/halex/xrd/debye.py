@@ -71,6 +71,17 @@ def pair_histograms(atoms: Atoms, *, bin_A: float = 0.005, workers: int | None =
                     block_elements: int = 4_000_000) -> tuple[list[str], list[tuple[int, int]], np.ndarray, np.ndarray]:
     """Histograms of interatomic distances per unordered element pair.
 
+    Parameters
+    ----------
+    atoms
+        The model.
+    bin_A
+        Bin width (Å).
+    workers
+        Threads (default: all cores).
+    block_elements
+        Distance-matrix elements per block (memory bound).
+
     Returns
     -------
     symbols : list[str]

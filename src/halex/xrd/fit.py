@@ -41,7 +41,23 @@ __all__ = ["PhaseResult", "XrdFit", "fit_pattern"]
 
 @dataclass(frozen=True)
 class PhaseResult:
-    """Refined quantities of one phase (errors are one standard uncertainty)."""
+    """Refined quantities of one phase (errors are one standard uncertainty).
+
+    Attributes
+    ----------
+    name
+        Phase name.
+    weight_fraction, weight_fraction_err, volume_fraction, volume_fraction_err
+        Fractions (0–1) from the scale factors (no micro-absorption correction).
+    lattice_scale, lattice_scale_err
+        Isotropic lattice scale α (a = α a₀).
+    cell_A, cell_err_A
+        Refined cell lengths (Å).
+    size_nm, size_nm_err
+        Scherrer crystallite size (nm; inf when not refined).
+    scale, scale_err
+        Scale factor (∝ volume in the beam).
+    """
 
     name: str
     weight_fraction: float
@@ -60,7 +76,25 @@ class PhaseResult:
 
 @dataclass
 class XrdFit:
-    """Result of :func:`fit_pattern`."""
+    """Result of :func:`fit_pattern`.
+
+    Attributes
+    ----------
+    phases
+        One :class:`PhaseResult` per phase.
+    two_theta_deg, observed, calculated, background
+        The fitted window (degrees) and the patterns.
+    components
+        Each phase's calculated pattern.
+    zero_deg, zero_deg_err, fwhm_instr_deg, fwhm_instr_deg_err
+        Zero shift and instrument Gaussian FWHM (degrees 2θ) with their errors.
+    rwp, chi2_red
+        Weighted profile R factor (fraction) and reduced χ².
+    wavelength
+        The radiation.
+    meta
+        Points, parameters and optimizer status.
+    """
 
     phases: list[PhaseResult]
     two_theta_deg: np.ndarray
