@@ -146,3 +146,29 @@ def test_result_key_ignores_labels_not_geometry():
     moved = nc.copy()
     moved.positions[0, 0] += 1e-3
     assert result_key(moved, {"name": "x"}, {"kind": "energy"}) != key
+
+
+def test_no_engine_name_outside_the_engines_package():
+    """Studies, workflows and analyses are written once for any engine: outside
+    ``halex.engines`` (and the command line's option defaults) no code compares or
+    passes an engine by its registered name; they use ``DEFAULT_ENGINE`` and capabilities."""
+    import ast
+    from pathlib import Path
+
+    from halex.engines import list_engines
+
+    names = set(list_engines())
+    root = Path(__file__).resolve().parent.parent / "src" / "halex"
+    found = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("engines/", "cli/")):
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings:
+                found.append(f"{rel}:{node.lineno} {node.value!r}")
+    assert not found, found

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from halex.engines import DEFAULT_ENGINE, Engine
 from halex.io import atomic_output, write_structure
 
 log = logging.getLogger("halex.demo")
@@ -99,7 +100,8 @@ def _pb_pb(atoms, a_bulk: float, engine_name: str, path: Path) -> tuple[np.ndarr
     return d, per_layer
 
 
-def run_demo(outdir: str | Path = "demo-output", *, engine: str = "mlip", size: tuple[int, int, int] = (3, 3, 3)) -> dict[str, Any]:
+def run_demo(outdir: str | Path = "demo-output", *, engine: str | Engine = DEFAULT_ENGINE,
+             size: tuple[int, int, int] = (3, 3, 3)) -> dict[str, Any]:
     """Run the demo, write its files into ``outdir`` and return the summary.
 
     Cubic CsPbCl3 and CsPbI3 with a free cell, then a CsPbCl3 nanocrystal of ``size``

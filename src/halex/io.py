@@ -79,9 +79,9 @@ def read_structure(path: str | os.PathLike, *, index: int | str = -1) -> Atoms:
         ) from None
     if isinstance(atoms, list):  # index was a slice
         raise FileFormatError(f"{str(path)!r}: expected one structure, got {len(atoms)}")
-    from halex.arrays import HALEX_ARRAYS, set_arrays
-
     import numpy as np
+
+    from halex.arrays import HALEX_ARRAYS, set_arrays
 
     found = {k: atoms.arrays[k] for k in HALEX_ARRAYS if k in atoms.arrays}
     if not found:  # a format without per-atom arrays: the sidecar, if there is one

@@ -42,7 +42,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixAtoms
 
 from halex.checks import check_fmax
-from halex.engines import Engine, get_engine
+from halex.engines import DEFAULT_ENGINE, Engine, get_engine
 from halex.errors import InputError
 from halex.store import Lookup, ResultStore, StoreEntry, result_key
 from halex.units import DEFAULT_FMAX
@@ -163,7 +163,7 @@ def _result(store: ResultStore | None, look: Lookup, info: dict[str, Any]) -> Re
 
 def single_point(
     atoms: Atoms,
-    engine: str | Engine = "mlip",
+    engine: str | Engine = DEFAULT_ENGINE,
     *,
     store: ResultStore | None = None,
     label: str | None = None,
@@ -238,7 +238,7 @@ def _task(opts: _Options) -> dict[str, Any]:
 
 def relax(
     atoms: Atoms,
-    engine: str | Engine = "mlip",
+    engine: str | Engine = DEFAULT_ENGINE,
     *,
     fmax: float = DEFAULT_FMAX,
     optimizer: str = "FIRE",

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from halex.engines import DEFAULT_ENGINE, Engine
 from halex.errors import InputError
 
 __all__ = ["Candidate", "search_structures", "random_candidates", "substitute", "coordination", "space_group"]
@@ -127,7 +128,7 @@ def random_candidates(
 
 def search_structures(
     candidates: Sequence[tuple[str, Atoms]],
-    engine="mlip",
+    engine: str | Engine = DEFAULT_ENGINE,
     *,
     store=None,
     refine: int = 3,

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from halex.engines import DEFAULT_ENGINE, Engine
+
 log = logging.getLogger("halex.phases")
 
 __all__ = ["gamma_cspbi3_start", "generate_phase", "write_phase_cif", "GENERATED"]
@@ -83,7 +85,7 @@ def _pbi2_start() -> Atoms:
     )
 
 
-def generate_phase(name: str, *, engine="mlip", store=None) -> tuple[Atoms, dict[str, Any]]:
+def generate_phase(name: str, *, engine: str | Engine = DEFAULT_ENGINE, store=None) -> tuple[Atoms, dict[str, Any]]:
     """Build (and where needed relax or search) phase ``name``; returns atoms and provenance."""
     from halex.phases import cubic_perovskite
     from halex.relax import relax
@@ -167,7 +169,8 @@ def write_phase_cif(path: str | Path, atoms: Atoms, header: dict[str, Any]) -> P
 PB4S3I2_CELL = (8.1293, 15.5613, 8.1820)
 
 
-def chalcohalide_search(halide: str, *, engine="mlip", store=None, n_random: int = 24, seed: int = 1, refine: int = 4):
+def chalcohalide_search(halide: str, *, engine: str | Engine = DEFAULT_ENGINE,
+                        store=None, n_random: int = 24, seed: int = 1, refine: int = 4):
     """Structure search for Pb4S3X2 (X = Cl or I), Pnma, Z = 4 (Pb16S12X8 per cell).
 
     Candidates: the Pb4S3Br2 framework (:mod:`halex.phases.seeds`) with Br → X, at its
@@ -201,7 +204,7 @@ def chalcohalide_search(halide: str, *, engine="mlip", store=None, n_random: int
     )
 
 
-def chalcohalide_summary(halide: str, ranked, *, engine="mlip", store=None) -> dict[str, Any]:
+def chalcohalide_summary(halide: str, ranked, *, engine: str | Engine = DEFAULT_ENGINE, store=None) -> dict[str, Any]:
     """What a structure search reports about its best Pb4S3X2 result.
 
     Returns cell (Å), energy per atom, energy above the PbS + PbX2 tie line (eV/atom, same

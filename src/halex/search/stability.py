@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 from ase import Atoms
 
+from halex.engines import DEFAULT_ENGINE, Engine
 from halex.errors import InputError
 
 __all__ = ["decomposition_energy", "relaxed_reference"]
@@ -52,7 +53,7 @@ def decomposition_energy(energy_eV: float, atoms: Atoms, references: Mapping[str
     return (energy_eV - e_ref) / len(atoms), {n: float(c) for n, c in zip(names, coeff)}
 
 
-def relaxed_reference(name: str, engine="mlip", *, store=None) -> tuple[Atoms, float]:
+def relaxed_reference(name: str, engine: str | Engine = DEFAULT_ENGINE, *, store=None) -> tuple[Atoms, float]:
     """A library phase relaxed (cell and positions, symmetry kept) with ``engine``."""
     from halex.phases import load_phase
     from halex.relax import relax

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from halex.engines import DEFAULT_ENGINE
 from halex.errors import InputError
 
 __all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "standalone_perovskite"]
@@ -66,7 +67,7 @@ class StudySettings:
         The exchange (``"Cl"`` → ``"I"``).
     """
 
-    engine: Any = "mlip"
+    engine: Any = DEFAULT_ENGINE
     store_url: str = "halex.db"
     fmax: float | None = None
     steps: int = 1000
