@@ -52,3 +52,21 @@ def test_units():
     assert abs(DEFAULT_FMAX - 0.023140) < 2e-6
     # 1 eV = 23.0605 kcal/mol (CODATA)
     assert abs(EV_KCAL_PER_MOL - 23.0605) < 1e-3
+
+
+def test_no_function_is_longer_than_80_lines_of_code():
+    """Small functions: no function of the package has more than 80 lines besides its docstring."""
+    import ast
+    from pathlib import Path
+
+    root = Path(halex.__file__).parent
+    long = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = node.body[0]
+                doc = (first.end_lineno - first.lineno + 1 if isinstance(first, ast.Expr)
+                       and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str) else 0)
+                if node.end_lineno - node.lineno + 1 - doc > 80:
+                    long.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    assert not long, long
