@@ -125,3 +125,66 @@ def test_engines_command():
     r = run_cli("engines", "--check")
     assert r.returncode == 0
     assert "mlip" in r.stdout and "ok: chgnet" in r.stdout
+
+
+# every command that writes: its output path is refused while the command line is read,
+# before any computation (a bad suffix, a folder that does not exist, a file where a folder goes)
+_OUTPUT_CASES = [
+    (["relax", "{model}"], "r.xyzz", "unknown output format 'xyzz'"),
+    (["relax", "{model}"], "missing/x.extxyz", "does not exist"),
+    (["build", "nanocrystal", "--size", "2", "2", "2"], "nc.xyzz", "unknown output format"),
+    (["exchange", "{model}", "--layers", "1"], "missing/x.extxyz", "does not exist"),
+    (["show", "{model}"], "picture.txt", ".png"),
+    (["study", "layers", "--model", "{model}", "--max-layers", "1"], "{model}", "not a folder"),
+    (["stem", "simulate", "{model}"], "image.jpg", ".tif"),
+    (["xrd", "debye", "{model}"], "pattern.txt", ".csv"),
+    (["ta", "fit", "{model}", "--global", "2"], "missing/out", "does not exist"),
+    (["optics", "fit", "-"], "missing/out", "does not exist"),
+    (["electronic", "{model}"], "missing/out", "does not exist"),
+]
+
+
+@pytest.mark.parametrize("args,output,needle", _OUTPUT_CASES, ids=[" ".join(c[0][:2]) + " " + c[1] for c in _OUTPUT_CASES])
+def test_output_path_is_checked_before_computing(tmp_path, small_model, args, output, needle):
+    args = [a.format(model=small_model) for a in args]
+    out = output.format(model=small_model)
+    out = out if out.startswith("/") else str(tmp_path / out)
+    store = ["--db", str(tmp_path / "x.db")] if args[0] in ("relax", "study", "electronic") else []
+    r = run_cli(*args, "-o", out, *store, cwd=tmp_path)
+    _assert_clean_error(r, needle, "-o/--output")
+    assert len(r.stderr.strip().splitlines()) == 1  # one line, no usage block
+    assert not (tmp_path / "missing").exists() and not list(tmp_path.glob("x.db*"))
+
+
+def test_help_lists_each_command_once_and_usage_errors_are_one_line():
+    r = run_cli("--help")
+    assert r.returncode == 0 and r.stdout.count("\n  relax ") + r.stdout.count("\n    relax ") == 1
+    r = run_cli("study", "all", "--fmax", "abc", "-o", "out")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "halex: error: argument --fmax: invalid float value: 'abc' (see 'halex study all --help')"]
+
+
+def test_db_list_says_how_many_rows_it_hides(tmp_path, small_model):
+    """A relaxation stopped by its step limit mid-way leaves no running row; a checkpoint does."""
+    from halex.io import read_structure
+    from halex.relax import relax
+    from halex.store import ResultStore
+
+    db = tmp_path / "r.db"
+    store = ResultStore(db)
+    atoms = read_structure(small_model)
+
+    class Stop(Exception):
+        pass
+
+    def stop(step, *_):
+        if step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        relax(atoms, store=store, observers=[stop])
+    r = run_cli("db", "list", "--db", str(db))
+    assert r.returncode == 0 and len(r.stdout.strip().splitlines()) == 1  # the header only
+    assert "1 unfinished row hidden" in r.stderr and "--all" in r.stderr
+    r = run_cli("db", "list", "--db", str(db), "--all")
+    assert "running" in r.stdout and "hidden" not in r.stderr

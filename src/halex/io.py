@@ -25,7 +25,14 @@ from ase import Atoms
 from halex.errors import FileFormatError
 
 __all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "descending_axis",
-           "json_safe", "sidecar_path", "ARRAY_FORMATS"]
+           "json_safe", "sidecar_path", "structure_format", "check_output", "OUTPUT_KINDS", "ARRAY_FORMATS"]
+
+#: What an output path may be: a structure file, a folder of results, or a file of one kind
+#: (allowed suffixes; None: any the kind's own check accepts).
+OUTPUT_KINDS: dict[str, tuple[str, ...] | None] = {
+    "structure": None, "folder": None, "figure": (".png", ".svg", ".pdf"), "image": (".tif", ".tiff", ".npy"),
+    "csv": (".csv",), "json": (".json",),
+}
 
 #: Formats that store the halex per-atom arrays themselves (no sidecar needed).
 ARRAY_FORMATS = frozenset({"extxyz"})
@@ -119,6 +126,66 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator:
         raise
 
 
+def structure_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """The ASE format a structure is written in: ``format``, or from the suffix (``.extxyz`` by default).
+
+    Raises :class:`FileFormatError` when ASE cannot write it, so a command can refuse an
+    output path before it computes anything.
+    """
+    from ase.io.formats import ioformats
+
+    fmt = format
+    if fmt is None:
+        suffix = Path(path).suffix.lower().lstrip(".")
+        fmt = {"xyz": "extxyz", "": "extxyz"}.get(suffix, suffix)
+    if fmt not in ioformats or not ioformats[fmt].can_write:
+        raise FileFormatError(
+            f"cannot write {str(path)!r}: unknown output format {fmt!r}; use .extxyz, .cif, .traj or .vasp"
+        )
+    return fmt
+
+
+def check_output(path: str | os.PathLike, kind: str) -> Path:
+    """Check an output path before anything is computed; return it.
+
+    Parameters
+    ----------
+    path
+        Where a command will write.
+    kind
+        A key of :data:`OUTPUT_KINDS`: ``"structure"`` (a format ASE writes), ``"folder"``
+        (created if needed, but not over a file), ``"figure"``, ``"image"``, ``"csv"``,
+        ``"json"`` (by suffix).
+
+    Raises
+    ------
+    FileFormatError
+        The folder it goes into does not exist, the suffix does not fit, or a folder
+        would replace a file.
+
+    Examples
+    --------
+    >>> check_output("model.extxyz", "structure").name
+    'model.extxyz'
+    """
+    path = Path(path)
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"unknown output kind {kind!r}")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise FileFormatError(f"cannot write {str(path)!r}: the folder {str(parent)!r} does not exist (create it first)")
+    if kind == "structure":
+        structure_format(path)
+    elif kind == "folder":
+        if path.exists() and not path.is_dir():
+            raise FileFormatError(f"cannot write results into {str(path)!r}: it is a file, not a folder")
+    elif path.suffix.lower() not in OUTPUT_KINDS[kind]:
+        raise FileFormatError(f"cannot write {str(path)!r}: a {kind} must end in {', '.join(OUTPUT_KINDS[kind])}")
+    if kind != "folder" and path.is_dir():
+        raise FileFormatError(f"cannot write {str(path)!r}: it is a folder")
+    return path
+
+
 def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None = None) -> Path:
     """Write ``atoms`` to ``path`` atomically (temporary file, then rename).
 
@@ -130,14 +197,7 @@ def write_structure(path: str | os.PathLike, atoms: Atoms, *, format: str | None
     from ase.io.formats import ioformats
 
     path = Path(path)
-    fmt = format
-    if fmt is None:
-        suffix = path.suffix.lower().lstrip(".")
-        fmt = {"xyz": "extxyz", "": "extxyz"}.get(suffix, suffix)
-    if fmt not in ioformats or not ioformats[fmt].can_write:
-        raise FileFormatError(
-            f"cannot write {str(path)!r}: unknown output format {fmt!r}; use .extxyz, .cif, .traj or .vasp"
-        )
+    fmt = structure_format(path, format)
     binary = ioformats[fmt].isbinary
     with atomic_output(path, "wb" if binary else "w") as fh:
         ase.io.write(fh, atoms, format=fmt)

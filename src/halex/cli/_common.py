@@ -53,3 +53,20 @@ def open_store(url: str):
     from halex.store import ResultStore
 
     return ResultStore(url)
+
+
+def output_path(kind: str):
+    """argparse ``type=`` for ``-o/--output``: the path is checked (:func:`halex.io.check_output`)
+    while the command line is parsed, before anything is computed."""
+    def check(text: str) -> str:
+        from halex.errors import HalexError
+        from halex.io import check_output
+
+        try:
+            check_output(text, kind)
+        except HalexError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    check.__name__ = f"{kind} path"
+    return check

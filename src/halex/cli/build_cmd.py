@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="build_command", metavar="{nanocrystal,heterostructure}", required=True)
@@ -12,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     nc.add_argument("--size", nargs=3, default=["3", "3", "3"], metavar=("N1", "N2", "N3"), help="octahedra along x y z")
     nc.add_argument("--a", type=float, default=None, help="Pb-Pb spacing in Å (default: experimental)")
     nc.add_argument("--vacuum", type=float, default=8.0, help="vacuum around the model in Å")
-    nc.add_argument("-o", "--output", required=True)
+    nc.add_argument("-o", "--output", required=True, type=output_path("structure"))
 
     hs = sub.add_parser("heterostructure", help="CsPbX3 nanocrystal on a Pb4S3X2 slab (lattice-matched, charge-neutral)")
     hs.add_argument("--perovskite", nargs=3, default=["4", "4", "4"], metavar=("N1", "N2", "N3"),
@@ -25,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     hs.add_argument("--a", type=float, default=None, help="perovskite Pb-Pb spacing in Å (default: experimental)")
     hs.add_argument("--incoherent", action="store_true", help="do not strain the chalcohalide onto the perovskite lattice")
     hs.add_argument("--vacuum", type=float, default=8.0, help="vacuum around the model in Å")
-    hs.add_argument("-o", "--output", required=True)
+    hs.add_argument("-o", "--output", required=True, type=output_path("structure"))
 
 
 def _ints(values: list[str], option: str, counts: tuple[int, ...]) -> list[int]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="db_command", metavar="{list,show}", required=True)
@@ -15,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sp = sub.add_parser("show", help="everything stored for one row")
     sp.add_argument("id", help="row id (see db list)")
     sp.add_argument("--db", default="halex.db")
-    sp.add_argument("-o", "--output", help="export the row's structure (extxyz keeps per-atom arrays)")
+    sp.add_argument("-o", "--output", type=output_path("structure"), help="export the row's structure (extxyz keeps per-atom arrays)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         header = (f"{'id':>4} {'status':<8} {'task':<7} {'engine':<7} {'formula':<18} {'natoms':>6} {'energy/eV':>15} "
                   f"{'fmax':>8} {'steps':>5} {'conv':>4}  label")
         print(header)
+        hidden = 0
         for r in rows:
             if r.get("status") != "done" and not args.all:
+                hidden += 1
                 continue
             energy = f"{r.energy:15.6f}" if r.get("energy") is not None else f"{'-':>15}"
             print(
@@ -41,6 +45,16 @@ def run(args: argparse.Namespace) -> int:
                 f"{r.natoms:>6} {energy} {r.get('fmax_final', float('nan')):8.4f} {r.get('step', 0):>5} "
                 f"{'yes' if r.get('converged') else 'no':>4}  {r.get('label', '')}"
             )
+        if hidden:
+            import sys
+
+            print(f"({hidden} unfinished row{'s' if hidden > 1 else ''} hidden: checkpoints of relaxations that are "
+                  "running or were interrupted, which rerunning their command resumes; 'halex db list --all' shows them)",
+                  file=sys.stderr)
+        elif not rows:
+            import sys
+
+            print(f"(the store {args.db} holds no results yet)", file=sys.stderr)
         return 0
     row = store.get_row(args.id)
     data = row.data

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--output", default="demo-output", help="output folder (default demo-output/)")
+    p.add_argument("-o", "--output", default="demo-output", type=output_path("folder"), help="output folder (default demo-output/)")
     p.add_argument("--engine", default="mlip", help="engine (default mlip)")
     p.add_argument("--size", nargs=3, type=int, default=[3, 3, 3], metavar=("N1", "N2", "N3"), help="nanocrystal size in octahedra")
 

@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from halex.cli._common import add_engine_options, make_engine, open_store
+from halex.cli._common import add_engine_options, make_engine, open_store, output_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="halex model (extxyz with the domain/layer arrays), relaxed or not")
-    p.add_argument("-o", "--output", required=True, help="output folder (orbitals.csv, alignment.csv, summary.json, figure)")
+    p.add_argument("-o", "--output", required=True, type=output_path("folder"),
+                   help="output folder (orbitals.csv, alignment.csv, summary.json, figure)")
     p.add_argument("--nlumo", type=int, default=20, help="virtual orbitals to compute (default 20)")
     p.add_argument("--threshold", type=float, default=0.4,
                    help="fraction on a domain that makes an orbital an edge candidate of that domain (default 0.4)")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model with domain/layer/role arrays (extxyz)")
-    p.add_argument("-o", "--output", required=True, help="exchanged model (extxyz)")
+    p.add_argument("-o", "--output", required=True, type=output_path("structure"), help="exchanged model (extxyz)")
     p.add_argument("--layers", type=int, default=None, help="exchange all halides of N perovskite layers")
     p.add_argument("--from", dest="start", default="interface", choices=["interface", "bottom"], help="count --layers from here")
     p.add_argument("--interface-monolayer", action="store_true", help="exchange the interfacial CsX monolayer (layer 0)")

@@ -36,23 +36,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, no traceback (argparse does the same)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"halex: error: {message}\n")
+    def error(self, message: str):
+        """One line, exit 2, no usage block: what is wrong and where the options are listed."""
+        self.exit(2, f"halex: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    epilog = "commands:\n" + "\n".join(f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items())
     parser = _Parser(
         prog="halex",
         description="halex: halide exchange in perovskite-chalcohalide nanocrystal heterostructures",
-        epilog=epilog + "\n\nRun 'halex COMMAND --help' for the options of a command.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'halex COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"halex {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug output")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", parser_class=_Parser)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         importlib.import_module(module).add_arguments(p)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="optics_command", metavar="{fit,composition,gap}", required=True)
     f = sub.add_parser("fit", help="absorption edge (exciton peak, onset, Tauc gap) and PL peak fits")
     f.add_argument("absorption", help="absorption spectrum (CSV/TXT, wavelength in nm first); '-' to skip")
     f.add_argument("pl", nargs="?", default=None, help="PL spectrum (optional)")
-    f.add_argument("-o", "--output", required=True, help="output folder (summary.json, optics.png/svg, pl_fit.csv)")
+    f.add_argument("-o", "--output", required=True, type=output_path("folder"),
+                   help="output folder (summary.json, optics.png/svg, pl_fit.csv)")
     f.add_argument("--pl-peaks", type=int, default=1, help="number of PL peaks (default 1)")
     f.add_argument("--shape", default="gauss", choices=["gauss", "voigt"], help="PL peak shape")
     f.add_argument("--column", default=None, help="signal column (number or header name) in both files")
@@ -25,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eg", type=float, default=None, help="bulk gap (eV)")
     g.add_argument("--mu", type=float, default=None, help="exciton reduced mass (m0)")
     g.add_argument("--epsilon", type=float, default=None, help="dielectric constant: adds the Coulomb term")
-    g.add_argument("-o", "--output", default=None, help="figure (.png/.svg) of the gap versus size")
+    g.add_argument("-o", "--output", default=None, type=output_path("figure"), help="figure (.png/.svg) of the gap versus size")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="phases_command", metavar="{list,generate,search}", required=True)
@@ -20,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--refine", type=int, default=4, help="candidates refined with a free cell (default 4)")
     s.add_argument("--engine", default="mlip")
     s.add_argument("--db", default="search.db", help="result store (rerun the same command to resume)")
-    s.add_argument("-o", "--output", required=True, help="ranking as JSON; the best structure goes next to it as .cif")
+    s.add_argument("-o", "--output", required=True, type=output_path("json"),
+                   help="ranking as JSON; the best structure goes next to it as .cif")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from halex.cli._common import add_engine_options, make_engine, open_store
+from halex.cli._common import add_engine_options, make_engine, open_store, output_path
 from halex.units import DEFAULT_FMAX
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="structure file (extxyz, cif, POSCAR, traj)")
-    p.add_argument("-o", "--output", help="write the relaxed structure here (extxyz keeps domain/layer/role)")
+    p.add_argument("-o", "--output", type=output_path("structure"),
+                   help="write the relaxed structure here (extxyz keeps domain/layer/role)")
     p.add_argument("--fmax", default=str(DEFAULT_FMAX), help=f"max residual force in eV/Å (default {DEFAULT_FMAX:.4f} = 4.5e-4 Ha/Bohr)")
     p.add_argument("--optimizer", default="FIRE", help="FIRE (default), BFGS, LBFGS or BFGSLineSearch")
     p.add_argument("--steps", default="1000", help="maximum optimizer steps (default 1000)")

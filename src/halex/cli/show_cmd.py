@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="structure file")
-    p.add_argument("-o", "--output", required=True, help="picture (.png, .svg, .pdf)")
+    p.add_argument("-o", "--output", required=True, type=output_path("figure"), help="picture (.png, .svg, .pdf)")
     p.add_argument("--color", default="element", help="element (default), domain or layer")
     p.add_argument("--title", default="")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
 from halex.units import DEFAULT_SIGNIFICANCE
 
 
@@ -11,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="stem_command", metavar="{analyze,simulate}", required=True)
     a = sub.add_parser("analyze", help="fit every atomic column and measure lattice, tilt, halide identity")
     a.add_argument("image", help=".tif/.tiff, .dm3/.dm4, .emd or .npy")
-    a.add_argument("-o", "--output", required=True, help="output folder (columns.csv, summary.json, figures)")
+    a.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (columns.csv, summary.json, figures)")
     a.add_argument("--pixel-size", type=float, default=None, help="Å per pixel (required when the file has no calibration)")
     a.add_argument("--override-calibration", action="store_true", help="use --pixel-size even if the file disagrees")
     a.add_argument("--kind", default="haadf", choices=["haadf", "phase"])
@@ -26,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--truth", default=None, help="model the image was simulated from: score the analysis against it")
     s = sub.add_parser("simulate", help="HAADF or phase image of a model with Poisson/shot noise")
     s.add_argument("model", help="structure file")
-    s.add_argument("-o", "--output", required=True, help="image file (.tif, calibrated) or .npy")
+    s.add_argument("-o", "--output", required=True, type=output_path("image"), help="image file (.tif, calibrated) or .npy")
     s.add_argument("--kind", default="haadf", choices=["haadf", "phase"])
     s.add_argument("--zone", default="001", choices=["001", "101"])
     s.add_argument("--pixel-size", type=float, default=0.1, help="Å (default 0.1)")

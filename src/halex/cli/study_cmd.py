@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     if model_required:
         p.add_argument("--model", required=True, help="heterostructure (extxyz with domain/layer/role)")
-    p.add_argument("-o", "--output", required=True, help="output folder (tables, figures, models, report.html)")
+    p.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (tables, figures, models, report.html)")
     p.add_argument("--engine", default="mlip", help="mlip (default) or cp2k")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="engine setting (JSON value), repeatable")
     p.add_argument("--db", default=None, help="result store shared by all workers (default OUTPUT/halex.db)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from halex.cli._common import output_path
+
 log = logging.getLogger("halex.ta")
 
 
@@ -18,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="ta_command", metavar="{fit,compare}", required=True)
     f = sub.add_parser("fit", help="chirp correction, kinetics at chosen wavelengths, global analysis")
     f.add_argument("map", help="ΔA(λ, t) text matrix (first row and column are the axes)")
-    f.add_argument("-o", "--output", required=True, help="output folder (summary.json, CSV tables, figures)")
+    f.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (summary.json, CSV tables, figures)")
     _map_options(f)
     f.add_argument("--irf", type=float, default=None, help="fix the IRF FWHM in ps (fitted if omitted)")
     f.add_argument("--chirp", default="auto", help="auto (default), none, or t0 polynomial c0,c1,...[@center_nm] in ps "
@@ -33,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c = sub.add_parser("compare", help="normalised kinetics of several samples on one plot")
     c.add_argument("maps", nargs="+", help="ΔA maps")
     c.add_argument("--wavelength", type=float, required=True, help="probe wavelength (nm)")
-    c.add_argument("-o", "--output", required=True, help="figure (.png/.svg); a CSV with the traces is written next to it")
+    c.add_argument("-o", "--output", required=True, type=output_path("figure"),
+                   help="figure (.png/.svg); a CSV with the traces is written next to it")
     c.add_argument("--labels", nargs="*", default=None, help="legend labels (default: file names)")
     c.add_argument("--bandwidth", type=float, default=4.0, help="average over ±bandwidth/2 nm (default 4)")
     c.add_argument("--no-align", action="store_true", help="do not shift each trace's half-rise to t = 0")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import output_path
+
 
 def _grid_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wavelength", default="CuKa", help="CuKa (Kα1+Kα2, default), CuKa1, MoKa, CoKa, ... or Å")
@@ -15,20 +17,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="xrd_command", metavar="{pattern,debye,fit}", required=True)
     a = sub.add_parser("pattern", help="powder pattern of a bulk phase (library name or CIF)")
     a.add_argument("phase", help="phase name (halex phases list) or .cif file")
-    a.add_argument("-o", "--output", required=True, help="CSV file (two_theta_deg,intensity); a PNG is written next to it")
+    a.add_argument("-o", "--output", required=True, type=output_path("csv"),
+                   help="CSV file (two_theta_deg,intensity); a PNG is written next to it")
     _grid_options(a)
     a.add_argument("--fwhm", type=float, default=0.08, help="instrument Gaussian FWHM (degrees, default 0.08)")
     a.add_argument("--size", type=float, default=None, help="crystallite size for Scherrer broadening (nm)")
     d = sub.add_parser("debye", help="powder pattern of an atomistic model by the Debye scattering equation")
     d.add_argument("model", help="structure file (finite model, e.g. a relaxed heterostructure)")
-    d.add_argument("-o", "--output", required=True, help="CSV file (two_theta_deg,intensity); a PNG is written next to it")
+    d.add_argument("-o", "--output", required=True, type=output_path("csv"),
+                   help="CSV file (two_theta_deg,intensity); a PNG is written next to it")
     _grid_options(d)
     d.add_argument("--bin", type=float, default=0.005, help="pair-distance bin width (Å, default 0.005)")
     d.add_argument("--compare", nargs="*", default=[], metavar="PHASE", help="bulk phases to draw in the figure")
     f = sub.add_parser("fit", help="fit a measured pattern as a mixture of phases")
     f.add_argument("measured", help=".xy/.xye/.csv/.dat/.txt or .xrdml")
     f.add_argument("--phases", nargs="+", required=True, help="phase names or CIF files")
-    f.add_argument("-o", "--output", required=True, help="output folder (fit.csv, summary.json, fit.png/svg)")
+    f.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (fit.csv, summary.json, fit.png/svg)")
     f.add_argument("--wavelength", default="CuKa")
     f.add_argument("--range", nargs=2, type=float, default=None, metavar=("START", "STOP"), help="fit window (degrees)")
     f.add_argument("--background", type=int, default=6, help="Chebyshev background terms (default 6)")
