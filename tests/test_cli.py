@@ -84,7 +84,7 @@ def test_build_relax_db_round_trip(tmp_path):
     assert r.returncode == 0 and "Cs20Pb8Cl36" in r.stdout
     db = tmp_path / "r.db"
     out = tmp_path / "relaxed.extxyz"
-    r = run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "-o", str(out), "--db", str(db))
+    r = run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "-o", str(out), "--db", str(db), "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["converged"] and res["fmax_eV_per_A"] < 0.05 and not res["cached"]
@@ -109,16 +109,22 @@ def test_build_relax_db_round_trip(tmp_path):
     np.testing.assert_allclose(exported.positions, relaxed.positions, atol=1e-6)
     _assert_clean_error(run_cli("db", "show", "999", "--db", str(db)), "no row with id 999")
 
-    again = json.loads(run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "--db", str(db)).stdout)
+    again = json.loads(run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "--db", str(db), "--json").stdout)
     assert again["cached"] and again["row_id"] == res["row_id"]
 
-    e1 = json.loads(run_cli("energy", str(out), "--db", str(db)).stdout)
+    e1 = json.loads(run_cli("energy", str(out), "--db", str(db), "--json").stdout)
     assert not e1["cached"]
     # all atoms count in a single point's fmax, including the fixed layer 0
     assert e1["fmax_eV_per_A"] >= res["fmax_eV_per_A"]
     # the single point of the relaxed structure reproduces the relaxation's final energy
     assert e1["energy_eV"] == pytest.approx(res["energy_eV"], abs=1e-3)
-    assert json.loads(run_cli("energy", str(out), "--db", str(db)).stdout)["cached"]
+    assert json.loads(run_cli("energy", str(out), "--db", str(db), "--json").stdout)["cached"]
+    # without --json the same results are sentences with rounded numbers, no JSON
+    plain = run_cli("energy", str(out), "--db", str(db)).stdout.strip()
+    assert plain.startswith(f"{out}: E = ") and "from the store" in plain and "{" not in plain
+    assert f"{e1['energy_eV']:.6f} eV" in plain and len(plain.split("E = ")[1].split(" eV")[0].split(".")[1]) == 6
+    plain = run_cli("relax", str(model), "--fmax", "0.05", "--fix", "layer:0", "--db", str(db)).stdout
+    assert "converged (from the store)" in plain and f"row {res['row_id']}" in plain and "{" not in plain
 
 
 def test_engines_command():

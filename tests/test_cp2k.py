@@ -117,7 +117,7 @@ def test_cli_relax_with_cp2k(tmp_path):
     _pbcl2().write(model)
     db = tmp_path / "dft.db"
     args = ["relax", str(model), "--engine", "cp2k", "--set", "cutoff_ry=200", "--set", "rel_cutoff_ry=40",
-            "--optimizer", "BFGS", "--steps", "2", "--db", str(db), "-o", str(tmp_path / "out.extxyz")]
+            "--optimizer", "BFGS", "--steps", "2", "--db", str(db), "-o", str(tmp_path / "out.extxyz"), "--json"]
     r = run_cli(*args)
     assert r.returncode == 1, r.stderr  # 2 steps: stored but not yet converged
     res = json.loads(r.stdout)

@@ -240,7 +240,7 @@ def test_cli_electronic_with_real_cp2k(tmp_path):
     write_structure(model, _molecule_pair())
     out = tmp_path / "el"
     args = ["electronic", str(model), "-o", str(out), "--nlumo", "4", "--db", str(tmp_path / "dft.db"),
-            "--set", "cutoff_ry=200", "--set", "rel_cutoff_ry=40", "--set", "vacuum=4.0"]
+            "--set", "cutoff_ry=200", "--set", "rel_cutoff_ry=40", "--set", "vacuum=4.0", "--json"]
     r = run_cli(*args, timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout)

@@ -149,8 +149,11 @@ def test_cli_optics(tmp_path):
     assert s["pl"]["peaks"][0]["fwhm"] == pytest.approx(0.03 * 2.3548, rel=0.02)
     assert s["absorption"]["exciton_peak_eV"] == pytest.approx(1.86, abs=0.01)
     assert (tmp_path / "out" / "optics.png").stat().st_size > 0
-    r = run_cli("optics", "composition", "--edx-counts", "Cl=300,I=100", cwd=tmp_path)
+    r = run_cli("optics", "composition", "--edx-counts", "Cl=300,I=100", "--json", cwd=tmp_path)
     assert r.returncode == 0 and json.loads(r.stdout)["edx"]["x_cl_percent"] == pytest.approx(75.0)
+    # 300 Cl and 100 I counts: 75.0 %, Poisson error 100·√(N_Cl N_I / N³) = 2.2 %
+    r = run_cli("optics", "composition", "--edx-counts", "Cl=300,I=100", cwd=tmp_path)
+    assert r.stdout.strip() == "EDX: X_Cl = 75.0 ± 2.2 % (uncalibrated: k-factors 1; counting statistics)"
     r = run_cli("optics", "composition", "--edx-counts", "Cl=-3,I=100", cwd=tmp_path)
     assert r.returncode == 2 and "non-negative" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("optics", "fit", "missing.csv", "-o", "bad", cwd=tmp_path)

@@ -35,7 +35,7 @@ def model_and_reference(tmp_path_factory):
     nc = perovskite_nanocrystal((3, 3, 3))
     nc.rattle(stdev=0.1, seed=2)
     model = write_structure(d / "model.extxyz", nc)
-    r = run_cli("relax", str(model), "--db", str(d / "reference.db"))
+    r = run_cli("relax", str(model), "--db", str(d / "reference.db"), "--json")
     assert r.returncode == 0, r.stderr
     ref = json.loads(r.stdout)
     assert ref["converged"] and ref["steps"] > 25
@@ -66,7 +66,7 @@ def test_interrupted_relaxation_resumes(tmp_path, model_and_reference, sig):
     else:
         assert proc.returncode == -signal.SIGKILL
 
-    r = run_cli("relax", str(model), "--db", str(db), "-o", str(out))
+    r = run_cli("relax", str(model), "--db", str(db), "-o", str(out), "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["resumed_from_step"] >= killed_at
@@ -75,6 +75,6 @@ def test_interrupted_relaxation_resumes(tmp_path, model_and_reference, sig):
     assert res["energy_eV"] == pytest.approx(ref["energy_eV"], abs=1e-5)
     assert out.exists()
     # nothing left running, one finished row, and a third run is a cache hit
-    again = json.loads(run_cli("relax", str(model), "--db", str(db)).stdout)
+    again = json.loads(run_cli("relax", str(model), "--db", str(db), "--json").stdout)
     assert again["cached"] and again["row_id"] == res["row_id"]
     assert _running_step(db) == -1

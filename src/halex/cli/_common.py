@@ -70,3 +70,17 @@ def output_path(kind: str):
 
     check.__name__ = f"{kind} path"
     return check
+
+
+def add_json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout (for scripts)")
+
+
+def report(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
+    """The result on stdout: ``lines`` for a person, or ``data`` as JSON with ``--json``."""
+    if getattr(args, "json", False):
+        from halex.io import json_safe
+
+        print(json.dumps(json_safe(data), indent=1))
+    else:
+        print("\n".join(lines))

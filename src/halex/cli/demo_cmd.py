@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from halex.cli._common import output_path
 
@@ -25,5 +24,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"NC {nc['formula']} ({nc['natoms']} atoms): E = {nc['energy_eV']:.4f} eV, fmax = {nc['fmax_eV_per_A']:.4f} eV/Å, "
           f"{nc['steps']} steps, converged={nc['converged']}, mean Pb–Pb = {nc['pb_pb_mean_A']:.3f} Å")
     print(f"files: {args.output}/summary.json, relaxation.png, pb_pb_distances.png, nc_relaxed.extxyz, halex.db")
-    print(json.dumps({"ok": True}))
     return 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from halex.cli._common import add_engine_options, make_engine, open_store, output_path
+from halex.cli._common import add_engine_options, add_json_option, make_engine, open_store, output_path, report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_json_option(p)
     p.add_argument("model", help="halex model (extxyz with the domain/layer arrays), relaxed or not")
     p.add_argument("-o", "--output", required=True, type=output_path("folder"),
                    help="output folder (orbitals.csv, alignment.csv, summary.json, figure)")
@@ -49,19 +49,14 @@ def run(args: argparse.Namespace) -> int:
     )
     write_orbitals(res, args.output, window_eV=args.window)
     f = res.frontier
-    print(
-        json.dumps(
-            {
-                "output": str(args.output),
-                "gap_eV": f["gap_eV"],
-                "homo_domain": f["homo_domain"],
-                "lumo_domain": f["lumo_domain"],
-                "homo_lumo_type": f["type"],
-                "alignment": {f"{r['domain_a']}/{r['domain_b']}": r["type"] for r in res.alignment},
-                "cached": res.cached,
-                "row_id": res.row_id,
-            },
-            indent=1,
-        )
-    )
+    data = {"output": str(args.output), "gap_eV": f["gap_eV"], "homo_domain": f["homo_domain"],
+            "lumo_domain": f["lumo_domain"], "homo_lumo_type": f["type"],
+            "alignment": {f"{r['domain_a']}/{r['domain_b']}": r["type"] for r in res.alignment},
+            "cached": res.cached, "row_id": res.row_id}
+    lines = [f"HOMO–LUMO gap {f['gap_eV']:.3f} eV; HOMO on {f['homo_domain']}, LUMO on {f['lumo_domain']}: {f['type']}"]
+    lines += [f"{r['domain_a']} / {r['domain_b']}: {r['type']} (hole in {r['hole_in']}, electron in {r['electron_in']})"
+              for r in res.alignment]
+    lines.append(f"wrote {args.output}/ (orbitals.csv, alignment.csv, summary.json, orbitals.png)"
+                 f"{'; orbitals from the store' if res.cached else ''}")
+    report(args, data, lines)
     return 0

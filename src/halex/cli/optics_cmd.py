@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from halex.cli._common import output_path
+from halex.cli._common import add_json_option, output_path, report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--edx-counts", default=None, metavar="Cl=N,I=N", help="background-subtracted line counts")
     c.add_argument("--k-factors", default=None, metavar="Cl=k,I=k", help="Cliff-Lorimer k-factors (default 1: uncalibrated)")
     c.add_argument("--model", default=None, help="structure file: composition of the model")
+    add_json_option(c)
     c.add_argument("--domain", default=None, help="only atoms of this domain (e.g. perovskite)")
     g = sub.add_parser("gap", help="band gap of cubic NCs versus edge length (effective-mass confinement)")
     g.add_argument("--size", nargs="+", type=float, required=True, metavar="NM", help="edge lengths (nm)")
@@ -32,11 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import logging
 
     from halex.errors import InputError
-    from halex.io import json_safe
     from halex.optics import HC_EV_NM, band_gap_vs_size, parse_counts, x_cl_from_counts, x_cl_from_model
 
     log = logging.getLogger("halex.optics")
@@ -51,7 +50,16 @@ def run(args: argparse.Namespace) -> int:
             from halex.io import read_structure
 
             out["model"] = x_cl_from_model(read_structure(args.model), domain=args.domain)
-        print(json.dumps(json_safe(out), indent=2))
+        lines = []
+        if "edx" in out:
+            e = out["edx"]
+            lines.append(f"EDX: X_Cl = {e['x_cl_percent']:.1f} ± {e['x_cl_err_percent']:.1f} % "
+                         f"({'calibrated' if e['calibrated'] else 'uncalibrated: k-factors 1'}; counting statistics)")
+        if "model" in out:
+            m = out["model"]
+            lines.append(f"model{' ' + m['domain'] if m['domain'] else ''}: X_Cl = {m['x_cl_percent']:.1f} % "
+                         f"({m['n_cl']} Cl, {m['n_i']} I)")
+        report(args, out, lines)
         return 0
     if args.optics_command == "gap":
         import numpy as np
@@ -78,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
     write_optics(args.output, res)
     if res.features:
         f = res.features
-        log.info("absorption: exciton %s eV, onset %.3f eV, Tauc %.3f eV", f["exciton_peak_eV"], f["onset_eV"],
-                 f["tauc_direct_gap_eV"])
+        exciton = "none" if f["exciton_peak_eV"] is None else f"{f['exciton_peak_eV']:.3f} eV"
+        log.info("absorption: exciton %s, onset %.3f eV, Tauc %.3f eV", exciton, f["onset_eV"], f["tauc_direct_gap_eV"])
     if res.pl_fit:
         for p in res.pl_fit.peaks:
             log.info("PL peak %.4f ± %.4f eV (%.1f nm), FWHM %.0f meV", p.center, p.center_err, HC_EV_NM / p.center, 1000 * p.fwhm)

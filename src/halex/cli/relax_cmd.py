@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from halex.cli._common import add_engine_options, make_engine, open_store, output_path
+from halex.cli._common import add_engine_options, add_json_option, make_engine, open_store, output_path, report
 from halex.units import DEFAULT_FMAX
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_json_option(p)
     p.add_argument("model", help="structure file (extxyz, cif, POSCAR, traj)")
     p.add_argument("-o", "--output", type=output_path("structure"),
                    help="write the relaxed structure here (extxyz keeps domain/layer/role)")
@@ -79,23 +79,16 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.output:
         write_structure(args.output, result.atoms)
-    print(
-        json.dumps(
-            {
-                "row_id": result.row_id,
-                "energy_eV": result.energy,
-                "fmax_eV_per_A": result.fmax,
-                "steps": result.nsteps,
-                "converged": result.converged,
-                "cached": result.cached,
-                "resumed_from_step": result.resumed_from,
-                "engine": result.engine["name"],
-                "engine_version": result.engine["version"],
-                "db": store.url,
-                "output": args.output,
-                "trajectory": str(result.trajectory) if result.trajectory else None,
-            },
-            indent=1,
-        )
-    )
+    data = {"row_id": result.row_id, "energy_eV": result.energy, "fmax_eV_per_A": result.fmax, "steps": result.nsteps,
+            "converged": result.converged, "cached": result.cached, "resumed_from_step": result.resumed_from,
+            "engine": result.engine["name"], "engine_version": result.engine["version"], "db": store.url,
+            "output": args.output, "trajectory": str(result.trajectory) if result.trajectory else None}
+    how = "from the store" if result.cached else (f"resumed from step {result.resumed_from}" if result.resumed_from else "")
+    lines = [f"{args.model}: E = {result.energy:.6f} eV, fmax = {result.fmax:.4f} eV/Å after {result.nsteps} "
+             f"{args.optimizer} steps, {'converged' if result.converged else 'NOT converged (rerun with more --steps)'}"
+             f"{f' ({how})' if how else ''}",
+             f"stored as row {result.row_id} of {store.url} ({result.engine['name']} {result.engine['version']})"]
+    if args.output:
+        lines.append(f"wrote {args.output}")
+    report(args, data, lines)
     return 0 if result.converged else 1
