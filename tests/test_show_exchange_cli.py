@@ -24,10 +24,15 @@ def test_exchange_cli_combines_operations_in_order(model, tmp_path):
     got = read_structure(out)
     changed = np.flatnonzero(np.array(start.get_chemical_symbols()) != np.array(got.get_chemical_symbols()))
     assert sum(e["count"] for e in exchange_log(got)) == len(changed)
+    # one line per operation, each once, then the file
+    assert r.stdout.strip().splitlines()[:3] == [f"{e['operation']}: {e['count']} Cl -> I" + (
+        f", achieved fraction {e['achieved_fraction']:.3f}" if "achieved_fraction" in e else "") for e in exchange_log(got)]
+    assert not [line for line in r.stderr.splitlines() if line.startswith(("layers:", "interface-monolayer:", "alloy:"))]
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--layers", "9"], "[1, 4]"),
+    (["--layers", "9"], "--layers must be an integer in [1, 4]"),
+    (["--chalcohalide-layers", "3", "--fraction", "0.5"], "no chalcohalide layers"),
     (["--alloy", "1.5"], "[0, 1]"),
     (["--alloy", "0.2", "--pattern", "zigzag"], "pattern"),
     (["--chalcohalide-layers", "1"], "--fraction"),

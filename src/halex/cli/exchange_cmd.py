@@ -7,6 +7,8 @@ Several operations may be combined in one call; they are applied in the order
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 
 from halex.cli._common import output_path
 
@@ -36,6 +38,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="I", help="halide put in (default I)")
 
 
+@contextlib.contextmanager
+def _as_option(**names: str):
+    """Errors of the model functions name their parameters; on the command line, name the options."""
+    from halex.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        for param, option in names.items():
+            text = re.sub(rf"\b{param}\b", option, text)
+        raise InputError(text) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from halex.errors import InputError
     from halex.io import read_structure, write_structure
@@ -55,17 +71,18 @@ def run(args: argparse.Namespace) -> int:
     n_before = len(exchange_log(atoms))
     kw = {"source": args.source, "target": args.target}
     if args.layers is not None:
-        atoms = exchange_layers(atoms, args.layers, start=args.start, **kw)
+        with _as_option(n_layers="--layers", start="--from"):
+            atoms = exchange_layers(atoms, args.layers, start=args.start, **kw)
     if args.interface_monolayer:
         atoms = exchange_interface_monolayer(atoms, **kw)
     if args.chalcohalide_layers is not None:
-        atoms = exchange_chalcohalide_layers(
-            atoms, args.chalcohalide_layers, args.fraction, seed=args.seed, exact=args.exact, **kw
-        )
+        with _as_option(n_layers="--chalcohalide-layers", fraction="--fraction"):
+            atoms = exchange_chalcohalide_layers(atoms, args.chalcohalide_layers, args.fraction, seed=args.seed,
+                                                 exact=args.exact, **kw)
     if args.alloy is not None:
-        atoms = alloy_perovskite(
-            atoms, args.alloy, pattern=args.pattern, seed=args.seed, axis="xy".index(args.axis), **kw
-        )
+        with _as_option(fraction="--alloy", pattern="--pattern", axis="--axis"):
+            atoms = alloy_perovskite(atoms, args.alloy, pattern=args.pattern, seed=args.seed, axis="xy".index(args.axis),
+                                     **kw)
     write_structure(args.output, atoms)
     for e in exchange_log(atoms)[n_before:]:
         extra = f", achieved fraction {e['achieved_fraction']:.3f}" if "achieved_fraction" in e else ""

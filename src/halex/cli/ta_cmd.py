@@ -82,12 +82,14 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _log_results(fits, g) -> None:
     for f in fits:
-        log.info("%g nm: tau = %s ps, IRF FWHM = %.0f fs", f.wavelength_nm,
-                 ", ".join(f"{t:.4g} ± {e:.2g}" for t, e in zip(f.lifetimes_ps, f.lifetimes_err_ps)), 1000 * f.irf_fwhm_ps)
+        irf = f"{1000 * f.irf_fwhm_ps:.0f} fs" + (" (held)" if f.irf_fixed else f" ± {1000 * f.irf_fwhm_err_ps:.0f} fs")
+        log.info("%g nm: tau = %s ps, IRF FWHM = %s", f.wavelength_nm,
+                 ", ".join(f"{t:.4g} ± {e:.2g}" for t, e in zip(f.lifetimes_ps, f.lifetimes_err_ps)), irf)
     if g is not None:
-        log.info("global: tau = %s ps, IRF FWHM = %.0f ± %.0f fs", ", ".join(
-            f"{t:.4g} ± {e:.2g}" for t, e in zip(g.lifetimes_ps, g.lifetimes_err_ps)), 1000 * g.irf_fwhm_ps,
-            1000 * g.irf_fwhm_err_ps)
+        irf = (f"{1000 * g.irf_fwhm_ps:.0f} fs (held)" if g.irf_fixed
+               else f"{1000 * g.irf_fwhm_ps:.0f} ± {1000 * g.irf_fwhm_err_ps:.0f} fs")
+        log.info("global: tau = %s ps, IRF FWHM = %s", ", ".join(
+            f"{t:.4g} ± {e:.2g}" for t, e in zip(g.lifetimes_ps, g.lifetimes_err_ps)), irf)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def _apply(atoms: Atoms, indices: np.ndarray, target: str, entry: dict[str, Any]
     history = exchange_log(atoms)
     history.append({**entry, "target": target, "count": int(len(indices)), "indices": indices.tolist()})
     out.info["exchange_log"] = json.dumps(history)
-    log.info("%s: %d halide(s) -> %s", entry["operation"], len(indices), target)
+    log.debug("%s: %d halide(s) -> %s", entry["operation"], len(indices), target)
     return out
 
 
