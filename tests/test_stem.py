@@ -249,3 +249,16 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
     assert r.returncode == 2 and "--profile" in r.stderr
     assert not (tmp_path / "out").exists()
     assert not [p for p in Path(tmp_path).iterdir() if p.name.startswith(".out.tmp")]
+
+
+def test_the_kind_tag_of_a_halex_tiff_is_honoured(tmp_path, nc):
+    """A phase image written by halex is read as a phase image without --kind; asking for the
+    other kind is obeyed, with a warning that names the tag."""
+    img, _ = simulate_image(nc, kind="phase", dose=300, seed=1)
+    path = write_image(tmp_path / "phase.tif", img)
+    assert read_image(path).kind == "phase"
+    with pytest.warns(UserWarning, match="tagged as a phase image but is analysed as haadf"):
+        assert read_image(path, kind="haadf").kind == "haadf"
+    untagged = tmp_path / "plain.npy"
+    np.save(untagged, img.data)
+    assert read_image(untagged, pixel_size=img.pixel_size).kind == "haadf"

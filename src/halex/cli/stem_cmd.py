@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (columns.csv, summary.json, figures)")
     a.add_argument("--pixel-size", type=float, default=None, help="Å per pixel (required when the file has no calibration)")
     a.add_argument("--override-calibration", action="store_true", help="use --pixel-size even if the file disagrees")
-    a.add_argument("--kind", default="haadf", choices=["haadf", "phase"])
+    a.add_argument("--kind", default=None, choices=["haadf", "phase"],
+                   help="image kind (default: the file's kind tag, which halex stem simulate writes; else haadf)")
     a.add_argument("--zone", default="001", choices=["001", "101"])
     a.add_argument("--min-separation", type=float, default=1.5, help="closest column distance in Å (default 1.5)")
     a.add_argument("--threshold", type=float, default=4.0, help="candidate peaks: σ above background (default 4)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, float | None, dict]:
     return np.asarray(sig["data"]), px, meta
 
 
-def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind: str = "haadf",
+def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind: str | None = None,
                override: bool = False) -> StemImage:
     """Read a STEM image with its calibration.
 
@@ -186,7 +187,9 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     pixel_size
         Pixel size in Å; required when the file carries none.
     kind
-        ``"haadf"`` or ``"phase"``.
+        ``"haadf"`` or ``"phase"``; default: what the file says (the ``kind`` tag halex
+        writes into its TIFFs), else ``"haadf"``. A ``kind`` that contradicts the file's
+        tag is used, with a warning.
     override
         Use ``pixel_size`` even when it disagrees with the file's calibration.
 
@@ -199,7 +202,8 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     ------
     FileFormatError, CalibrationError, InputError
     """
-    kind = _check_kind(kind)
+    if kind is not None:
+        _check_kind(kind)
     path = Path(path)
     if not path.is_file():
         raise FileFormatError(f"image file {str(path)!r} does not exist")
@@ -221,7 +225,19 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     px = _resolve_pixel(px_meta, pixel_size, str(path), override)
     if px_meta is None:
         log.info("%s: no calibration in the file, using the given pixel size %.4g Å", path, px)
-    return StemImage(arr, px, kind, str(path), meta)
+    return StemImage(arr, px, _resolve_kind(kind, meta, str(path)), str(path), meta)
+
+
+def _resolve_kind(kind: str | None, meta: dict[str, Any], source: str) -> str:
+    """The image kind: the caller's, else the file's ``kind`` tag, else HAADF."""
+    tagged = str(meta.get("imagej", {}).get("kind", "")).lower() or None
+    if tagged not in (None, *IMAGE_KINDS):
+        tagged = None
+    if kind is None:
+        return tagged or "haadf"
+    if tagged and tagged != kind:
+        warnings.warn(f"{source} is tagged as a {tagged} image but is analysed as {kind}, as asked", stacklevel=3)
+    return kind
 
 
 def write_image(path: str | os.PathLike, image: StemImage) -> Path:
