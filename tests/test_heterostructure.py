@@ -203,3 +203,23 @@ def test_alloy_planes_in_a_heterostructure(pattern, normal):
     n_exchanged = sum(((np.abs((hs.positions[:, normal] - pb[:, normal].min()) / a - p) < 0.01)
                        & (_sym(out) == "I")).sum() for p in planes)
     assert n_exchanged == len(changed)
+
+
+def test_a_chalcohalide_far_from_epitaxy_is_named_in_a_warning(tmp_path):
+    """Pb4S3I2 under CsPbCl3 (4.8 % mismatch, 2 Å cation registry) is built, with a warning that
+    says both numbers, and the command line shows it as one line; the shipped Pb4S3Cl2 builds
+    silently (warnings are errors in this suite)."""
+    from pathlib import Path
+
+    import halex.phases
+    from conftest import run_cli
+
+    with pytest.warns(UserWarning, match=r"CsPbCl3 on Pb4S3I2.*-4\.77 % and cation registry RMS 2\.0\d Å"):
+        heterostructure((2, 2, 2), 1, chalcohalide="Pb4S3I2")
+    heterostructure((2, 2, 2), 1)  # no warning
+    cif = Path(halex.phases.__file__).parent / "data" / "Pb4S3I2_search.cif"
+    r = run_cli("build", "heterostructure", "--perovskite", "2", "2", "2", "--chalcohalide", "1",
+                "--chalcohalide-cif", str(cif), "-o", str(tmp_path / "m.extxyz"))
+    assert r.returncode == 0, r.stderr
+    warned = [line for line in r.stderr.splitlines() if line.startswith("halex: warning: CsPbCl3 on")]
+    assert len(warned) == 1 and "registry RMS 2.0" in warned[0] and "UserWarning" not in r.stderr
