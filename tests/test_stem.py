@@ -239,6 +239,13 @@ def test_cli_simulate_analyze_and_score(tmp_path, hs):
     assert score["positions"]["Pb+X"]["rms_A"] < 0.02
     header = (out / "columns.csv").read_text().splitlines()[0].split(",")
     assert {"x_px", "y_px", "x_A", "y_A", "sigma_x_A", "sublattice", "domain", "halide", "volume"} <= set(header)
+    # what the terminal says is plain text: no numpy reprs, no "± nan", numbers rounded to their error
+    assert "np.str_" not in r.stdout and "nan" not in r.stdout.lower()
+    summary = json.loads((out / "summary.json").read_text())
+    a = summary["domains"]["CsPbCl3"]["a_x_A"]
+    from halex.io import format_uncertain
+
+    assert f"CsPbCl3        a (in-plane) = {format_uncertain(a['mean'], a.get('sem'), 'Å')}" in r.stdout
 
 
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):

@@ -25,7 +25,7 @@ from ase import Atoms
 from halex.errors import FileFormatError
 
 __all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "descending_axis",
-           "json_safe", "sidecar_path", "structure_format", "check_output", "OUTPUT_KINDS", "ARRAY_FORMATS"]
+           "json_safe", "format_uncertain", "sidecar_path", "structure_format", "check_output", "OUTPUT_KINDS", "ARRAY_FORMATS"]
 
 #: What an output path may be: a structure file, a folder of results, or a file of one kind
 #: (allowed suffixes; None: any the kind's own check accepts).
@@ -312,3 +312,24 @@ def json_safe(value):
         return int(value)
     return value
 
+
+
+def format_uncertain(value: float, err: float | None, unit: str = "") -> str:
+    """``value ± err unit`` with the error to two significant digits and the value to match.
+
+    Without a finite error the value keeps four significant digits and says so.
+
+    Examples
+    --------
+    >>> format_uncertain(5.60891, 0.00742, "Å")
+    '5.6089 ± 0.0074 Å'
+    >>> format_uncertain(-0.4513, float("nan"), "%")
+    '-0.4513 % (no error estimate)'
+    """
+    import math
+
+    unit = f" {unit}" if unit else ""
+    if err is None or not math.isfinite(err) or err <= 0:
+        return f"{value:.4g}{unit} (no error estimate)"
+    digits = max(0, 1 - int(math.floor(math.log10(err))))
+    return f"{value:.{digits}f} ± {err:.{digits}f}{unit}"

@@ -96,6 +96,7 @@ def _truth_for(args: argparse.Namespace, image) -> dict:
 def _analyze(args: argparse.Namespace) -> int:
     import json
 
+    from halex.io import format_uncertain
     from halex.stem.analysis import analyze_image, line_profile, parse_profile, score_against_truth
     from halex.stem.io import read_image
     from halex.stem.output import write_analysis
@@ -114,9 +115,9 @@ def _analyze(args: argparse.Namespace) -> int:
     for name, d in s["domains"].items():
         a = d["a_x_A"]
         if a.get("mean") is not None:
-            print(f"  {name:<14} a (in-plane) = {a['mean']:.4f} ± {a.get('sem') or float('nan'):.4f} Å")
+            print(f"  {name:<14} a (in-plane) = {format_uncertain(a['mean'], a.get('sem'), 'Å')}")
     for name, m in s["mismatch"].items():
-        print(f"  mismatch {name}: {m['percent']:+.2f} ± {m['err_percent']:.2f} %")
+        print(f"  mismatch {name}: {format_uncertain(m['percent'], m['err_percent'], '%')}")
     if score is not None:
         print("score: " + json.dumps({k: score[k] for k in ("matched", "found", "true_columns")})
               + (f", halide labels {100 * score['halide_accuracy']:.1f} % correct" if "halide_accuracy" in score else ""))

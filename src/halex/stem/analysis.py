@@ -186,7 +186,7 @@ def _summarise(cols: dict[str, np.ndarray], idx: LatticeIndex) -> dict[str, Any]
                      "sem_A": float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")})
     return {"zone": idx.zone, "basis_A": [np.linalg.norm(idx.b1).item(), np.linalg.norm(idx.b2).item()],
             "n_columns": int(len(cols["x_A"])), "n_indexed": int(idx.indexed.sum()),
-            "sublattices": {s: int((cols["sublattice"] == s).sum()) for s in sorted(set(cols["sublattice"]))},
+            "sublattices": {str(s): int((cols["sublattice"] == s).sum()) for s in sorted(set(cols["sublattice"].tolist()))},
             "halides": {h: int((cols["halide"] == h).sum()) for h in ("Cl", "I", "mixed")},
             "domains": domains, "mismatch": mism, "rows": rows}
 
