@@ -115,7 +115,9 @@ def _analyze(args: argparse.Namespace) -> int:
     for name, d in s["domains"].items():
         a = d["a_x_A"]
         if a.get("mean") is not None:
-            print(f"  {name:<14} a (in-plane) = {format_uncertain(a['mean'], a.get('sem'), 'Å')}")
+            fit = (f"; Gaussian fit: centre {format_uncertain(a['gauss_centre'], a['gauss_centre_err'], 'Å')}"
+                   if "gauss_centre" in a else "")
+            print(f"  {name:<14} a (in-plane) = {format_uncertain(a['mean'], a.get('sem'), 'Å')}{fit}")
     for name, m in s["mismatch"].items():
         print(f"  mismatch {name}: {format_uncertain(m['percent'], m['err_percent'], '%')}")
     if score is not None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from halex.io import format_uncertain
 from halex.plotting.figures import save_figure
 
 if TYPE_CHECKING:
@@ -29,12 +30,28 @@ def _base(a: StemAnalysis, title: str):
 
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     img = a.image.data
+    px = a.image.pixel_size
     lo, hi = np.percentile(img, [1, 99.5])
-    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi)
+    # pixel centres sit at integer pixel coordinates: the image spans −½ … n − ½ pixels, in Å
+    ny, nx = img.shape
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=(-0.5 * px, (nx - 0.5) * px, (ny - 0.5) * px, -0.5 * px))
     ax.set_title(title)
-    ax.set_xlabel("x (px)")
-    ax.set_ylabel("y (px)")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    _scale_bar(ax, nx * px)
     return fig, ax
+
+
+def _scale_bar(ax, width_A: float) -> None:
+    """A white scale bar of a round length (1, 2 or 5 × 10^k Å, about a fifth of the image)."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    target = width_A / 5
+    k = np.floor(np.log10(target))
+    length = min((m * 10**k for m in (1, 2, 5, 10)), key=lambda v: abs(v - target))
+    label = f"{length / 10:g} nm" if length >= 10 else f"{length:g} Å"
+    ax.add_artist(AnchoredSizeBar(ax.transData, length, label, "lower right", pad=0.4, color="white", frameon=False,
+                                  size_vertical=width_A / 150))
 
 
 def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, path: Path, cmap: str = "viridis"):
@@ -43,7 +60,7 @@ def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, pa
     fig, ax = _base(a, title)
     if m.any():
         lo, hi = np.percentile(values[m], [2, 98])
-        sc = ax.scatter(c["x_px"][m], c["y_px"][m], c=values[m], s=30, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9,
+        sc = ax.scatter(c["x_A"][m], c["y_A"][m], c=values[m], s=30, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9,
                         edgecolors="k", linewidths=0.3)
         fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
     save_figure(fig, path)
@@ -61,18 +78,18 @@ def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
     for s in sorted(set(c["sublattice"])):
         m = (c["sublattice"] == s) & (c["halide"] == "")
         if m.any():
-            ax.plot(c["x_px"][m], c["y_px"][m], "o", ms=4, mfc="none", mec=_SUB.get(s, "#7f7f7f"), label=s)
+            ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=4, mfc="none", mec=_SUB.get(s, "#7f7f7f"), label=s)
     for h, col in _HAL.items():
         m = c["halide"] == h
         if m.any():
-            ax.plot(c["x_px"][m], c["y_px"][m], "s", ms=4, mfc="none", mec=col, label=f"X = {h}")
+            ax.plot(c["x_A"][m], c["y_A"][m], "s", ms=4, mfc="none", mec=col, label=f"X = {h}")
     ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
     paths.append(save_figure(fig, out / "columns_overlay.png"))
     # 2 domain map
     fig, ax = _base(a, "domains")
     for d in sorted(set(c["domain"])):
         m = c["domain"] == d
-        ax.plot(c["x_px"][m], c["y_px"][m], "o", ms=5, color=_DOM.get(d, "#17becf"), label=d)
+        ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=5, color=_DOM.get(d, "#17becf"), label=d)
     ax.legend(loc="upper right", fontsize=7)
     paths.append(save_figure(fig, out / "domain_map.png"))
     # 3 lattice-parameter maps
@@ -87,14 +104,16 @@ def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
         if len(v) == 0:
             continue
         col = _DOM.get(d, None)
-        hist, edges, _ = ax.hist(v, bins=max(8, int(np.sqrt(len(v)))), alpha=0.5, color=col, label=f"{d} (n={len(v)})")
         g = a.summary["domains"][d]["a_x_A"]
+        # the same numbers, rounded the same way, as halex stem analyze prints
+        hist, edges, _ = ax.hist(v, bins=max(8, int(np.sqrt(len(v)))), alpha=0.5, color=col,
+                                 label=f"{d} (n={len(v)}): mean {format_uncertain(g['mean'], g.get('sem'), 'Å')}")
         if "gauss_centre" in g:
             xs = np.linspace(edges[0], edges[-1], 200)
             width = edges[1] - edges[0]
             amp = len(v) * width / (np.sqrt(2 * np.pi) * g["gauss_sigma"])
             ax.plot(xs, amp * np.exp(-0.5 * ((xs - g["gauss_centre"]) / g["gauss_sigma"]) ** 2), color=col or "k",
-                    label=f"{g['gauss_centre']:.3f} ± {g['gauss_centre_err']:.3f} Å")
+                    label=f"Gaussian fit: centre {format_uncertain(g['gauss_centre'], g['gauss_centre_err'], 'Å')}")
     ch = a.summary["domains"].get("chalcohalide", {}).get("a_x_A", {})
     if ch.get("mean") is not None and np.isfinite(ch.get("mean", np.nan)):
         ax.axvline(ch["mean"], color=_DOM["chalcohalide"], ls="--", label=f"chalcohalide {ch['mean']:.3f} Å")
