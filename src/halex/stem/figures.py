@@ -66,6 +66,37 @@ def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, pa
     save_figure(fig, path)
 
 
+def _spacing_histograms(a: StemAnalysis):
+    """In-plane lattice parameter per perovskite domain: histogram, mean ± SEM and Gaussian fit."""
+    import matplotlib.pyplot as plt
+
+    c = a.columns
+    doms = [d for d in a.summary["domains"] if d != "chalcohalide"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for d in doms:
+        v = c["a_x_A"][(c["domain"] == d) & np.isfinite(c["a_x_A"])]
+        if len(v) == 0:
+            continue
+        col = _DOM.get(d, None)
+        g = a.summary["domains"][d]["a_x_A"]
+        # the same numbers, rounded the same way, as halex stem analyze prints
+        hist, edges, _ = ax.hist(v, bins=max(8, int(np.sqrt(len(v)))), alpha=0.5, color=col,
+                                 label=f"{d} (n={len(v)}): mean {format_uncertain(g['mean'], g.get('sem'), 'Å')}")
+        if "gauss_centre" in g:
+            xs = np.linspace(edges[0], edges[-1], 200)
+            width = edges[1] - edges[0]
+            amp = len(v) * width / (np.sqrt(2 * np.pi) * g["gauss_sigma"])
+            ax.plot(xs, amp * np.exp(-0.5 * ((xs - g["gauss_centre"]) / g["gauss_sigma"]) ** 2), color=col or "k",
+                    label=f"Gaussian fit: centre {format_uncertain(g['gauss_centre'], g['gauss_centre_err'], 'Å')}")
+    ch = a.summary["domains"].get("chalcohalide", {}).get("a_x_A", {})
+    if ch.get("mean") is not None and np.isfinite(ch.get("mean", np.nan)):
+        ax.axvline(ch["mean"], color=_DOM["chalcohalide"], ls="--", label=f"chalcohalide {ch['mean']:.3f} Å")
+    ax.set_xlabel("in-plane lattice parameter a (Å)")
+    ax.set_ylabel("unit cells")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
     """Write the analysis figures (PNG) into ``out``; returns their paths."""
     import matplotlib.pyplot as plt
@@ -97,30 +128,7 @@ def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
         _scatter_map(a, c[q], f"lattice parameter, {name}", "a (Å)", out / f"lattice_map_{q[2]}.png", cmap="coolwarm")
         paths.append(out / f"lattice_map_{q[2]}.png")
     # 4 histograms per domain with Gaussian fits
-    doms = [d for d in a.summary["domains"] if d != "chalcohalide"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for d in doms:
-        v = c["a_x_A"][(c["domain"] == d) & np.isfinite(c["a_x_A"])]
-        if len(v) == 0:
-            continue
-        col = _DOM.get(d, None)
-        g = a.summary["domains"][d]["a_x_A"]
-        # the same numbers, rounded the same way, as halex stem analyze prints
-        hist, edges, _ = ax.hist(v, bins=max(8, int(np.sqrt(len(v)))), alpha=0.5, color=col,
-                                 label=f"{d} (n={len(v)}): mean {format_uncertain(g['mean'], g.get('sem'), 'Å')}")
-        if "gauss_centre" in g:
-            xs = np.linspace(edges[0], edges[-1], 200)
-            width = edges[1] - edges[0]
-            amp = len(v) * width / (np.sqrt(2 * np.pi) * g["gauss_sigma"])
-            ax.plot(xs, amp * np.exp(-0.5 * ((xs - g["gauss_centre"]) / g["gauss_sigma"]) ** 2), color=col or "k",
-                    label=f"Gaussian fit: centre {format_uncertain(g['gauss_centre'], g['gauss_centre_err'], 'Å')}")
-    ch = a.summary["domains"].get("chalcohalide", {}).get("a_x_A", {})
-    if ch.get("mean") is not None and np.isfinite(ch.get("mean", np.nan)):
-        ax.axvline(ch["mean"], color=_DOM["chalcohalide"], ls="--", label=f"chalcohalide {ch['mean']:.3f} Å")
-    ax.set_xlabel("in-plane lattice parameter a (Å)")
-    ax.set_ylabel("unit cells")
-    ax.legend(fontsize=7)
-    paths.append(save_figure(fig, out / "spacing_histograms.png"))
+    paths.append(save_figure(_spacing_histograms(a), out / "spacing_histograms.png"))
     # 5 row-by-row spacing
     rows = a.summary["rows"]
     if rows:
