@@ -80,3 +80,45 @@ def postgres_url():
     finally:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+class LennardJonesEngine:
+    """A classical engine for tests of the study machinery: ASE's Lennard-Jones calculator.
+
+    Relaxations take milliseconds, so orchestration (stages, partial results, resume) can be
+    tested on real relaxations without the cost of the ML potential. Registered as
+    ``"test-lj"`` by the ``lj_engine`` fixture; studies never know which engine they run on.
+    """
+
+
+def _lj_class():
+    from ase.calculators.lj import LennardJones
+
+    from halex.engines.base import Engine
+
+    class _LJ(Engine):
+        name = "test-lj"
+        defaults = {"sigma": 3.2, "epsilon": 0.05, "rc": 8.0}
+        version = "ase LennardJones"
+        supported_elements = frozenset({"Cs", "Pb", "Cl", "I", "Br", "S"})
+
+        def calculator(self, directory=None):
+            s = self.settings
+            return LennardJones(sigma=s["sigma"], epsilon=s["epsilon"], rc=s["rc"], smooth=True)
+
+    return _LJ
+
+
+LJEngine = None
+
+
+@pytest.fixture
+def lj_engine():
+    """The ``test-lj`` engine, registered by name for one test (see :class:`LennardJonesEngine`)."""
+    global LJEngine
+    from halex.engines import _REGISTRY, get_engine, register_engine
+
+    LJEngine = _lj_class()
+    register_engine("test-lj", "conftest:LJEngine")
+    yield get_engine("test-lj")
+    _REGISTRY.pop("test-lj", None)

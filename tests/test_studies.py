@@ -242,3 +242,60 @@ def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
     for name in ("pristine", "interface-1", "bottom-1"):
         # same relaxation path; single- vs multi-threaded PyTorch may differ in the last digits
         assert float(par[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=2e-3)
+
+
+def test_study_all_plan_fits_defaults_and_refuses_a_stage_that_cannot_run():
+    from halex.models import heterostructure
+    from halex.studies.exchange import DEFAULT_MAX_LAYERS, plan_all
+
+    small = heterostructure((2, 2, 2), 1)  # 2 perovskite layers
+    plan = plan_all(small)
+    assert plan["max_layers"] == 1 and "fitted to the model: 1" in plan["notes"][0]
+    # layers 2·(1 + 2·1), chalcohalide 2·6 percents, alloy 2·(1 + 5 seeds + 3 patterns): model + its NC each
+    assert plan["relaxations"] == {"layers": 6, "chalcohalide": 12, "alloy": 18}
+    with pytest.raises(InputError, match=r"--max-layers 2 exchanges every perovskite layer.*alloy.*--max-layers 1"):
+        plan_all(small, max_layers=2)
+    assert plan_all(heterostructure((2, 2, 4), 1))["max_layers"] == DEFAULT_MAX_LAYERS
+    with pytest.raises(InputError, match="at least 2 perovskite layers"):
+        plan_all(heterostructure((2, 2, 1), 1))
+
+
+def test_a_failing_stage_keeps_the_finished_ones(lj_engine, tmp_path, monkeypatch):
+    """study all writes each study when it is finished; a later stage's failure leaves them in
+    place and names the stage (real relaxations, with a Lennard-Jones engine for speed)."""
+    import halex.studies.exchange as st
+    from halex.cli.main import main
+    from halex.io import write_structure
+    from halex.models import heterostructure
+
+    model = write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
+
+    def broken_alloy(*args, **kwargs):
+        raise InputError("no Cl left in the perovskite domain: nothing to alloy")
+
+    monkeypatch.setattr(st, "alloy_study", broken_alloy)
+    out = tmp_path / "out"
+    rc = main(["study", "all", "--model", str(model), "--engine", "test-lj", "--fmax", "0.2", "--workers", "1",
+               "--percents", "0", "100", "-o", str(out)])
+    assert rc == 2
+    for study, table in (("layers", "layers.csv"), ("chalcohalide", "chalcohalide.csv")):
+        assert (out / study / table).stat().st_size > 0
+    assert not (out / "alloy").exists()
+    report = (out / "report.html").read_text()
+    assert "layers" in report and "chalcohalide" in report
+
+
+def test_stage_failure_message_names_the_stage(lj_engine, tmp_path, monkeypatch):
+    import halex.studies.exchange as st
+    from halex.models import heterostructure
+    from halex.studies import StudySettings, all_studies
+
+    def broken_alloy(*args, **kwargs):
+        raise InputError("no Cl left")
+
+    monkeypatch.setattr(st, "alloy_study", broken_alloy)
+    seen = []
+    settings = StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.2)
+    with pytest.raises(InputError, match=r"the alloy stage failed: no Cl left \(finished stages, kept: layers, chalcohalide\)"):
+        all_studies(heterostructure((2, 2, 2), 1), settings, percents=(0, 100), on_study=seen.append)
+    assert [s.name for s in seen] == ["layers", "chalcohalide"]

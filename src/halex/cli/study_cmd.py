@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from halex.cli._common import output_path
+
+log = logging.getLogger("halex.study")
 
 
 def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
@@ -41,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--model", default=None, help="heterostructure file (default: built from --size)")
     s.add_argument("--size", nargs="+", default=["default"],
                    help="'default' (perovskite 4 4 4 + 2 chalcohalide layers) or N1 N2 N3 LAYERS")
-    s.add_argument("--max-layers", type=int, default=3)
+    s.add_argument("--max-layers", type=int, default=None,
+                   help="perovskite layers of the layers study (default 3, fewer when the model has fewer than 4)")
     s.add_argument("--percents", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100],
                    help="percent I of the chalcohalide study (default 0 20 ... 100)")
     s.add_argument("--fraction", type=float, default=0.2)
@@ -88,30 +92,36 @@ def run(args: argparse.Namespace) -> int:
             client.get()  # an unreachable scheduler fails here, before anything is computed or written
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client)
+    written: list = []
+
+    def write(study) -> None:  # each study as soon as it is finished, with the report over all finished ones
+        written.append(study)
+        if args.study_command == "all":
+            write_study(study, out / study.name)
+            write_report(written, out)
+        else:
+            write_study(study, out)
+            write_report(written, out, {study.name: "."})
+        log.info("[study] %s study written to %s", study.name, out / study.name if args.study_command == "all" else out)
+
     try:
         c = args.study_command
         if c == "layers":
-            studies = [st.layers_study(model, args.max_layers, settings)]
+            write(st.layers_study(model, args.max_layers, settings))
         elif c == "chalcohalide":
-            studies = [st.chalcohalide_study(model, args.percents, settings, n_layers=args.chalcohalide_layers, seed=args.seed)]
+            write(st.chalcohalide_study(model, args.percents, settings, n_layers=args.chalcohalide_layers, seed=args.seed))
         elif c == "alloy":
-            studies = [st.alloy_study(model, args.fraction, args.random_seeds, settings)]
+            write(st.alloy_study(model, args.fraction, args.random_seeds, settings))
         else:
-            studies = st.all_studies(model, settings, max_layers=args.max_layers, percents=args.percents, fraction=args.fraction,
-                                     random_seeds=args.random_seeds, seed=args.seed)
+            st.all_studies(model, settings, max_layers=args.max_layers, percents=args.percents, fraction=args.fraction,
+                           random_seeds=args.random_seeds, seed=args.seed, on_study=write)
     finally:
         if client is not None:
             client.close()  # leaves a cluster given by --scheduler running
-    if len(studies) == 1:
-        write_study(studies[0], out)
-        report = write_report(studies, out, {studies[0].name: "."})
-    else:
-        for s in studies:
-            write_study(s, out / s.name)
-        report = write_report(studies, out)
-    for s in studies:
+    for s in written:
         for name, rows in s.tables.items():
             if name != "structure":
                 print(f"{s.name}/{name}: {len(rows)} rows")
+    report = out / "report.html"
     print(f"report: {report}")
     return 0

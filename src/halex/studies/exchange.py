@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +37,8 @@ from ase import Atoms
 from halex.engines import DEFAULT_ENGINE
 from halex.errors import InputError
 
-__all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "standalone_perovskite"]
+__all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "plan_all",
+           "standalone_perovskite", "DEFAULT_MAX_LAYERS"]
 
 log = logging.getLogger("halex.study")
 
@@ -430,11 +431,80 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     return Study("alloy", {"alloy": rows, "alloy_summary": summary, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
 
 
-def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int = 3, percents: Sequence[float] = (0, 20, 40, 60, 80, 100),
-                fraction: float = 0.2, random_seeds: int = 5, seed: int = 0, chalcohalide_layers: int = 2) -> list[Study]:
+#: ``--max-layers`` of ``study all`` when not given: up to this many, fewer if the model is smaller.
+DEFAULT_MAX_LAYERS = 3
+
+
+def plan_all(model: Atoms, *, max_layers: int | None = None, percents: Sequence[float] = (0, 20, 40, 60, 80, 100),
+             fraction: float = 0.2, random_seeds: int = 5, chalcohalide_layers: int = 2) -> dict[str, Any]:
+    """Check that every stage of :func:`all_studies` can run on ``model``, before anything is computed.
+
+    Parameters
+    ----------
+    model
+        The pristine heterostructure.
+    max_layers
+        Perovskite layers of the layers study; None: ``DEFAULT_MAX_LAYERS``, or fewer so that
+        Cl is left for the alloy stage (a note says so).
+    percents, fraction, random_seeds, chalcohalide_layers
+        As in :func:`all_studies`.
+
+    Returns
+    -------
+    dict
+        ``max_layers``, ``chalcohalide_layers`` (fitted to the model), ``relaxations`` per
+        stage (models plus their standalone nanocrystals) and ``notes`` (the fitted defaults).
+
+    Raises
+    ------
+    InputError
+        A stage cannot run on this model; the message names the stage and the option to change.
+
+    Examples
+    --------
+    >>> from halex.models import heterostructure
+    >>> plan = plan_all(heterostructure((2, 2, 2), 1))
+    >>> plan["max_layers"], plan["notes"][0][:38]
+    (1, '--max-layers fitted to the model: 1 (i')
+    """
+    _check_model(model)
+    pct = _check_percents(percents)
+    _check_alloy(fraction, random_seeds)
+    chal = model.arrays["domain"] == "chalcohalide"
+    if not chal.any():
+        raise InputError("study all needs a heterostructure (a chalcohalide domain)")
+    n_pv = int(model.arrays["layer"][model.arrays["domain"] == "perovskite"].max())
+    notes = []
+    if max_layers is None:
+        max_layers = min(DEFAULT_MAX_LAYERS, n_pv - 1)
+        if max_layers < 1:
+            raise InputError(f"study all: the model has {n_pv} perovskite layer(s); the layers study exchanges some and "
+                             "the alloy stage needs Cl left in others: build at least 2 perovskite layers")
+        if max_layers < DEFAULT_MAX_LAYERS:
+            notes.append(f"--max-layers fitted to the model: {max_layers} (it has {n_pv} perovskite layers, and the "
+                         "alloy stage needs one left with Cl)")
+    elif isinstance(max_layers, bool) or not isinstance(max_layers, (int, np.integer)) or not 1 <= max_layers <= n_pv:
+        raise InputError(f"--max-layers must be an integer in [1, {n_pv}] (the model's perovskite layers), got {max_layers!r}")
+    elif max_layers == n_pv:
+        raise InputError(f"study all: --max-layers {max_layers} exchanges every perovskite layer, so the alloy stage would "
+                         f"find no Cl to alloy: use --max-layers {n_pv - 1} or fewer, or a model with more layers")
+    n_chal = min(chalcohalide_layers, len(np.unique(model.arrays["layer"][chal])))
+    if n_chal < chalcohalide_layers:
+        notes.append(f"the model has {n_chal} chalcohalide layer(s): the chalcohalide study uses {n_chal}")
+    relaxations = {"layers": 2 * (1 + 2 * max_layers), "chalcohalide": 2 * len(pct), "alloy": 2 * (1 + random_seeds + len(ALLOY_ORDERED))}
+    return {"max_layers": int(max_layers), "chalcohalide_layers": int(n_chal), "relaxations": relaxations, "notes": notes}
+
+
+def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int | None = None,
+                percents: Sequence[float] = (0, 20, 40, 60, 80, 100), fraction: float = 0.2, random_seeds: int = 5,
+                seed: int = 0, chalcohalide_layers: int = 2,
+                on_study: Callable[[Study], None] | None = None) -> list[Study]:
     """layers → chalcohalide (on the favoured layers result) → alloy (on the chalcohalide study's start).
 
-    The chalcohalide study uses ``chalcohalide_layers`` layers, or all the model has if fewer.
+    Every stage is checked first (:func:`plan_all`), so a stage that cannot run on the model
+    fails before anything is computed. ``on_study`` is called with each study as soon as it
+    is finished (the command line writes its tables, figures and report there), so a later
+    stage that fails leaves the finished ones in place; its error names the stage.
 
     Parameters
     ----------
@@ -442,31 +512,56 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int = 3, p
         The pristine heterostructure.
     settings
         How every relaxation runs (:class:`StudySettings`).
-    max_layers, percents, fraction, random_seeds, seed, chalcohalide_layers
-        As in :func:`layers_study`, :func:`chalcohalide_study` and :func:`alloy_study`.
+    max_layers
+        Perovskite layers of the layers study (None: fitted, see :func:`plan_all`).
+    percents, fraction, random_seeds, seed, chalcohalide_layers
+        As in :func:`chalcohalide_study` and :func:`alloy_study`.
+    on_study
+        Called with each finished study.
 
     Returns
     -------
     list of Study
         The three studies in order.
     """
+    from halex.errors import HalexError
     from halex.models import exchange_interface_monolayer, exchange_layers
 
-    _check_model(model)
-    _check_percents(percents)
-    _check_alloy(fraction, random_seeds)
-    chal = model.arrays["domain"] == "chalcohalide"
-    if not chal.any():
-        raise InputError("study all needs a heterostructure (a chalcohalide domain)")
-    n_chal = min(chalcohalide_layers, len(np.unique(model.arrays["layer"][chal])))
-    if n_chal < chalcohalide_layers:
-        log.info("[study] the model has %d chalcohalide layer(s): the chalcohalide study uses %d", n_chal, n_chal)
-    layers = layers_study(model, max_layers, settings)
+    plan = plan_all(model, max_layers=max_layers, percents=percents, fraction=fraction, random_seeds=random_seeds,
+                    chalcohalide_layers=chalcohalide_layers)
+    for note in plan["notes"]:
+        log.info("[study] %s", note)
+    log.info("[study] plan: %s relaxations (%s)", sum(plan["relaxations"].values()),
+             ", ".join(f"{k} {v}" for k, v in plan["relaxations"].items()))
+    max_layers, studies = plan["max_layers"], []
+
+    def stage(name: str, run: Callable[[], Study]) -> Study:
+        try:
+            study = run()
+        except HalexError as exc:
+            done = ", ".join(s.name for s in studies) or "none"
+            raise type(exc)(f"the {name} stage failed: {exc} (finished stages, kept: {done})") from None
+        studies.append(study)
+        if on_study is not None:
+            on_study(study)
+        return study
+
+    layers = stage("layers", lambda: layers_study(model, max_layers, settings))
     fav = layers.meta["favoured_start"]
     start = exchange_layers(model, max_layers, start=fav, source=settings.source, target=settings.target)
-    chalco = chalcohalide_study(start, percents, settings, n_layers=n_chal, seed=seed)
-    alloy_base = exchange_interface_monolayer(start, source=settings.source, target=settings.target)
-    alloy = alloy_study(alloy_base, fraction, random_seeds, settings)
-    alloy.meta["base"] = f"{fav} {max_layers} layers + interfacial monolayer"
-    chalco.meta["base"] = f"{fav} {max_layers} layers (favoured) + interfacial monolayer"
-    return [layers, chalco, alloy]
+    base = f"{fav} {max_layers} layers (favoured) + interfacial monolayer"
+
+    def chalcohalide() -> Study:
+        study = chalcohalide_study(start, percents, settings, n_layers=plan["chalcohalide_layers"], seed=seed)
+        study.meta["base"] = base
+        return study
+
+    def alloy() -> Study:
+        study = alloy_study(exchange_interface_monolayer(start, source=settings.source, target=settings.target),
+                            fraction, random_seeds, settings)
+        study.meta["base"] = base
+        return study
+
+    stage("chalcohalide", chalcohalide)
+    stage("alloy", alloy)
+    return studies
