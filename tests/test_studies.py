@@ -299,3 +299,32 @@ def test_stage_failure_message_names_the_stage(lj_engine, tmp_path, monkeypatch)
     with pytest.raises(InputError, match=r"the alloy stage failed: no Cl left \(finished stages, kept: layers, chalcohalide\)"):
         all_studies(heterostructure((2, 2, 2), 1), settings, percents=(0, 100), on_study=seen.append)
     assert [s.name for s in seen] == ["layers", "chalcohalide"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_a_dask_study_with_one_line(hs_file, tmp_path, sig):
+    """SIGTERM (what a batch scheduler sends) and SIGINT stop a 2-worker study with one line,
+    no traceback and exit 128 + signal; the rerun resumes from the store."""
+    out = tmp_path / "sig"
+    args = [*HALEX, "study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "2",
+            "-o", str(out), "--db", str(tmp_path / "sig.db")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = ""
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if "[study] 1/" in line:  # one relaxation done, others running on the workers
+            proc.send_signal(sig)
+            break
+    rest, _ = proc.communicate(timeout=120)
+    seen += rest
+    assert proc.returncode == 128 + sig, seen[-3000:]
+    assert "Traceback" not in seen and "CommClosedError" not in seen and "distributed." not in seen, seen[-3000:]
+    last = seen.strip().splitlines()[-1]
+    assert last.startswith("halex: ") and "rerun the same command to resume" in last, seen[-2000:]
+    assert "halex: terminated (SIGTERM)" in last if sig == signal.SIGTERM else "halex: interrupted" in last
+    r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1",
+                "-o", str(out), "--db", str(tmp_path / "sig.db"), timeout=900)
+    assert r.returncode == 0 and "(from the store)" in r.stderr, r.stderr[-3000:]

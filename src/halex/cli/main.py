@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -59,6 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Stop:
+    """SIGINT and SIGTERM (what a batch scheduler sends) end a command the same way: as an interrupt.
+
+    The first signal raises :class:`KeyboardInterrupt` where the command is, so stored results
+    stay and the clean-up runs; the logs of the shutting-down Dask cluster are silenced, since
+    a cluster torn down mid-task reports every closed connection as an error.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        if self.signum is not None:  # a second signal while cleaning up: ignore it, clean-up is under way
+            return
+        self.signum = signum
+        for name in ("distributed", "tornado", "asyncio"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        raise KeyboardInterrupt
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings of halex for a person: one ``halex: warning:`` line, no source location."""
     print(f"halex: warning: {message}", file=sys.stderr if file is None else file)
@@ -75,14 +96,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     for noisy in ("matplotlib", "PIL", "numba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = _Stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except HalexError as exc:
         print(f"halex: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("halex: interrupted; results already stored are kept, rerun the same command to resume", file=sys.stderr)
-        return 130
+        name = {signal.SIGTERM: "terminated (SIGTERM)"}.get(stop.signum, "interrupted")
+        print(f"halex: {name}; results already stored are kept, rerun the same command to resume", file=sys.stderr)
+        return 128 + (stop.signum or signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

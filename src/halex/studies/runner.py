@@ -110,8 +110,25 @@ def connect(scheduler: str | None, workers: int | None):
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}): check the address and that it runs") from None
     n = workers or os.cpu_count() or 1
+    quiet_dask()
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster)
+
+
+def quiet_dask(level: str | None = None) -> None:
+    """Dask's own log lines (cluster start, worker registration, shutdown) only at warning level.
+
+    The level is set in this process, and the worker processes a local cluster starts log
+    errors only (``DASK_LOGGING__DISTRIBUTED``); ``halex -v`` shows everything at info level.
+    """
+    import logging
+
+    verbose = logging.getLogger().level <= logging.DEBUG
+    level = level or ("info" if verbose else "warning")
+    # workers: errors only (a cluster stopped mid-task reports each cancelled task as a warning)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", level if verbose else "error")
+    for name in ("distributed", "dask", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(level.upper())
 
 
 class LazyClient:
@@ -170,10 +187,14 @@ def run_relaxations(
     failed: dict[str, str] = {}
     total = len(tasks)
 
+    t_start = time.perf_counter()
+
     def _report(res: TaskResult) -> None:
         done[res.name] = res
-        log.info("[study] %d/%d done: %s  E = %.4f eV  %d steps%s  %.0f s", len(done) + len(failed), total, res.name,
-                 res.energy, res.nsteps, " (from the store)" if res.cached else "", res.seconds)
+        finished = len(done) + len(failed)
+        log.info("[study] %d/%d done: %s  E = %.4f eV  %d steps%s  %.0f s%s", finished, total, res.name,
+                 res.energy, res.nsteps, " (from the store)" if res.cached else "", res.seconds,
+                 _eta(time.perf_counter() - t_start, finished, total))
 
     if client is None:
         for t in tasks:
@@ -215,6 +236,14 @@ def run_relaxations(
         if progress_every > 0:
             client.unsubscribe_topic(PROGRESS_TOPIC)
     return done, failed
+
+
+def _eta(elapsed_s: float, finished: int, total: int) -> str:
+    """``"; ETA 3 min"`` from the mean wall time per finished task so far (empty when done)."""
+    if finished >= total or finished == 0:
+        return ""
+    left = elapsed_s / finished * (total - finished)
+    return f"; ETA {left:.0f} s" if left < 120 else f"; ETA {left / 60:.0f} min"
 
 
 def raise_failures(failed: dict[str, str]) -> None:
