@@ -331,5 +331,7 @@ def format_uncertain(value: float, err: float | None, unit: str = "") -> str:
     unit = f" {unit}" if unit else ""
     if err is None or not math.isfinite(err) or err <= 0:
         return f"{value:.4g}{unit} (no error estimate)"
+    if value != 0 and err < 1e-6 * abs(value):  # noiseless data: the error says nothing a person needs
+        return f"{value:.6g}{unit} (error below 1 ppm)"
     digits = max(0, 1 - int(math.floor(math.log10(err))))
     return f"{value:.{digits}f} ± {err:.{digits}f}{unit}"

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "optics": ("halex.cli.optics_cmd", "absorption/PL: optics fit ABS [PL] / optics composition --edx-counts ..."),
     "ta": ("halex.cli.ta_cmd", "transient absorption: ta fit MAP (chirp, kinetics, global) / ta compare A B ..."),
     "show": ("halex.cli.show_cmd", "render a model to PNG/SVG coloured by element, domain or layer"),
+    "example": ("halex.cli.example_cmd", "small example inputs with known truth: example xrd|optics|ta|stem -o DIR"),
     "demo": ("halex.cli.demo_cmd", "run the demo on the embedded default engine"),
 }
 

@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             save_figure(plot_gap_vs_size(grid, {name: band_gap_vs_size(grid, epsilon_r=args.epsilon, **kw)}, {}), args.output)
         return 0
 
+    from halex.io import format_uncertain
     from halex.optics.output import analyze_spectra, write_optics
 
     res = analyze_spectra(None if args.absorption == "-" else args.absorption, args.pl or None, column=args.column,
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("absorption: exciton %s, onset %.3f eV, Tauc %.3f eV", exciton, f["onset_eV"], f["tauc_direct_gap_eV"])
     if res.pl_fit:
         for p in res.pl_fit.peaks:
-            log.info("PL peak %.4f ± %.4f eV (%.1f nm), FWHM %.0f meV", p.center, p.center_err, HC_EV_NM / p.center, 1000 * p.fwhm)
+            log.info("PL peak %s (%.1f nm), FWHM %s", format_uncertain(p.center, p.center_err, "eV"), HC_EV_NM / p.center,
+                     format_uncertain(1000 * p.fwhm, 1000 * p.fwhm_err, "meV"))
     log.info("wrote %s", args.output)
     return 0

@@ -94,7 +94,6 @@ def _truth_for(args: argparse.Namespace, image) -> dict:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    import json
 
     from halex.io import format_uncertain
     from halex.stem.analysis import analyze_image, line_profile, parse_profile, score_against_truth
@@ -121,7 +120,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for name, m in s["mismatch"].items():
         print(f"  mismatch {name}: {format_uncertain(m['percent'], m['err_percent'], '%')}")
     if score is not None:
-        print("score: " + json.dumps({k: score[k] for k in ("matched", "found", "true_columns")})
+        print(f"score: {score['matched']} of {score['true_columns']} true columns matched ({score['found']} found)"
               + (f", halide labels {100 * score['halide_accuracy']:.1f} % correct" if "halide_accuracy" in score else ""))
     print(f"wrote {len(written)} files to {args.output}")
     return 0

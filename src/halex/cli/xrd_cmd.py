@@ -50,7 +50,6 @@ def _figure(out, curves, title):
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import logging
     from pathlib import Path
 
@@ -93,14 +92,16 @@ def run(args: argparse.Namespace) -> int:
         _figure(args.output, curves, f"Debye pattern: {Path(args.model).name}")
         log.info("wrote %s", args.output)
         return 0
+    from halex.io import format_uncertain
+
     pat = read_pattern(args.measured)
     fit = fit_pattern(pat, args.phases, wavelength=args.wavelength, n_background=args.background,
                       fwhm_instr_deg=args.fwhm, lattice_range=args.lattice_range,
                       two_theta_range=tuple(args.range) if args.range else None)
     write_fit(fit, args.output)
     for p in fit.phases:
-        log.info("%-14s w = %.3f ± %.3f  a/a0 = %.4f ± %.4f  L = %.1f ± %.1f nm", p.name, p.weight_fraction,
-                 p.weight_fraction_err, p.lattice_scale, p.lattice_scale_err, p.size_nm, p.size_nm_err)
-    log.info("Rwp = %.2f %%, chi2_red = %.2f; wrote %s", 100 * fit.rwp, fit.chi2_red, args.output)
-    print(json.dumps({p.name: round(p.weight_fraction, 4) for p in fit.phases}))
+        print(f"{p.name:<14} weight fraction {format_uncertain(p.weight_fraction, p.weight_fraction_err)}, "
+              f"a = {format_uncertain(p.cell_A[0], p.cell_err_A[0], 'Å')}, "
+              f"size {format_uncertain(p.size_nm, p.size_nm_err, 'nm')}")
+    print(f"Rwp = {100 * fit.rwp:.2f} %, χ²_red = {fit.chi2_red:.2f}; wrote {Path(args.output)}/")
     return 0
