@@ -328,3 +328,48 @@ def test_a_signal_ends_a_dask_study_with_one_line(hs_file, tmp_path, sig):
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1",
                 "-o", str(out), "--db", str(tmp_path / "sig.db"), timeout=900)
     assert r.returncode == 0 and "(from the store)" in r.stderr, r.stderr[-3000:]
+
+
+def test_report_reads_like_a_report(lj_engine, tmp_path):
+    """Summary first, settings as a table with a loose fmax flagged, readable headers with units,
+    a caption under every figure, and a picture of every relaxed model."""
+    from html.parser import HTMLParser
+
+    from halex.models import heterostructure
+    from halex.studies import StudySettings, layers_study, write_report, write_study
+
+    settings = StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.2)
+    study = layers_study(heterostructure((2, 2, 2), 1), 1, settings)
+    write_study(study, tmp_path / "out")
+    page = write_report([study], tmp_path / "out", {"layers": "."}).read_text()
+
+    class Parts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.h2, self.th, self.figures, self.captions, self.imgs, self._tag = [], [], 0, 0, [], None
+
+        def handle_starttag(self, tag, attrs):
+            self._tag = tag
+            self.figures += tag == "figure"
+            self.captions += tag == "figcaption"
+            if tag == "img":
+                self.imgs.append(dict(attrs)["src"])
+
+        def handle_data(self, data):
+            if self._tag == "h2" and data.strip():
+                self.h2.append(data.strip())
+            if self._tag == "th" and data.strip():
+                self.th.append(data.strip())
+
+    parts = Parts()
+    parts.feed(page)
+    assert parts.h2[:2] == ["Summary", "Settings"]
+    assert "favoured start: " + study.meta["favoured_start"] in page
+    assert "looser than the default 0.0231 eV/Å" in page
+    assert "ΔE cumulative (kcal/mol)" in parts.th and "interfacial strain (%)" in parts.th
+    assert not [h for h in parts.th if "_kcal_mol" in h or "_percent" in h]
+    assert parts.figures == parts.captions and parts.figures >= len(study.models) + 2
+    models = [src for src in parts.imgs if src.startswith("./models/")]
+    assert len(models) == len(study.models)
+    for src in parts.imgs:
+        assert (tmp_path / "out" / src).stat().st_size > 1000, src

@@ -162,4 +162,13 @@ def write_study(study: Study, out: str | Path) -> list[Path]:
     paths += _figures(study, out)
     for name, atoms in study.models.items():
         paths.append(write_structure(out / "models" / f"{name.replace('/', '_')}.extxyz", atoms))
+        paths.append(_picture(atoms, name, out / "models" / f"{name.replace('/', '_')}.png"))
     return paths
+
+
+def _picture(atoms, name: str, path: Path) -> Path:
+    """Side and top views of a relaxed model, coloured by layer (for the report)."""
+    from halex.plotting.figures import save_figure
+    from halex.plotting.show import render_model
+
+    return save_figure(render_model(atoms, color_by="layer", title=name), path, dpi=60)
