@@ -1,6 +1,7 @@
 """CP2K engine: input template, parser on a stored real output, and real end-to-end runs."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -123,8 +124,31 @@ def test_cli_relax_with_cp2k(tmp_path):
     res = json.loads(r.stdout)
     assert res["engine"] == "cp2k" and res["engine_version"].startswith("CP2K") and res["steps"] == 2
     assert "BFGS step     2" in r.stderr
+    # a DFT run is never silent: what runs, then every SCF step as CP2K writes it
+    assert re.search(r"CP2K: \d+ atoms, \d+ orbital functions, \d+ electrons; \d+ MPI rank", r.stderr), r.stderr[-2000:]
+    assert len(re.findall(r"CP2K SCF step +\d+  E = -\d+\.\d+ Ha", r.stderr)) >= 5
     shown = json.loads(run_cli("db", "show", str(res["row_id"]), "--db", str(db)).stdout)
     assert shown["engine"]["settings"]["cutoff_ry"] == 200 and shown["engine"]["settings"]["xc"] == "PBE"
     assert shown["engine"]["settings"]["basis_set"] == "DZVP-MOLOPT-SR-GTH"
     again = json.loads(run_cli(*args).stdout)
     assert again["cached"] and again["energy_eV"] == res["energy_eV"]
+
+
+def test_progress_watcher_reads_a_real_cp2k_output_as_it_grows(caplog):
+    """The recorded CP2K 2023.1 run, fed in uneven chunks as a growing file would be: one start
+    line with its atoms, orbital functions and electrons, and one line per SCF step (40 here)."""
+    import logging
+
+    from halex.engines.cp2k.profile import ProgressWatcher
+
+    text = (DATA / "cp2k_pbcl2_energy_force.out").read_text()
+    watcher = ProgressWatcher("2 MPI ranks")
+    with caplog.at_level(logging.INFO, logger="halex.cp2k"):
+        for i in range(0, len(text), 997):
+            watcher.feed(text[i:i + 997])
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0] == "CP2K: 3 atoms, 39 orbital functions, 18 electrons; 2 MPI ranks"
+    scf = [m for m in lines if m.startswith("CP2K SCF step")]
+    assert watcher.scf_steps == len(scf) == 40
+    assert scf[0].startswith("CP2K SCF step   1  E = -32.49534779 Ha")
+    assert lines[-1] == "CP2K SCF run converged in    40 steps"

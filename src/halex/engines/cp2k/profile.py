@@ -14,17 +14,22 @@ come from the environment so the same study runs on a laptop or a cluster node:
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from ase.calculators.genericfileio import BaseProfile
 
 from halex.errors import EngineRunError, EngineUnavailableError, InputError
 
-__all__ = ["Cp2kProfile", "find_data_dir"]
+log = logging.getLogger("halex.cp2k")
+
+__all__ = ["Cp2kProfile", "ProgressWatcher", "find_data_dir"]
 
 _DATA_DIR_CANDIDATES = ("/usr/share/cp2k", "/usr/share/cp2k/data", "/usr/local/share/cp2k", "/opt/cp2k/data")
 
@@ -40,6 +45,56 @@ def find_data_dir(explicit: str | os.PathLike | None = None) -> Path:
         f"(looked in {', '.join(str(c) for c in candidates if c)}); install Debian's cp2k "
         "package (apt-get install cp2k) or set CP2K_DATA_DIR"
     )
+
+
+_START = {"atoms": re.compile(r"- Atoms:\s+(\d+)"), "basis": re.compile(r"Number of orbital functions:\s+(\d+)"),
+          "electrons": re.compile(r"Number of electrons:\s+(\d+)")}
+_SCF = re.compile(r"^\s+(\d+)\s+OT\s+\S+\s+\S+\s+(\S+)\s+(\S+)\s+(-?\d+\.\d+)\s+(\S+)\s*$")
+
+
+class ProgressWatcher:
+    r"""Turns CP2K's output, as it is written, into log lines: what runs, then every SCF step.
+
+    ``feed`` takes any chunk of text; lines are parsed when complete. One start line
+    (atoms, orbital functions, electrons, launch) and one line per OT SCF step (energy in
+    Hartree, its change, the step's wall time) go to the ``halex.cp2k`` logger, so a long
+    DFT run is never silent.
+
+    Examples
+    --------
+    >>> w = ProgressWatcher("2 MPI ranks")
+    >>> w.feed("  - Atoms:   3\n Number of electrons:  18\n Number of orbital functions:  39\n")
+    >>> w.feed("     1 OT DIIS     0.80E-01    1.7     0.18738663       -32.4953477900 -3.25E+01\n")
+    >>> w.started, w.scf_steps
+    (True, 1)
+    """
+
+    def __init__(self, launch: str = "") -> None:
+        self.launch, self.info, self._partial = launch, {}, ""
+        self.started, self.scf_steps = False, 0
+
+    def feed(self, text: str) -> None:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        for key, pattern in _START.items():
+            m = pattern.search(line)
+            if m and key not in self.info:
+                self.info[key] = int(m.group(1))
+        if not self.started and len(self.info) == len(_START):
+            self.started = True
+            log.info("CP2K: %d atoms, %d orbital functions, %d electrons; %s", self.info["atoms"], self.info["basis"],
+                     self.info["electrons"], self.launch)
+        m = _SCF.match(line)
+        if m:
+            self.scf_steps += 1
+            step, seconds, _conv, energy, change = m.groups()
+            log.info("CP2K SCF step %3d  E = %.8f Ha  ΔE = %s Ha  %s s", int(step), float(energy), change, seconds)
+        elif "SCF run converged in" in line:
+            log.info("CP2K %s", line.strip(" *"))
 
 
 class Cp2kProfile(BaseProfile):
@@ -84,11 +139,20 @@ class Cp2kProfile(BaseProfile):
         return ["-i", inputfile]
 
     def run(self, directory: Path, inputfile: str | None, outputfile: str, errorfile: str | None = None, append: bool = False) -> None:
+        """Run CP2K in ``directory``; its start and every SCF step go to the ``halex.cp2k`` log as they happen."""
         argv = self.get_command(inputfile)
         env = dict(os.environ, OMP_NUM_THREADS=str(self.threads))
         directory = Path(directory)
+        watch = ProgressWatcher(f"{self.mpi_ranks} MPI rank(s) × {self.threads} thread(s) in {directory}")
         with open(directory / outputfile, "ab" if append else "wb") as out, open(directory / (errorfile or "cp2k.err"), "wb") as err:
-            proc = subprocess.run(argv, cwd=directory, stdout=out, stderr=err, env=env)
+            start = out.tell()
+            proc = subprocess.Popen(argv, cwd=directory, stdout=out, stderr=err, env=env)
+            with open(directory / outputfile, "rb") as tail:
+                tail.seek(start)
+                while proc.poll() is None:
+                    watch.feed(tail.read().decode(errors="replace"))
+                    time.sleep(0.5)
+                watch.feed(tail.read().decode(errors="replace"))
         if proc.returncode != 0:
             tail = (directory / outputfile).read_text(errors="replace").splitlines()[-15:]
             errtail = (directory / (errorfile or "cp2k.err")).read_text(errors="replace").splitlines()[-5:]
