@@ -194,3 +194,23 @@ def test_db_list_says_how_many_rows_it_hides(tmp_path, small_model):
     assert "1 unfinished row hidden" in r.stderr and "--all" in r.stderr
     r = run_cli("db", "list", "--db", str(db), "--all")
     assert "running" in r.stdout and "hidden" not in r.stderr
+
+
+def test_a_plan_comes_before_the_work(tmp_path, small_model):
+    r = run_cli("relax", str(small_model), "--fmax", "0.5", "--db", str(tmp_path / "p.db"))
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.strip().splitlines()[0]
+    assert first.startswith("plan: relaxation of 64 atoms with mlip (64 atoms): ≈ ") and "peak memory ≈ 0.6 GB" in first
+
+
+@pytest.mark.skipif(__import__("shutil").which("cp2k.psmp") is None, reason="cp2k.psmp not installed")
+def test_a_heavy_dft_run_needs_yes_and_says_how_big_it_is(tmp_path):
+    """CP2K on a 775-atom nanocube (the README's old example): refused before anything runs,
+    with the estimate and the way out; nothing is computed, nothing written."""
+    model = write_structure(tmp_path / "big.extxyz", perovskite_nanocrystal((5, 5, 5)))
+    out = tmp_path / "r.extxyz"
+    r = run_cli("relax", str(model), "--engine", "cp2k", "-o", str(out), "--db", str(tmp_path / "big.db"))
+    _assert_clean_error(r, "heavy for this machine", "box 44.0 Å", "--yes", "cluster")
+    assert not out.exists() and not (tmp_path / "big.db").exists()
+    r = run_cli("electronic", str(model), "-o", str(tmp_path / "el"), "--db", str(tmp_path / "big.db"))
+    _assert_clean_error(r, "orbital analysis of 775 atoms is heavy")

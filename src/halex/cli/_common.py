@@ -84,3 +84,45 @@ def report(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> 
         print(json.dumps(json_safe(data), indent=1))
     else:
         print("\n".join(lines))
+
+
+#: optimizer steps a relaxation from a built geometry typically takes (the default study's
+#: mean is 351 FIRE steps, benchmarks/results/bench_study.md): the plan's time estimate
+TYPICAL_STEPS = 300
+
+
+def add_yes_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="run even when the plan says the run is heavy for this machine")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def plan(args: argparse.Namespace, engine, atoms, *, what: str, calls: int) -> None:
+    """Say what a command will compute and what it will cost, before it starts; refuse a heavy run without --yes.
+
+    The estimate is the engine's cost model (:meth:`halex.engines.Engine.cost`, documented
+    in docs/engines.md) times the number of energy + forces calls.
+    """
+    import logging
+
+    cost = engine.cost(atoms)
+    log = logging.getLogger("halex.plan")
+    if cost is None:
+        log.info("plan: %s, %d atoms with %s (no cost model for this engine)", what, len(atoms), engine.name)
+        return
+    total = cost.seconds * calls
+    log.info("plan: %s with %s (%s): ≈ %s per energy+forces call, ≈ %s for %d call%s; peak memory ≈ %.1f GB",
+             what, engine.name, cost.detail, _duration(cost.seconds), _duration(total), calls, "s" * (calls > 1),
+             cost.memory_GB)
+    if cost.heavy and not getattr(args, "yes", False):
+        raise InputError(f"this {what} is heavy for this machine: ≈ {_duration(total)} and ≈ {cost.memory_GB:.1f} GB of "
+                         f"memory by the cost model ({cost.detail}); run it on a cluster (docs/studies.md, cluster runs), "
+                         "make the model or the settings smaller, or add --yes to run it here")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from halex.cli._common import add_engine_options, add_json_option, make_engine, open_store, output_path, report
+from halex.cli._common import add_engine_options, add_json_option, add_yes_option, make_engine, open_store, output_path, plan, report
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json_option(p)
+    add_yes_option(p)
     p.add_argument("model", help="halex model (extxyz with the domain/layer arrays), relaxed or not")
     p.add_argument("-o", "--output", required=True, type=output_path("folder"),
                    help="output folder (orbitals.csv, alignment.csv, summary.json, figure)")
@@ -37,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.window > 0:
         raise InputError(f"--window must be positive (eV), got {args.window}")
     atoms = read_structure(args.model)
+    engine = make_engine(args)
+    engine.require("orbitals")
+    engine.check(atoms)
+    plan(args, engine, atoms, what=f"orbital analysis of {len(atoms)} atoms", calls=1)
     res = orbital_analysis(
         atoms,
-        make_engine(args),
+        engine,
         store=open_store(args.db),
         nlumo=args.nlumo,
         threshold=args.threshold,

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from halex.cli._common import add_engine_options, add_json_option, make_engine, open_store, output_path, report
+from halex.cli._common import (
+    TYPICAL_STEPS,
+    add_engine_options,
+    add_json_option,
+    add_yes_option,
+    make_engine,
+    open_store,
+    output_path,
+    plan,
+    report,
+)
 from halex.units import DEFAULT_FMAX
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json_option(p)
+    add_yes_option(p)
     p.add_argument("model", help="structure file (extxyz, cif, POSCAR, traj)")
     p.add_argument("-o", "--output", type=output_path("structure"),
                    help="write the relaxed structure here (extxyz keeps domain/layer/role)")
@@ -63,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     atoms = read_structure(args.model)
     engine = make_engine(args)
     engine.check(atoms)
+    plan(args, engine, atoms, what=f"relaxation of {len(atoms)} atoms", calls=min(steps, TYPICAL_STEPS) + 1)
     store = open_store(args.db)
     result = relax(
         atoms,

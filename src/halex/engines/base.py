@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,25 @@ from halex.errors import EngineUnavailableError, InputError
 if TYPE_CHECKING:  # pragma: no cover
     from halex.engines.orbitals import OrbitalSet
 
-__all__ = ["Engine", "CAPABILITIES"]
+__all__ = ["Engine", "Cost", "CAPABILITIES", "machine_memory_GB", "is_heavy", "HEAVY_CALL_SECONDS"]
+
+#: One energy + forces call longer than this (s) makes a run heavy: it needs ``--yes``.
+HEAVY_CALL_SECONDS = 600.0
+
+
+def machine_memory_GB() -> float:
+    """Physical memory of this machine (GiB)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not a POSIX system
+        return 16.0
+
+
+def is_heavy(seconds: float, memory_GB: float) -> bool:
+    """A call over :data:`HEAVY_CALL_SECONDS`, or over 80 % of this machine's memory."""
+    return seconds > HEAVY_CALL_SECONDS or memory_GB > 0.8 * machine_memory_GB()
 
 #: What an engine can compute, and what to tell a user whose engine cannot.
 CAPABILITIES: dict[str, str] = {
@@ -36,6 +55,28 @@ CAPABILITIES: dict[str, str] = {
     "forces": "forces",
     "orbitals": "molecular orbitals (it has no electrons): use an engine that does, e.g. --engine cp2k",
 }
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one energy + forces call of an engine costs on a structure, by the engine's cost model.
+
+    Attributes
+    ----------
+    seconds
+        Wall time of one call on this kind of machine (2 cores), s.
+    memory_GB
+        Peak memory, GiB.
+    detail
+        What the estimate rests on (atoms, basis functions, grid), for the plan line.
+    heavy
+        Too large to run on a laptop-class machine without being asked (``--yes``).
+    """
+
+    seconds: float
+    memory_GB: float
+    detail: str
+    heavy: bool = False
 
 
 class Engine(ABC):
@@ -132,6 +173,10 @@ class Engine(ABC):
         """
         self.require("orbitals")
         raise NotImplementedError(f"{type(self).__name__} lists 'orbitals' but does not implement Engine.orbitals")
+
+    def cost(self, atoms: Atoms) -> Cost | None:
+        """Estimated cost of one energy + forces call on ``atoms`` (None: the engine has no cost model)."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """``{"name", "version", "settings"}``: recorded with every result."""

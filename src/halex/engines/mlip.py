@@ -23,7 +23,7 @@ from typing import Any
 from ase.calculators.calculator import BaseCalculator
 from ase.data import chemical_symbols
 
-from halex.engines.base import Engine
+from halex.engines.base import Cost, Engine, is_heavy
 from halex.errors import EngineUnavailableError, InputError
 
 __all__ = ["CHGNetEngine"]
@@ -79,6 +79,17 @@ class CHGNetEngine(Engine):
     def supported_elements(self) -> frozenset[str]:
         # CHGNet's atom embedding and AtomRef cover atomic numbers 1..94
         return frozenset(chemical_symbols[1:95])
+
+    def cost(self, atoms) -> Cost:
+        """Cost of one energy + forces call, from ``benchmarks/results/bench_engine.md`` (2 cores).
+
+        Measured there for CsPbCl3 nanocubes of 64–2,944 atoms: 0.5–1.1 ms per atom per
+        call and a peak of 0.45 GB + 2.0 MB per atom; this model takes 1.0 ms per atom and
+        that memory line, so it errs towards the larger side for the measured sizes.
+        """
+        n = len(atoms)
+        return Cost(seconds=1.0e-3 * n, memory_GB=0.45 + 2.0e-3 * n, detail=f"{n} atoms",
+                    heavy=is_heavy(1.0e-3 * n, 0.45 + 2.0e-3 * n))
 
     def calculator(self, directory: str | Path | None = None) -> BaseCalculator:
         from chgnet.model.dynamics import CHGNetCalculator
