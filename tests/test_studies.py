@@ -373,3 +373,31 @@ def test_report_reads_like_a_report(lj_engine, tmp_path):
     assert len(models) == len(study.models)
     for src in parts.imgs:
         assert (tmp_path / "out" / src).stat().st_size > 1000, src
+
+
+def test_study_all_says_its_plan_or_refuses_at_once(tmp_path, monkeypatch, caplog):
+    """A stage that cannot run is refused before any worker or relaxation starts; a study
+    that can run says first how many relaxations it plans and roughly how long they take."""
+    import logging
+
+    import halex.studies.exchange as st
+    from halex.cli.main import main
+
+    r = run_cli("study", "all", "--size", "2", "2", "2", "1", "--max-layers", "2", "-o", str(tmp_path / "no"))
+    assert r.returncode == 2 and "exchanges every perovskite layer" in r.stderr and "--max-layers 1" in r.stderr
+    assert not (tmp_path / "no").exists()
+
+    class NoRun(Exception):
+        pass
+
+    def first_stage(*args, **kwargs):  # stop where the first relaxation would start
+        raise NoRun
+
+    monkeypatch.setattr(st, "layers_study", first_stage)
+    with caplog.at_level(logging.INFO, logger="halex.study"), pytest.raises(NoRun):
+        main(["study", "all", "--size", "2", "2", "2", "1", "--workers", "1", "--random-seeds", "2",
+              "--percents", "0", "100", "-o", str(tmp_path / "out")])
+    first = [r.getMessage() for r in caplog.records if r.name == "halex.study"][0]
+    # layers 2·(1 + 2·1) + chalcohalide 2·2 + alloy 2·(1 + 2 + 3) = 22: each model and its nanocrystal
+    assert first.startswith("plan: 22 relaxations of up to 108 atoms with mlip: ≈ "), first
+    assert "peak memory" in first

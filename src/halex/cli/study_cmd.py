@@ -69,6 +69,38 @@ def _model(args):
     return heterostructure((n1, n2, n3), layers)
 
 
+def _relaxations(args: argparse.Namespace, model) -> int:
+    """Relaxations the study will run (each model and its standalone nanocrystal), checking the stages."""
+    from halex.studies import exchange as st
+
+    c = args.study_command
+    if c == "all":
+        plan = st.plan_all(model, max_layers=args.max_layers, percents=args.percents, fraction=args.fraction,
+                           random_seeds=args.random_seeds)
+        return sum(plan["relaxations"].values())
+    if c == "layers":
+        return 2 * (1 + 2 * int(args.max_layers))
+    if c == "chalcohalide":
+        return 2 * len(args.percents)
+    return 2 * (1 + int(args.random_seeds) + len(st.ALLOY_ORDERED))
+
+
+def _plan(args: argparse.Namespace, engine, model) -> None:
+    """One plan line before the first relaxation: how many, how large, how long, by the engine's cost model."""
+    from halex.cli._common import TYPICAL_STEPS, _duration
+
+    n = _relaxations(args, model)
+    cost = engine.cost(model)
+    if cost is None:
+        log.info("plan: %d relaxations of up to %d atoms with %s", n, len(model), engine.name)
+        return
+    workers = args.workers or (1 if args.scheduler else __import__("os").cpu_count() or 1)
+    total = cost.seconds * TYPICAL_STEPS * n
+    log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s per step), "
+             "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker", n, len(model), engine.name, _duration(total),
+             TYPICAL_STEPS, _duration(cost.seconds), _duration(total / max(1, workers)), workers, cost.memory_GB)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -84,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     model = _model(args)
     engine = get_engine(args.engine, **parse_settings(args.set))
+    _plan(args, engine, model)
     db = args.db or str(out / "halex.db")  # the store creates its folder when it first opens (after validation)
     client = None
     if args.scheduler or (args.workers or 0) != 1:

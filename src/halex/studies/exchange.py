@@ -531,7 +531,7 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int | None
                     chalcohalide_layers=chalcohalide_layers)
     for note in plan["notes"]:
         log.info("[study] %s", note)
-    log.info("[study] plan: %s relaxations (%s)", sum(plan["relaxations"].values()),
+    log.debug("[study] plan: %s relaxations (%s)", sum(plan["relaxations"].values()),
              ", ".join(f"{k} {v}" for k, v in plan["relaxations"].items()))
     max_layers, studies = plan["max_layers"], []
 
