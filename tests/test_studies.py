@@ -394,9 +394,14 @@ def test_study_all_says_its_plan_or_refuses_at_once(tmp_path, monkeypatch, caplo
         raise NoRun
 
     monkeypatch.setattr(st, "layers_study", first_stage)
-    with caplog.at_level(logging.INFO, logger="halex.study"), pytest.raises(NoRun):
-        main(["study", "all", "--size", "2", "2", "2", "1", "--workers", "1", "--random-seeds", "2",
-              "--percents", "0", "100", "-o", str(tmp_path / "out")])
+    logger = logging.getLogger("halex.study")  # main() resets the root handlers: listen on the logger itself
+    logger.addHandler(caplog.handler)
+    try:
+        with pytest.raises(NoRun):
+            main(["study", "all", "--size", "2", "2", "2", "1", "--workers", "1", "--random-seeds", "2",
+                  "--percents", "0", "100", "-o", str(tmp_path / "out")])
+    finally:
+        logger.removeHandler(caplog.handler)
     first = [r.getMessage() for r in caplog.records if r.name == "halex.study"][0]
     # layers 2·(1 + 2·1) + chalcohalide 2·2 + alloy 2·(1 + 2 + 3) = 22: each model and its nanocrystal
     assert first.startswith("plan: 22 relaxations of up to 108 atoms with mlip: ≈ "), first
