@@ -16,7 +16,7 @@ from conftest import run_cli
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 #: CP2K on two cores in minutes, not hours: a lower cutoff, a tighter box, a looser SCF
-DFT = ["--set", "cutoff_ry=150", "--set", "rel_cutoff_ry=30", "--set", "vacuum=3.0", "--set", "eps_scf=1e-5"]
+DFT = ["--set", "cutoff_ry=120", "--set", "rel_cutoff_ry=30", "--set", "vacuum=3.0", "--set", "eps_scf=1e-5"]
 SMALLER = [
     ("--size 5 5 5", "--size 2 2 2"),
     ("--perovskite 4 4 6 --chalcohalide 2", "--perovskite 2 2 3 --chalcohalide 1"),

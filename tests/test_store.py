@@ -140,3 +140,18 @@ def test_stale_lock_file_of_a_killed_writer_does_not_block(tmp_path):
     store = ResultStore(url)
     store.write(molecule("H2O"), key="b", status="done", kvp={"task": "t"}, data={})
     assert store.find("b") is not None
+
+
+def test_a_finished_relaxation_keeps_the_row_id_of_its_checkpoint(tmp_path, mlip):
+    """The first relaxation in a new store is row 1 while it runs and when it is done
+    (``halex db show 1`` after the README's first relaxation)."""
+    from halex.models import perovskite_nanocrystal
+    from halex.relax import relax
+    from halex.store import ResultStore
+
+    store = ResultStore(tmp_path / "fresh.db")
+    nc = perovskite_nanocrystal((2, 2, 2))
+    nc.rattle(0.05, seed=1)
+    r = relax(nc, mlip, store=store, fmax=0.1)
+    assert r.nsteps > 1 and r.row_id == 1
+    assert [row.id for row in store.rows()] == [1]

@@ -291,8 +291,10 @@ class ResultStore:
         Lookup
             The row of a cache hit, or the id of the row written and the computed entry.
             If another process stored an accepted result while this one computed, that
-            row's id is returned and nothing is written twice. Checkpoint rows
-            (``status="running"``) of the key are removed once the result is stored.
+            row's id is returned and nothing is written twice. The result overwrites the
+            row it finishes (the rejected earlier result, else the first checkpoint), so
+            row ids stay those a user saw while it ran; other checkpoint rows
+            (``status="running"``) of the key are removed.
         """
         ok = accept or (lambda row: True)
         row = self.find(key)
@@ -301,12 +303,13 @@ class ResultStore:
         entry = compute(row)
         with self.lock():
             existing = self.find(key)
+            running = [r.id for r in self.rows(hkey=key, status="running")]
             if existing is not None and (row is None or existing.id != row.id) and ok(existing):
                 row_id = existing.id  # another process finished it first
-            else:
-                row_id = self.write(entry.atoms, key=key, status="done", kvp=entry.kvp, data=entry.data,
-                                    id=row.id if row is not None else None)
-            self.delete([r.id for r in self.rows(hkey=key, status="running")])
+            else:  # the result takes the place of the row it finishes: the earlier result, else its checkpoint
+                target = row.id if row is not None else (running[0] if running else None)
+                row_id = self.write(entry.atoms, key=key, status="done", kvp=entry.kvp, data=entry.data, id=target)
+            self.delete([i for i in running if i != row_id])
         return Lookup(row_id=row_id, entry=entry)
 
     def delete(self, ids: list[int]) -> None:
