@@ -14,6 +14,12 @@ DATA = Path(__file__).parent / "data"
 HALEX = [sys.executable, "-m", "halex.cli.main"]
 
 
+@pytest.fixture(autouse=True)
+def _default_store(tmp_path, monkeypatch):
+    """Each test's default result store ($HALEX_DB) is its own, never ./halex.db of the checkout."""
+    monkeypatch.setenv("HALEX_DB", str(tmp_path / "default-store.db"))
+
+
 @pytest.fixture(scope="session")
 def mlip():
     """One CHGNet engine for the whole session (the model loads once)."""

@@ -91,3 +91,25 @@ def test_symmetry_constrained_cell_relaxation_is_quiet_and_keeps_space_group(mli
     f[0] = [0.3, 0.0, 0.0]  # a force that breaks Pm-3m on Pb
     c.constraints[0].adjust_forces(c, f)
     assert np.abs(f).max() < 1e-12
+
+
+def test_only_what_is_asked_is_computed(mlip):
+    """Energy and forces without stress or magnetic moments (CHGNet's default computes all four),
+    with the same numbers; stress when a cell relaxation asks for it."""
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    nc = perovskite_nanocrystal((2, 2, 2))
+    nc.rattle(0.05, seed=3)
+    calc = mlip.calculator()
+    nc.calc = calc
+    e, f = nc.get_potential_energy(), nc.get_forces()
+    assert "stress" not in calc.results and "magmoms" not in calc.results
+    full = CHGNetCalculator(model=calc.model, on_isolated_atoms="ignore")
+    ref = nc.copy()
+    ref.calc = full
+    assert e == pytest.approx(ref.get_potential_energy(), abs=1e-6)
+    np.testing.assert_allclose(f, ref.get_forces(), atol=1e-6)
+    assert "magmoms" in full.results  # the default task does the extra work
+    bulk = cubic_perovskite("Cl")
+    bulk.calc = mlip.calculator()
+    assert bulk.get_stress().shape == (6,)

@@ -36,6 +36,7 @@ def hs_file(tmp_path_factory):
 def all_run(hs_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("all")
     r = run_cli("study", "all", "--model", str(hs_file), "--max-layers", "1", "--percents", "0", "50", "100", "--random-seeds", "2",
+                "--db", str(out / "halex.db"),
                 "--fmax", FMAX, "--workers", "1", "-o", str(out), timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
@@ -406,3 +407,32 @@ def test_study_all_says_its_plan_or_refuses_at_once(tmp_path, monkeypatch, caplo
     # layers 2·(1 + 2·1) + chalcohalide 2·2 + alloy 2·(1 + 2 + 3) = 22: each model and its nanocrystal
     assert first.startswith("plan: 22 relaxations of up to 108 atoms with mlip: ≈ "), first
     assert "peak memory" in first
+
+
+def test_one_store_for_every_command(lj_engine, tmp_path, monkeypatch, caplog):
+    """Without --db every command uses $HALEX_DB (else ./halex.db): a study written into a new
+    folder reuses every relaxation an earlier study computed, and says where its store is."""
+    import json
+    import logging
+
+    from halex.cli.main import main
+    from halex.io import write_structure
+    from halex.models import heterostructure
+
+    store = tmp_path / "shared.db"
+    monkeypatch.setenv("HALEX_DB", str(store))
+    model = write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
+    args = ["study", "layers", "--model", str(model), "--max-layers", "1", "--engine", "test-lj", "--fmax", "0.2",
+            "--workers", "1"]
+    assert main([*args, "-o", str(tmp_path / "first")]) == 0
+    logger = logging.getLogger("halex.study")
+    logger.addHandler(caplog.handler)
+    try:
+        assert main([*args, "-o", str(tmp_path / "second")]) == 0
+    finally:
+        logger.removeHandler(caplog.handler)
+    done = [r.getMessage() for r in caplog.records if " done: " in r.getMessage()]
+    assert len(done) == 6 and all("(from the store)" in m for m in done)
+    meta = json.loads((tmp_path / "second" / "layers.json").read_text())["settings"]
+    assert meta["store"] == str(store) and store.is_file()
+    assert not (tmp_path / "first" / "halex.db").exists()

@@ -15,7 +15,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
                    help="engine setting, repeatable (e.g. --set cutoff_ry=300); values parsed as JSON")
     p.add_argument("--mpi-ranks", type=int, default=None, help="cp2k: MPI ranks (launch profile)")
     p.add_argument("--threads", type=int, default=None, help="threads per process (cp2k: OpenMP; mlip: PyTorch)")
-    p.add_argument("--db", default="halex.db", help="result store: SQLite file or postgresql:// URL (default halex.db)")
+    p.add_argument("--db", default=None, help="result store: SQLite file or postgresql:// URL (default $HALEX_DB, else ./halex.db)")
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:
@@ -49,10 +49,11 @@ def make_engine(args: argparse.Namespace):
     return get_engine(args.engine, **settings)
 
 
-def open_store(url: str):
-    from halex.store import ResultStore
+def open_store(url: str | None):
+    """The result store at ``url``, or the default one (:func:`halex.store.default_store_url`)."""
+    from halex.store import ResultStore, default_store_url
 
-    return ResultStore(url)
+    return ResultStore(url or default_store_url())
 
 
 def output_path(kind: str):

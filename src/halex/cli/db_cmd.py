@@ -12,11 +12,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="db_command", metavar="{list,show}", required=True)
     lp = sub.add_parser("list", help="one line per stored result")
     lp.add_argument("selection", nargs="?", default=None, help="ase.db selection, e.g. 'engine=mlip,converged=1'")
-    lp.add_argument("--db", default="halex.db")
+    lp.add_argument("--db", default=None, help="result store (default $HALEX_DB, else ./halex.db)")
     lp.add_argument("--all", action="store_true", help="include running checkpoints")
     sp = sub.add_parser("show", help="everything stored for one row")
     sp.add_argument("id", help="row id (see db list)")
-    sp.add_argument("--db", default="halex.db")
+    sp.add_argument("--db", default=None, help="result store (default $HALEX_DB, else ./halex.db)")
     sp.add_argument("-o", "--output", type=output_path("structure"), help="export the row's structure (extxyz keeps per-atom arrays)")
 
 
@@ -24,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from halex.errors import StoreError
-    from halex.store import ResultStore
+    from halex.store import ResultStore, default_store_url
+
+    args.db = args.db or default_store_url()
 
     if "://" not in args.db and not Path(args.db).is_file():
         raise StoreError(f"no result store at {args.db!r}: run a computation first or give --db")

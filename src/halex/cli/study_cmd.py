@@ -16,7 +16,8 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (tables, figures, models, report.html)")
     p.add_argument("--engine", default="mlip", help="mlip (default) or cp2k")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="engine setting (JSON value), repeatable")
-    p.add_argument("--db", default=None, help="result store shared by all workers (default OUTPUT/halex.db)")
+    p.add_argument("--db", default=None,
+                   help="result store shared by all workers and commands (default $HALEX_DB, else ./halex.db)")
     p.add_argument("--fmax", type=float, default=None, help="eV/Å (default 4.5e-4 Ha/Bohr = 0.0231)")
     p.add_argument("--max-steps", type=int, default=1000, help="optimizer steps per relaxation (default 1000)")
     p.add_argument("--reference", choices=["molecule", "bulk"], default="molecule", help="PbX2 references (default molecule)")
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     model = _model(args)
     engine = get_engine(args.engine, **parse_settings(args.set))
     _plan(args, engine, model)
-    db = args.db or str(out / "halex.db")  # the store creates its folder when it first opens (after validation)
+    from halex.store import default_store_url
+
+    db = args.db or default_store_url()  # one store for every command: a study reuses what relax or another study computed
     client = None
     if args.scheduler or (args.workers or 0) != 1:
         client = LazyClient(args.scheduler, args.workers)  # a local cluster starts with the first relaxation

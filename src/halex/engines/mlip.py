@@ -100,11 +100,17 @@ class CHGNetEngine(Engine):
             ASE constraints other than FixAtoms are dropped when CHGNet converts the
             structure (constraints do not enter an energy/force evaluation)."""
 
-            def calculate(self, *args, **kwargs):
+            def calculate(self, atoms=None, properties=None, system_changes=None, task=None):
+                # only what is asked for: energy and forces, stress only when requested (a cell
+                # relaxation), magnetic moments only when requested (CHGNet's default "efsm"
+                # computes both every call)
+                properties = properties or ["energy", "forces"]
+                if task is None:
+                    task = "ef" + ("s" if "stress" in properties else "") + ("m" if "magmoms" in properties else "")
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
                     warnings.filterwarnings("ignore", message="Only FixAtoms and FixCartesian is supported by Pymatgen")
-                    return super().calculate(*args, **kwargs)
+                    return super().calculate(atoms, properties, system_changes, task=task)
 
         model = self._load()
         with contextlib.redirect_stdout(io.StringIO()):

@@ -43,9 +43,18 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from halex.errors import StoreError
 
-__all__ = ["ResultStore", "StoreEntry", "Lookup", "result_key", "DEFAULT_DB"]
+__all__ = ["ResultStore", "StoreEntry", "Lookup", "result_key", "DEFAULT_DB", "default_store_url"]
 
 DEFAULT_DB = "halex.db"
+
+
+def default_store_url() -> str:
+    """The store every command uses unless given ``--db``: ``$HALEX_DB``, else ``./halex.db``.
+
+    One default for ``relax``, ``energy``, ``electronic``, ``study`` and ``db``, so a study
+    reuses what ``relax`` or an earlier study computed, whatever its output folder.
+    """
+    return os.environ.get("HALEX_DB") or DEFAULT_DB
 
 #: arrays ase.db stores itself
 _NATIVE_ARRAYS = {"numbers", "positions", "tags", "momenta", "masses", "initial_magmoms", "initial_charges"}
