@@ -88,21 +88,19 @@ def postgres_url():
         shutil.rmtree(base, ignore_errors=True)
 
 
-class LennardJonesEngine:
-    """A classical engine for tests of the study machinery: ASE's Lennard-Jones calculator.
-
-    Relaxations take milliseconds, so orchestration (stages, partial results, resume) can be
-    tested on real relaxations without the cost of the ML potential. Registered as
-    ``"test-lj"`` by the ``lj_engine`` fixture; studies never know which engine they run on.
-    """
-
-
-def _lj_class():
+def _lj_engine_class():
     from ase.calculators.lj import LennardJones
 
     from halex.engines.base import Engine
 
-    class _LJ(Engine):
+    class LJEngine(Engine):
+        """A classical engine for tests of the study machinery: ASE's Lennard-Jones calculator.
+
+        Relaxations take milliseconds, so orchestration (stages, partial results, the shared
+        store) is tested on real relaxations without the cost of the ML potential; studies
+        never know which engine they run on.
+        """
+
         name = "test-lj"
         defaults = {"sigma": 3.2, "epsilon": 0.05, "rc": 8.0}
         version = "ase LennardJones"
@@ -112,19 +110,20 @@ def _lj_class():
             s = self.settings
             return LennardJones(sigma=s["sigma"], epsilon=s["epsilon"], rc=s["rc"], smooth=True)
 
-    return _LJ
+    return LJEngine
 
 
-LJEngine = None
+def __getattr__(name):  # "conftest:LJEngine", the registry's lazy target, resolves here
+    if name == "LJEngine":
+        return _lj_engine_class()
+    raise AttributeError(name)
 
 
 @pytest.fixture
 def lj_engine():
-    """The ``test-lj`` engine, registered by name for one test (see :class:`LennardJonesEngine`)."""
-    global LJEngine
+    """The ``test-lj`` engine, registered by name for one test."""
     from halex.engines import _REGISTRY, get_engine, register_engine
 
-    LJEngine = _lj_class()
     register_engine("test-lj", "conftest:LJEngine")
     yield get_engine("test-lj")
     _REGISTRY.pop("test-lj", None)

@@ -25,7 +25,8 @@ from ase import Atoms
 from halex.errors import FileFormatError
 
 __all__ = ["read_structure", "write_structure", "atomic_output", "atomic_folder", "read_numeric_rows", "descending_axis",
-           "json_safe", "format_uncertain", "sidecar_path", "structure_format", "check_output", "OUTPUT_KINDS", "ARRAY_FORMATS"]
+           "json_safe", "format_uncertain", "format_duration", "sidecar_path", "structure_format", "check_output",
+           "OUTPUT_KINDS", "ARRAY_FORMATS"]
 
 #: What an output path may be: a structure file, a folder of results, or a file of one kind
 #: (allowed suffixes; None: any the kind's own check accepts).
@@ -335,3 +336,20 @@ def format_uncertain(value: float, err: float | None, unit: str = "") -> str:
         return f"{value:.6g}{unit} (error below 1 ppm)"
     digits = max(0, 1 - int(math.floor(math.log10(err))))
     return f"{value:.{digits}f} ± {err:.{digits}f}{unit}"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for a person: seconds below 2 minutes, minutes below 2 hours, then hours.
+
+    Examples
+    --------
+    >>> format_duration(3.14159), format_duration(95), format_duration(1500), format_duration(30000)
+    ('3.1 s', '95 s', '25 min', '8.3 h')
+    """
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -415,7 +415,7 @@ class CheckpointObserver:
                                        kvp=kvp, data=data, id=self.row_id)
 
 
-def _prepare(atoms: Atoms, eng: Engine, key: str, opts: _Options, store: ResultStore | None, start: _Start):
+def _prepare(eng: Engine, key: str, opts: _Options, store: ResultStore | None, start: _Start):
     """The working copy with constraints and calculator, the optimizer target and the optimizer."""
     work = start.atoms.copy()
     constraints = [FixAtoms(mask=opts.mask)] if opts.mask.any() else []
@@ -436,7 +436,7 @@ def _minimise(atoms: Atoms, eng: Engine, info: dict[str, Any], task: dict[str, A
               store: ResultStore | None, previous) -> StoreEntry:
     """Run the optimizer (from the last checkpoint, if any) and return the entry to store."""
     start = _start_point(atoms, key, store, previous)
-    work, target, opt, restart = _prepare(atoms, eng, key, opts, store, start)
+    work, target, opt, restart = _prepare(eng, key, opts, store, start)
     traj = None
     if opts.trajectory and store is not None:
         from ase.io.trajectory import Trajectory

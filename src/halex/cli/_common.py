@@ -96,16 +96,6 @@ def add_yes_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="run even when the plan says the run is heavy for this machine")
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.2g} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def plan(args: argparse.Namespace, engine, atoms, *, what: str, calls: int) -> None:
     """Say what a command will compute and what it will cost, before it starts; refuse a heavy run without --yes.
 
@@ -114,6 +104,8 @@ def plan(args: argparse.Namespace, engine, atoms, *, what: str, calls: int) -> N
     """
     import logging
 
+    from halex.io import format_duration
+
     cost = engine.cost(atoms)
     log = logging.getLogger("halex.plan")
     if cost is None:
@@ -121,9 +113,9 @@ def plan(args: argparse.Namespace, engine, atoms, *, what: str, calls: int) -> N
         return
     total = cost.seconds * calls
     log.info("plan: %s with %s (%s): ≈ %s per energy+forces call, ≈ %s for %d call%s; peak memory ≈ %.1f GB",
-             what, engine.name, cost.detail, _duration(cost.seconds), _duration(total), calls, "s" * (calls > 1),
+             what, engine.name, cost.detail, format_duration(cost.seconds), format_duration(total), calls, "s" * (calls > 1),
              cost.memory_GB)
     if cost.heavy and not getattr(args, "yes", False):
-        raise InputError(f"this {what} is heavy for this machine: ≈ {_duration(total)} and ≈ {cost.memory_GB:.1f} GB of "
+        raise InputError(f"this {what} is heavy for this machine: ≈ {format_duration(total)} and ≈ {cost.memory_GB:.1f} GB of "
                          f"memory by the cost model ({cost.detail}); run it on a cluster (docs/studies.md, cluster runs), "
                          "make the model or the settings smaller, or add --yes to run it here")

@@ -88,18 +88,21 @@ def _relaxations(args: argparse.Namespace, model) -> int:
 
 def _plan(args: argparse.Namespace, engine, model) -> None:
     """One plan line before the first relaxation: how many, how large, how long, by the engine's cost model."""
-    from halex.cli._common import TYPICAL_STEPS, _duration
+    import os
+
+    from halex.cli._common import TYPICAL_STEPS
+    from halex.io import format_duration
 
     n = _relaxations(args, model)
     cost = engine.cost(model)
     if cost is None:
         log.info("plan: %d relaxations of up to %d atoms with %s", n, len(model), engine.name)
         return
-    workers = args.workers or (1 if args.scheduler else __import__("os").cpu_count() or 1)
+    workers = args.workers or (1 if args.scheduler else os.cpu_count() or 1)
     total = cost.seconds * TYPICAL_STEPS * n
     log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s per step), "
-             "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker", n, len(model), engine.name, _duration(total),
-             TYPICAL_STEPS, _duration(cost.seconds), _duration(total / max(1, workers)), workers, cost.memory_GB)
+             "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker", n, len(model), engine.name, format_duration(total),
+             TYPICAL_STEPS, format_duration(cost.seconds), format_duration(total / max(1, workers)), workers, cost.memory_GB)
 
 
 def run(args: argparse.Namespace) -> int:

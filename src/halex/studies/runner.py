@@ -242,8 +242,9 @@ def _eta(elapsed_s: float, finished: int, total: int) -> str:
     """``"; ETA 3 min"`` from the mean wall time per finished task so far (empty when done)."""
     if finished >= total or finished == 0:
         return ""
-    left = elapsed_s / finished * (total - finished)
-    return f"; ETA {left:.0f} s" if left < 120 else f"; ETA {left / 60:.0f} min"
+    from halex.io import format_duration
+
+    return f"; ETA {format_duration(elapsed_s / finished * (total - finished))}"
 
 
 def raise_failures(failed: dict[str, str]) -> None:
