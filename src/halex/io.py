@@ -252,12 +252,19 @@ def read_numeric_rows(path: Path, *, comments: str = "#%;!", decimal_comma: bool
     split on commas, semicolons, tabs or blanks. ``decimal_comma=True`` reads ``400,5``
     as 400.5 (the fields are then split on ``;``, tabs or blanks); ``"auto"`` does so when
     most lines hold a ``;`` and a digit–comma–digit. A non-numeric line after the first
-    numeric row raises :class:`FileFormatError` (a footer or a corrupted line). Used by the
+    numeric row raises :class:`FileFormatError` (a footer or a corrupted line). A ``.gz``
+    file is read through gzip. Used by the
     XRD, spectrum and transient-absorption readers.
     """
     import re
 
-    lines = path.read_text(errors="replace").splitlines()
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        with gzip.open(path, "rt", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    else:
+        lines = path.read_text(errors="replace").splitlines()
     if decimal_comma == "auto":
         decimal_comma = sum(1 for ln in lines if ";" in ln and re.search(r"\d,\d", ln)) > len(lines) // 2
     rows: list[list[float]] = []

@@ -6,7 +6,7 @@ import numpy as np
 
 from halex.plotting.figures import new_figure
 
-__all__ = ["plot_map", "plot_chirp", "plot_kinetics", "plot_spectra", "plot_compare"]
+__all__ = ["plot_map", "plot_chirp", "plot_kinetics", "plot_spectra", "plot_artifact", "plot_compare"]
 
 
 def _symlog(ax, t):
@@ -65,19 +65,49 @@ def plot_kinetics(fits):
     return fig
 
 
+def _visible_limits(arrays: list[np.ndarray]) -> tuple[float, float]:
+    """y limits that show the spectra, not one spike: the 0.5–99.5 % range of all values, padded by 10 %."""
+    v = np.concatenate([np.ravel(a) for a in arrays])
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return -1.0, 1.0
+    lo, hi = np.percentile(v, [0.5, 99.5])
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    pad = 0.1 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
 def plot_spectra(g):
-    """Decay- and evolution-associated spectra of a global fit."""
+    """Decay- and evolution-associated spectra of a global fit, at the scale of the spectra themselves.
+
+    The coherent-artifact amplitudes (if modelled) are not drawn here (see :func:`plot_artifact`):
+    they can be ten times larger than the DAS and would flatten them.
+    """
     fig, (a1, a2) = new_figure(1, 2, figsize=(10, 3.8))
     names = [f"{tau:.3g} ps" for tau in g.lifetimes_ps] + (["∞"] if g.offset else [])
     for k, name in enumerate(names):
-        a1.plot(g.wavelength_nm, g.das[k], label=f"DAS {name}")
-        a2.plot(g.wavelength_nm, g.eas[k], label=f"EAS {k + 1} ({name})")
-    for ax, title in ((a1, "decay-associated spectra"), (a2, "evolution-associated spectra (sequential)")):
+        a1.plot(g.wavelength_nm, g.das[k], ".-", ms=2, lw=1, label=f"DAS {name}")
+        a2.plot(g.wavelength_nm, g.eas[k], ".-", ms=2, lw=1, label=f"EAS {k + 1} ({name})")
+    for ax, arr, title in ((a1, g.das, "decay-associated spectra"), (a2, g.eas, "evolution-associated spectra (sequential)")):
         ax.axhline(0, color="0.5", lw=0.5)
+        ax.set_ylim(*_visible_limits([arr]))
         ax.set_xlabel("wavelength (nm)")
         ax.set_ylabel("amplitude (ΔA)")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def plot_artifact(g):
+    """Amplitude spectra of the coherent-artifact terms (IRF and its derivatives), apart from the DAS."""
+    fig, ax = new_figure(figsize=(5.5, 3.5))
+    for k, arr in enumerate(g.artifact_spectra):
+        ax.plot(g.wavelength_nm, arr, ".-", ms=2, lw=1, label=["IRF", "1st derivative", "2nd derivative"][k])
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_ylabel("amplitude (ΔA)")
+    ax.set_title("coherent artifact (pulse overlap)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
     return fig
 
 

@@ -1,19 +1,21 @@
 """Transient-absorption maps ΔA(λ, t) from text matrices.
 
-A map file is a matrix whose first row and first column are the two axes (the corner
-cell may be empty or hold any number); comment lines (``#``, ``%``, ``;``) and text
-header lines before the matrix are skipped; the delimiter (comma, semicolon, tab,
-blanks) is detected. Which axis is time is decided by, in order: ``orientation`` given
-by the user; a header word (``time``/``delay`` or ``wavelength``/``nm`` next to an axis
-label); the axis that holds negative values (delays before time zero); the axis whose
-values all lie in 150–3000 (nm). The time unit comes from ``time_unit``, else from a
-header token ``fs``/``ps``/``ns``, else from the smallest delay step near zero
-(≥ 1 → fs, otherwise ps), and is reported, so a guess is never silent.
+A map file is a matrix whose first row and first column are the two axes. The corner
+cell may be empty, hold any number, or hold text such as ``Time in ps`` (a common export:
+that row is then the axis row, and its text is read for the unit). Comment lines (``#``,
+``%``, ``;``) and text header lines before the matrix are skipped; the delimiter (comma,
+semicolon, tab, blanks) is detected; a ``.gz`` file is read through gzip. Which axis is
+time is decided by, in order: ``orientation`` given by the user; the axis that holds
+negative values (delays before time zero); the axis whose values all lie in 150–3000 (nm).
+
+The time unit comes from ``time_unit`` (CLI ``--time-unit``), else from the file's own
+text: a token ``fs``/``ps``/``ns`` in the header lines or the corner cell. It is never
+guessed from the numbers or the file name: a file that does not state it is refused with
+a message that says to pass the unit.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -27,7 +29,6 @@ from halex.io import descending_axis, read_numeric_rows
 
 __all__ = ["TAMap", "read_ta_map", "write_ta_map", "check_ta_map", "TIME_UNITS"]
 
-log = logging.getLogger(__name__)
 TIME_UNITS = {"fs": 1e-3, "ps": 1.0, "ns": 1e3}
 
 
@@ -146,14 +147,20 @@ def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orient
     if orientation not in (None, "time-rows", "wavelength-rows"):
         raise InputError(f"orientation must be 'time-rows' or 'wavelength-rows', got {orientation!r}")
     rows, header_lines = read_numeric_rows(path)
-    header = "\n".join(header_lines)
     if len(rows) < 2:
-        raise FileFormatError(f"{str(path)!r}: no numeric matrix found")
-    first, body = rows[0], rows[1:]
-    widths = {len(r) for r in body}
+        raise FileFormatError(f"{str(path)!r}: no numeric matrix found; halex reads a text matrix whose first row "
+                              "and first column are the delay and wavelength axes")
+    widths = {len(r) for r in rows[1:]}
     if len(widths) != 1:
         raise FileFormatError(f"{str(path)!r}: matrix rows have different lengths {sorted(widths)}")
     ncol = widths.pop()
+    corner, labelled = _text_axis_row(header_lines, ncol)
+    if labelled is not None:
+        first, body = labelled, rows
+    else:
+        first, body = rows[0], rows[1:]
+    if {len(r) for r in body} != {ncol}:
+        raise FileFormatError(f"{str(path)!r}: matrix rows have different lengths {sorted({len(r) for r in body})}")
     if len(first) == ncol - 1:
         col_axis = np.array(first)
     elif len(first) == ncol:
@@ -162,42 +169,66 @@ def read_ta_map(path: str | os.PathLike, *, time_unit: str | None = None, orient
         raise FileFormatError(f"{str(path)!r}: the axis row has {len(first)} values for {ncol - 1} data columns")
     body_a = np.array(body)
     row_axis, data = body_a[:, 0], body_a[:, 1:]
-    hl = header.lower()
-
-    def looks_wavelength(a):
-        return bool(np.all((a >= 150) & (a <= 3000)))
-
-    if orientation is None:
-        if np.any(row_axis < 0) and not np.any(col_axis < 0):
-            orientation = "time-rows"
-        elif np.any(col_axis < 0) and not np.any(row_axis < 0):
-            orientation = "wavelength-rows"
-        elif looks_wavelength(col_axis) and not looks_wavelength(row_axis):
-            orientation = "time-rows"
-        elif looks_wavelength(row_axis) and not looks_wavelength(col_axis):
-            orientation = "wavelength-rows"
-        else:
-            raise FileFormatError(f"{str(path)!r}: cannot tell which axis is time; pass orientation "
-                                  "('time-rows' or 'wavelength-rows', CLI --orientation)")
+    orientation = orientation or _orientation(row_axis, col_axis, path)
     if orientation == "time-rows":
         t_raw, w, d = row_axis, col_axis, data
     else:
         t_raw, w, d = col_axis, row_axis, data.T
-    unit = time_unit
-    how = "given"
-    if unit is None:
-        found = [u for u in TIME_UNITS if re.search(rf"(?<![a-z]){u}(?![a-z])", hl)]
-        if len(found) == 1:
-            unit, how = found[0], "header"
-        else:
-            steps = np.diff(np.sort(t_raw))
-            near = steps[np.argsort(np.abs(np.sort(t_raw)[:-1]))[:5]]
-            unit = "fs" if np.median(near) >= 1 else "ps"
-            how = "guessed from the delay step near zero"
-            log.warning("%s: time unit not stated; %s: %s (pass time_unit / --time-unit to override)", path, how, unit)
+    unit, how = (time_unit, "given") if time_unit is not None else (_unit_from_text(header_lines + [corner], path), "header")
     t = t_raw * TIME_UNITS[unit]
     return check_ta_map(w, t, d, source=repr(str(path)),
                         meta={"source": str(path), "time_unit_file": unit, "time_unit_from": how, "orientation": orientation})
+
+
+def _text_axis_row(header_lines: list[str], ncol: int) -> tuple[str, list[float] | None]:
+    """The axis row of a matrix whose corner cell is text (``Time in ps<TAB>335<TAB>336 …``).
+
+    Returns ``(corner_text, axis_values)`` when the last header line ends in ``ncol - 1``
+    numbers after a text that is not a number, else ``("", None)``.
+    """
+    if not header_lines:
+        return "", None
+    tokens = [f for f in re.split(r"[,;\t ]+", header_lines[-1].strip()) if f]
+    if len(tokens) < ncol:
+        return "", None
+    lead, tail = tokens[: len(tokens) - (ncol - 1)], tokens[len(tokens) - (ncol - 1):]
+    try:
+        values = [float(f) for f in tail]
+    except ValueError:
+        return "", None
+    try:
+        float(lead[-1])
+        return "", None  # a number before the axis: not a text corner cell
+    except ValueError:
+        return " ".join(lead), values
+
+
+def _orientation(row_axis: np.ndarray, col_axis: np.ndarray, path: Path) -> str:
+    """Which axis runs down the rows: the one with negative values is time, else the one outside 150–3000 nm."""
+    def looks_wavelength(a):
+        return bool(np.all((a >= 150) & (a <= 3000)))
+
+    if np.any(row_axis < 0) and not np.any(col_axis < 0):
+        return "time-rows"
+    if np.any(col_axis < 0) and not np.any(row_axis < 0):
+        return "wavelength-rows"
+    if looks_wavelength(col_axis) and not looks_wavelength(row_axis):
+        return "time-rows"
+    if looks_wavelength(row_axis) and not looks_wavelength(col_axis):
+        return "wavelength-rows"
+    raise FileFormatError(f"{str(path)!r}: cannot tell which axis is time; pass orientation "
+                          "('time-rows' or 'wavelength-rows', CLI --orientation)")
+
+
+def _unit_from_text(lines: list[str], path: Path) -> str:
+    """The delay unit named in the file's header lines or corner cell (fs, ps or ns)."""
+    text = "\n".join(lines).lower()
+    found = sorted({u for u in TIME_UNITS if re.search(rf"(?<![a-z]){u}(?![a-z])", text)})
+    if len(found) == 1:
+        return found[0]
+    what = f"names several ({', '.join(found)})" if found else "does not state it"
+    raise FileFormatError(f"{str(path)!r}: the delay unit is not known: the file's header {what}; pass it with "
+                          "--time-unit fs|ps|ns (API: time_unit=)")
 
 
 def write_ta_map(path: str | os.PathLike, m: TAMap) -> Path:

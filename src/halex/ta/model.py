@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import erfc, erfcx
 
-__all__ = ["FWHM_PER_SIGMA", "exp_conv_gauss", "step_conv_gauss", "basis", "sequential_matrix"]
+__all__ = ["FWHM_PER_SIGMA", "exp_conv_gauss", "step_conv_gauss", "artifact_columns", "basis", "sequential_matrix"]
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
@@ -80,8 +80,43 @@ def step_conv_gauss(t: np.ndarray | float, sigma: float) -> np.ndarray:
     return 0.5 * erfc(-np.asarray(t, float) / (np.sqrt(2.0) * sigma))
 
 
+def artifact_columns(t: np.ndarray, sigma: float, order: int) -> list[np.ndarray]:
+    """Coherent-artifact shapes: the Gaussian IRF and its first ``order`` derivatives.
+
+    The coherent artifact (cross-phase modulation, two-photon absorption and stimulated
+    Raman of the solvent while pump and probe overlap) lives only within the pulse overlap;
+    its shape is well described by the IRF and its first two time derivatives
+    (Lorenc et al., Appl. Phys. B 74, 19 (2002); the same three terms as pyglotaran's
+    coherent-artifact megacomplex). Each column is dimensionless, of order one at its
+    extremum, so that its amplitude is in ΔA units:
+    ``G0 = exp(−x²/2)``, ``G1 = −x G0``, ``G2 = (x² − 1) G0`` with ``x = t/σ``.
+
+    Parameters
+    ----------
+    t : array_like
+        Delays relative to time zero (ps), any shape.
+    sigma : float
+        IRF standard deviation (ps).
+    order : int
+        Highest derivative (0, 1 or 2).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``order + 1`` arrays shaped like ``t``.
+
+    Examples
+    --------
+    >>> [float(c) for c in artifact_columns(np.array(0.0), 0.1, 2)]
+    [1.0, -0.0, -1.0]
+    """
+    x = np.asarray(t, float) / sigma
+    g0 = np.exp(-0.5 * np.minimum(x * x, 1400.0))
+    return [g0, -x * g0, (x * x - 1.0) * g0][: order + 1]
+
+
 def basis(t: np.ndarray, t0: float | np.ndarray, lifetimes: Sequence[float], sigma: float, *,
-          offset: bool = False) -> np.ndarray:
+          offset: bool = False, artifact: int | None = None) -> np.ndarray:
     """Columns ``g(t − t0; τ_k, σ)`` (plus a step if ``offset``); ``t0`` may vary per row.
 
     Parameters
@@ -96,11 +131,15 @@ def basis(t: np.ndarray, t0: float | np.ndarray, lifetimes: Sequence[float], sig
         IRF standard deviation.
     offset
         Append a non-decaying column (the step).
+    artifact
+        Append the coherent-artifact columns of :func:`artifact_columns` up to this
+        derivative order (None: none).
 
     Returns
     -------
     numpy.ndarray
-        ``(n_t, n_c)`` for a scalar t0, ``(n_w, n_t, n_c)`` for an array.
+        ``(n_t, n_c)`` for a scalar t0, ``(n_w, n_t, n_c)`` for an array; the columns are
+        the decays, then the step, then the artifact terms.
 
     Examples
     --------
@@ -112,6 +151,8 @@ def basis(t: np.ndarray, t0: float | np.ndarray, lifetimes: Sequence[float], sig
     cols = [exp_conv_gauss(tt, tau, sigma) for tau in lifetimes]
     if offset:
         cols.append(step_conv_gauss(tt, sigma))
+    if artifact is not None:
+        cols.extend(artifact_columns(tt, sigma, artifact))
     out = np.stack(cols, axis=-1)
     return out[0] if t0.ndim == 0 else out
 

@@ -27,9 +27,11 @@ __all__ = ["ta_summary", "write_ta_analysis", "write_comparison"]
 
 
 def ta_summary(m: TAMap, chirp: Chirp, global_fit: GlobalFit | None, fits: list[KineticsFit], *,
-               source: str, chirp_source: str) -> dict[str, Any]:
+               source: str, chirp_source: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """JSON-ready summary of one analysed map (units in the ``units`` entry)."""
     return {"map": source, "time_unit_in_file": m.meta.get("time_unit_file"),
+            "time_unit_from": m.meta.get("time_unit_from"), "options": dict(options or {}),
+            "warnings": [w for f in fits for w in f.warnings] + (list(global_fit.warnings) if global_fit else []),
             "chirp": {"t0_ps_polynomial_coefficients": list(chirp.coefficients_ps), "center_nm": chirp.center_nm,
                       "errors_ps": list(chirp.errors_ps) if chirp.errors_ps else None,
                       "variable": "u = (wavelength_nm - center_nm) / 100", "source": chirp_source},
@@ -58,17 +60,22 @@ def _write_global(folder: Path, m: TAMap, g: GlobalFit) -> None:
     from halex.ta import figures as tf
 
     names = [f"{tau:.4g}ps" for tau in g.lifetimes_ps] + (["inf"] if g.offset else [])
-    for kind, arr in (("das", g.das), ("eas", g.eas)):
+    tables = [("das", g.das, names), ("eas", g.eas, names)]
+    if g.artifact_spectra is not None:
+        tables.append(("artifact", g.artifact_spectra, ["irf", "d1", "d2"][: len(g.artifact_spectra)]))
+    for kind, arr, cols in tables:
         with open(folder / f"{kind}.csv", "w") as fh:
-            fh.write("wavelength_nm," + ",".join(f"{kind}_{n}" for n in names) + "\n")
+            fh.write("wavelength_nm," + ",".join(f"{kind}_{n}" for n in cols) + "\n")
             np.savetxt(fh, np.column_stack([g.wavelength_nm, arr.T]), delimiter=",", fmt="%.8g")
     save_figure(tf.plot_spectra(g), folder / "spectra.png")
-    save_figure(tf.plot_map(TAMap(m.wavelength_nm, m.time_ps, g.residual), title="residual (data − global fit)"),
+    if g.artifact_spectra is not None:
+        save_figure(tf.plot_artifact(g), folder / "artifact.png")
+    save_figure(tf.plot_map(TAMap(g.wavelength_nm, g.time_ps, g.residual), title="residual (data − global fit)"),
                 folder / "residual.png")
 
 
 def write_ta_analysis(out: str | Path, m: TAMap, chirp: Chirp, global_fit: GlobalFit | None, fits: list[KineticsFit],
-                      *, source: str, chirp_source: str) -> Path:
+                      *, source: str, chirp_source: str, options: dict[str, Any] | None = None) -> Path:
     """Write the summary, tables and figures of an analysed map into the folder ``out``.
 
     Parameters
@@ -81,6 +88,9 @@ def write_ta_analysis(out: str | Path, m: TAMap, chirp: Chirp, global_fit: Globa
         What :func:`halex.ta.analyze_map` returned.
     source, chirp_source
         The map's file name and how the chirp was obtained (recorded in the summary).
+    options
+        The analysis settings (fit window, excluded wavelengths, artifact, chirp
+        refinement, background), recorded in the summary.
 
     Returns
     -------
@@ -91,7 +101,7 @@ def write_ta_analysis(out: str | Path, m: TAMap, chirp: Chirp, global_fit: Globa
     from halex.ta import figures as tf
     from halex.ta.fit import chirp_corrected
 
-    summary = ta_summary(m, chirp, global_fit, fits, source=source, chirp_source=chirp_source)
+    summary = ta_summary(m, chirp, global_fit, fits, source=source, chirp_source=chirp_source, options=options)
     with atomic_folder(out) as tmp:
         (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
         save_figure(tf.plot_map(m, title="ΔA (as measured) with t0(λ)", chirp=chirp), tmp / "map.png")
