@@ -127,7 +127,7 @@ def analyze_map(m: TAMap, *, kinetics: Sequence[float] = (), n_components: int =
     if isinstance(chirp, str):
         if chirp == "auto":
             sub = TAMap(m.wavelength_nm[keep], m.time_ps, m.delta_a[:, keep], m.meta)
-            ch = estimate_chirp(sub, order=chirp_order)
+            ch = estimate_chirp(sub, order=chirp_order, irf_fwhm_ps=irf_fwhm_ps)
         elif chirp == "none":
             ch = Chirp((0.0,), float(0.5 * (m.wavelength_nm.min() + m.wavelength_nm.max())))
         else:
