@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from halex.cli._common import add_json_option, output_path, report
 
@@ -14,8 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("pl", nargs="?", default=None, help="PL spectrum (optional)")
     f.add_argument("-o", "--output", required=True, type=output_path("folder"),
                    help="output folder (summary.json, optics.png/svg, pl_fit.csv)")
-    f.add_argument("--pl-peaks", type=int, default=1, help="number of PL peaks (default 1)")
-    f.add_argument("--shape", default="gauss", choices=["gauss", "voigt"], help="PL peak shape")
+    f.add_argument("--pl-peaks", default="1", help="number of PL peaks, or 'auto': 1–2 Gaussian or split-Gaussian "
+                   "peaks chosen by BIC (default 1)")
+    f.add_argument("--shape", default="gauss", choices=["gauss", "asym", "voigt"],
+                   help="PL peak shape; asym: split Gaussian (own width below and above the maximum)")
     f.add_argument("--column", default=None, help="signal column (number or header name) in both files")
     c = sub.add_parser("composition", help="X_Cl = [Cl]/([Cl]+[I]) x 100 from EDX counts or a model")
     c.add_argument("--edx-counts", default=None, metavar="Cl=N,I=N", help="background-subtracted line counts")
@@ -87,11 +90,17 @@ def run(args: argparse.Namespace) -> int:
     write_optics(args.output, res)
     if res.features:
         f = res.features
-        exciton = "none" if f["exciton_peak_eV"] is None else f"{f['exciton_peak_eV']:.3f} eV"
-        log.info("absorption: exciton %s, onset %.3f eV, Tauc %.3f eV", exciton, f["onset_eV"], f["tauc_direct_gap_eV"])
+        exciton = "none" if f["exciton_peak_eV"] is None else (
+            f"{format_uncertain(f['exciton_peak_eV'], f['exciton_err_eV'], 'eV')} ({f['exciton_kind']})")
+        log.info("absorption: first exciton %s, onset %.3f eV, Tauc %.3f eV", exciton, f["onset_eV"],
+                 f["tauc_direct_gap_eV"])
     if res.pl_fit:
+        log.info("PL: %d×%s, reduced χ² against the noise %.2f", len(res.pl_fit.peaks), res.pl_fit.shape,
+                 res.pl_fit.chi2_noise)
         for p in res.pl_fit.peaks:
             log.info("PL peak %s (%.1f nm), FWHM %s", format_uncertain(p.center, p.center_err, "eV"), HC_EV_NM / p.center,
                      format_uncertain(1000 * p.fwhm, 1000 * p.fwhm_err, "meV"))
+    for w in res.summary["warnings"]:
+        warnings.warn(w, UserWarning, stacklevel=1)
     log.info("wrote %s", args.output)
     return 0

@@ -17,7 +17,7 @@ def plot_optics(abs_e=None, abs_a=None, feats=None, pl_fit=None):
         if feats:
             if feats.get("exciton_peak_eV"):
                 ax.axvline(feats["exciton_peak_eV"], color="C0", ls="--", lw=0.8,
-                           label=f"exciton {feats['exciton_peak_eV']:.3f} eV")
+                           label=f"first exciton {feats['exciton_peak_eV']:.3f} eV ({feats.get('exciton_kind') or 'peak'})")
             if feats.get("onset_eV") and np.isfinite(feats["onset_eV"]):
                 ax.axvline(feats["onset_eV"], color="C2", ls=":", lw=0.8, label=f"onset {feats['onset_eV']:.3f} eV")
         ax.set_ylabel("absorbance")

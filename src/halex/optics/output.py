@@ -16,8 +16,9 @@ import numpy as np
 
 from halex.errors import InputError
 from halex.io import atomic_folder, json_safe
+from halex.optics.edge import absorption_features
 from halex.optics.io import read_spectrum
-from halex.optics.spectra import HC_EV_NM, PeakFit, absorption_features, fit_peaks, to_energy
+from halex.optics.spectra import HC_EV_NM, PeakFit, fit_peaks, select_peak_model, to_energy
 
 __all__ = ["OpticsResult", "analyze_spectra", "write_optics"]
 
@@ -35,7 +36,7 @@ class OpticsResult:
 
 
 def analyze_spectra(absorption: str | Path | None, pl: str | Path | None, *, column: int | str | None = None,
-                    pl_peaks: int = 1, shape: str = "gauss") -> OpticsResult:
+                    pl_peaks: int | str = 1, shape: str = "gauss") -> OpticsResult:
     """Absorption features and PL peaks (energies in eV) from spectrometer exports.
 
     Parameters
@@ -45,25 +46,43 @@ def analyze_spectra(absorption: str | Path | None, pl: str | Path | None, *, col
     column
         Data column of the files (default: the first after the wavelength).
     pl_peaks, shape
-        Number of PL peaks and their shape (``"gauss"`` or ``"voigt"``).
+        Number of PL peaks and their shape (``"gauss"``, ``"asym"`` or ``"voigt"``);
+        ``pl_peaks="auto"`` chooses among 1–2 Gaussian or split-Gaussian peaks by BIC.
+
+    Returns
+    -------
+    OpticsResult
+        Its ``summary`` has ``warnings`` (absorption and PL together) besides the numbers.
     """
     res = OpticsResult(summary={})
+    warnings: list[str] = []
     if absorption is not None:
         sp = read_spectrum(absorption, column=column)
         res.abs_energy_eV, res.absorbance = to_energy(sp.wavelength_nm, sp.values, jacobian=False)
         res.features = absorption_features(res.abs_energy_eV, res.absorbance)
         res.summary["absorption"] = {"file": str(absorption), **res.features}
+        warnings += [f"absorption: {w}" for w in res.features["warnings"]]
     if pl is not None:
         sp = read_spectrum(pl, column=column)
         e, y = to_energy(sp.wavelength_nm, sp.values, jacobian=True)
-        res.pl_fit = fit_peaks(e, y, n_peaks=pl_peaks, shape=shape)
-        res.summary["pl"] = {"file": str(pl), "shape": shape, "jacobian": "counts per nm converted to per eV",
-                             "peaks": [dict(p.__dict__, center_nm=HC_EV_NM / p.center) for p in res.pl_fit.peaks],
-                             "chi2_red": res.pl_fit.chi2_red}
+        if pl_peaks == "auto":
+            res.pl_fit = select_peak_model(e, y)
+        elif isinstance(pl_peaks, int) or str(pl_peaks).isdigit():
+            res.pl_fit = fit_peaks(e, y, n_peaks=int(pl_peaks), shape=shape)
+        else:
+            raise InputError(f"PL peaks must be a number or 'auto', got {pl_peaks!r}")
+        f = res.pl_fit
+        res.summary["pl"] = {"file": str(pl), "shape": f.shape, "jacobian": "counts per nm converted to per eV",
+                             "peaks": [dict(p.__dict__, center_nm=HC_EV_NM / p.center) for p in f.peaks],
+                             "maximum_eV": float(f.x[np.argmax(f.fitted)]), "noise": f.noise,
+                             "chi2_noise": f.chi2_noise, "residual_autocorr": f.residual_autocorr,
+                             "chi2_red": f.chi2_red, "warnings": f.warnings}
+        warnings += [f"PL: {w}" for w in f.warnings if not w.startswith("model chosen")]
         if res.features and res.features.get("exciton_peak_eV"):
-            res.summary["stokes_shift_meV"] = 1000 * (res.features["exciton_peak_eV"] - res.pl_fit.peaks[0].center)
+            res.summary["stokes_shift_meV"] = 1000 * (res.features["exciton_peak_eV"] - res.summary["pl"]["maximum_eV"])
     if not res.summary:
         raise InputError("give an absorption spectrum and/or a PL spectrum")
+    res.summary["warnings"] = warnings
     res.summary["units"] = {"energies": "eV", "wavelengths": "nm"}
     return res
 

@@ -4,27 +4,28 @@
   Spectral *densities* (PL counts per nm) are multiplied by the Jacobian
   ``|dλ/dE| = λ²/hc`` so that they become per eV (J. Mooney, P. Kambhampati, J. Phys.
   Chem. Lett. 4, 3316 (2013)); absorbance is a per-photon quantity and is not.
-* :func:`fit_peaks` — sum of Gaussian or Voigt peaks on a constant baseline by
-  non-linear least squares; standard errors from the covariance scaled by χ²_red.
-* :func:`absorption_features` — the excitonic peak (lowest-energy local maximum of the
-  smoothed absorbance), the absorption onset (tangent at the steepest point of the
-  low-energy edge intersected with the sub-gap baseline), and a direct-gap Tauc
-  estimate ((A·E)² above the baseline, linear in E, extrapolated to zero; fitted on the
-  continuum 0.05–0.30 eV above the excitonic peak when there is one, else around the
-  steepest rise). For strongly excitonic NCs the Tauc number is a rough guide only;
-  the exciton peak and the onset are the robust observables.
+* :func:`fit_peaks` — sum of Gaussian, split-Gaussian (``"asym"``) or Voigt peaks on a
+  constant baseline by non-linear least squares. The fit is judged against the data's own
+  point noise (:func:`point_noise`): χ² against it and the lag-1 autocorrelation of the
+  residual; a residual above √2× the noise, or structured, is flagged in ``warnings``.
+  Standard errors are the covariance scaled by the residual and then by
+  √((1 + ρ)/(1 − ρ)) for a residual of lag-1 correlation ρ (the effective number of
+  independent points), so a model that misses the shape does not quote a precision the
+  data do not have.
+* :func:`select_peak_model` — 1 or 2 Gaussian or split-Gaussian peaks chosen by BIC.
+
+The absorption edge (first exciton, onset, Tauc gap) is in :mod:`halex.optics.edge`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from halex.errors import AnalysisError, InputError
 
-__all__ = ["HC_EV_NM", "to_energy", "Peak", "PeakFit", "fit_peaks", "absorption_features"]
+__all__ = ["HC_EV_NM", "to_energy", "Peak", "PeakFit", "fit_peaks", "point_noise", "select_peak_model", "PL_MODELS"]
 
 HC_EV_NM = 1239.841984
 
@@ -75,6 +76,15 @@ def _voigt(x, c, sigma, gamma, area):
     return area * voigt_profile(x - c, sigma, gamma)
 
 
+def _split_gauss(x, c, fwhm_low, fwhm_high, area):
+    """Split Gaussian: half-widths differ below and above the mode ``c``; ``area`` is the integral."""
+    k = 2 * np.sqrt(2 * np.log(2))
+    s_lo, s_hi = fwhm_low / k, fwhm_high / k
+    height = area / (np.sqrt(np.pi / 2) * (s_lo + s_hi))
+    s_x = np.where(x < c, s_lo, s_hi)
+    return height * np.exp(-0.5 * ((x - c) / s_x) ** 2)
+
+
 def _voigt_fwhm(sigma, gamma):
     fg = 2 * np.sqrt(2 * np.log(2)) * sigma
     fl = 2 * gamma
@@ -92,6 +102,8 @@ class Peak:
     area: float
     area_err: float
     height: float
+    fwhm_low: float | None = None
+    fwhm_high: float | None = None
 
 
 @dataclass
@@ -112,6 +124,14 @@ class PeakFit:
         Each peak's curve on ``x``.
     chi2_red
         Residual variance per degree of freedom (signal units²).
+    noise
+        Point noise of the data (signal units), from the scatter of second differences.
+    chi2_noise
+        Residual variance over ``noise²``: about 1 for a model that describes the data.
+    residual_autocorr
+        Lag-1 autocorrelation of the residual: near 0 for noise, near 1 for a missed shape.
+    warnings
+        Plain sentences on what the fit cannot support.
     """
 
     peaks: list[Peak]
@@ -122,6 +142,10 @@ class PeakFit:
     fitted: np.ndarray
     components: list[np.ndarray]
     chi2_red: float
+    noise: float = float("nan")
+    chi2_noise: float = float("nan")
+    residual_autocorr: float = float("nan")
+    warnings: list[str] = field(default_factory=list)
 
 
 def _start_centres(x: np.ndarray, ys: np.ndarray, n_peaks: int, centers) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +175,9 @@ def _peak_model(n_peaks: int, shape: str, baseline: bool):
             if shape == "gauss":
                 c, f, a = p[3 * k:3 * k + 3]
                 out = out + _gauss(xx, c, f, a)
+            elif shape == "asym":
+                c, fl, fh, a = p[4 * k:4 * k + 4]
+                out = out + _split_gauss(xx, c, fl, fh, a)
             else:
                 c, s, g, a = p[4 * k:4 * k + 4]
                 out = out + _voigt(xx, c, s, g, a)
@@ -166,8 +193,12 @@ def _start_and_bounds(x: np.ndarray, y: np.ndarray, ys: np.ndarray, c0: np.ndarr
 
     span = x[-1] - x[0]
     dx = np.median(np.diff(x))
+    import warnings
+
     try:
-        w0 = np.maximum(peak_widths(ys, top, rel_height=0.5)[0] * dx, 3 * dx)
+        with warnings.catch_warnings():  # a requested peak without a visible maximum has no prominence
+            warnings.simplefilter("ignore")
+            w0 = np.maximum(peak_widths(ys, top, rel_height=0.5)[0] * dx, 3 * dx)
     except ValueError:
         w0 = np.full(len(c0), span / 10)
     w0 = np.minimum(w0, span / 2)
@@ -179,6 +210,10 @@ def _start_and_bounds(x: np.ndarray, y: np.ndarray, ys: np.ndarray, c0: np.ndarr
             p0 += [c0[k], w0[k], area]
             lo += [x[0], dx / 2, 0.0]
             hi += [x[-1], span, np.inf]
+        elif shape == "asym":
+            p0 += [c0[k], w0[k], w0[k], area]
+            lo += [x[0], dx / 2, dx / 2, 0.0]
+            hi += [x[-1], span, span, np.inf]
         else:
             p0 += [c0[k], w0[k] / 3.5, w0[k] / 4, area]
             lo += [x[0], dx / 10, 0.0, 0.0]
@@ -202,6 +237,14 @@ def _peaks_from(x: np.ndarray, popt: np.ndarray, perr: np.ndarray, n_peaks: int,
             c, f, a = popt[3 * k:3 * k + 3]
             ce, fe, ae = perr[3 * k:3 * k + 3]
             comp = _gauss(x, c, f, a)
+        elif shape == "asym":
+            c, fl, fh, a = popt[4 * k:4 * k + 4]
+            ce, fle, fhe, ae = perr[4 * k:4 * k + 4]
+            comp = _split_gauss(x, c, fl, fh, a)
+            peaks.append(Peak(float(c), float(ce), float((fl + fh) / 2), float(0.5 * np.hypot(fle, fhe)), float(a),
+                              float(ae), float(comp.max()), float(fl), float(fh)))
+            comps.append(comp)
+            continue
         else:
             c, s, g, a = popt[4 * k:4 * k + 4]
             ce, se, ge, ae = perr[4 * k:4 * k + 4]
@@ -216,9 +259,61 @@ def _peaks_from(x: np.ndarray, popt: np.ndarray, perr: np.ndarray, n_peaks: int,
     return peaks, comps
 
 
+def point_noise(y: np.ndarray) -> float:
+    """Point noise of a smooth, well-sampled signal: the robust scatter of ``y_i − (y_{i−1} + y_{i+1})/2``
+    (variance 1.5 σ² for white noise; the curvature of a peak sampled by ≳ 10 points adds little).
+
+    Parameters
+    ----------
+    y
+        Signal, ordered along its axis.
+
+    Returns
+    -------
+    float
+        σ (signal units).
+
+    Examples
+    --------
+    >>> y = np.sin(np.linspace(0, 3, 3000)) + np.random.default_rng(0).normal(0, 0.01, 3000)
+    >>> round(point_noise(y), 3)
+    0.01
+    """
+    y = np.asarray(y, float)
+    d = y[1:-1] - 0.5 * (y[:-2] + y[2:])
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(1.5))
+
+
+def _quality(y: np.ndarray, fitted: np.ndarray, n_par: int) -> tuple[float, float, float, list[str]]:
+    """Noise, χ² against it, lag-1 residual autocorrelation and the flags they raise."""
+    r = y - fitted
+    noise = point_noise(y)
+    chi2 = float(np.sum(r**2) / max(y.size - n_par, 1) / max(noise, 1e-300) ** 2)
+    rc = r - r.mean()
+    rho = float(np.sum(rc[1:] * rc[:-1]) / max(np.sum(rc**2), 1e-300))
+    flags = []
+    if chi2 > 2 and rho > 0.5:
+        flags.append(f"the residual is {np.sqrt(chi2):.1f}× the noise and structured (lag-1 autocorrelation "
+                     f"{rho:.2f}): the peak shape misses the data; try --shape asym, more peaks or --pl-peaks auto")
+    elif chi2 > 2:
+        flags.append(f"the residual is {np.sqrt(chi2):.1f}× the point noise (reduced χ² {chi2:.1f})")
+    return noise, chi2, rho, flags
+
+
+def _inflate(peaks: list[Peak], rho: float) -> list[Peak]:
+    """Standard errors × √((1 + ρ)/(1 − ρ)): the effective number of independent points of an
+    AR(1) residual (lag-1 correlation ρ), so that a structured residual does not buy precision."""
+    if not rho > 0:
+        return peaks
+    f = float(np.sqrt((1 + rho) / max(1 - rho, 1e-3)))
+    from dataclasses import replace
+
+    return [replace(p, center_err=p.center_err * f, fwhm_err=p.fwhm_err * f, area_err=p.area_err * f) for p in peaks]
+
+
 def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "gauss", centers: np.ndarray | None = None,
               baseline: bool = True) -> PeakFit:
-    """Fit ``n_peaks`` Gaussian or Voigt peaks (x in any unit, e.g. eV) plus a constant.
+    """Fit ``n_peaks`` Gaussian, split-Gaussian or Voigt peaks (x in any unit, e.g. eV) plus a constant.
 
     Parameters
     ----------
@@ -227,7 +322,8 @@ def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "g
     n_peaks
         Number of peaks (1–8).
     shape
-        ``"gauss"`` or ``"voigt"`` (:func:`scipy.special.voigt_profile`).
+        ``"gauss"``, ``"asym"`` (split Gaussian: its own FWHM below and above the mode, for
+        the low-energy tail of NC emission) or ``"voigt"`` (:func:`scipy.special.voigt_profile`).
     centers
         Start centres (x units); default: the ``n_peaks`` most prominent maxima.
     baseline
@@ -237,7 +333,9 @@ def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "g
     -------
     PeakFit
         Peaks sorted by centre, each with centre, FWHM and area and their standard errors
-        (``curve_fit`` covariance), the fitted curve and its components, χ²_red.
+        (``curve_fit`` covariance scaled by the residual, then by the residual's
+        autocorrelation), the fitted curve and its components, χ² against the point noise
+        and flags.
 
     Examples
     --------
@@ -249,14 +347,14 @@ def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "g
     """
     from scipy.optimize import curve_fit
 
-    if shape not in ("gauss", "voigt"):
-        raise InputError(f"peak shape must be 'gauss' or 'voigt', got {shape!r}")
+    if shape not in ("gauss", "asym", "voigt"):
+        raise InputError(f"peak shape must be 'gauss', 'asym' or 'voigt', got {shape!r}")
     if not 1 <= n_peaks <= 8:
         raise InputError(f"n_peaks must lie in 1–8, got {n_peaks}")
     x = np.asarray(x, float)
     y = np.asarray(y, float)
-    if x.shape != y.shape or x.size < 3 * n_peaks + 3:
-        raise InputError(f"need matching x, y with at least {3 * n_peaks + 3} points")
+    if x.shape != y.shape or x.size < 4 * n_peaks + 3:
+        raise InputError(f"need matching x, y with at least {4 * n_peaks + 3} points")
     order = np.argsort(x)
     x, y = x[order], y[order]
     ys = np.convolve(y, np.ones(5) / 5, mode="same")
@@ -269,81 +367,52 @@ def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "g
         raise AnalysisError(f"peak fit did not converge ({exc}); try fewer peaks or give --centers") from None
     fitted = model(x, *popt)
     chi2 = float(np.sum((y - fitted) ** 2) / max(x.size - popt.size, 1))
+    noise, chi2_noise, rho, flags = _quality(y, fitted, popt.size)
     peaks, comps = _peaks_from(x, popt, np.sqrt(np.maximum(np.diag(pcov), 0)), n_peaks, shape)
+    peaks = _inflate(peaks, rho)
     order = np.argsort([p.center for p in peaks])
     return PeakFit([peaks[i] for i in order], shape, float(popt[-1]) if baseline else 0.0, x, y, fitted,
-                   [comps[i] for i in order], chi2)
+                   [comps[i] for i in order], chi2, noise, chi2_noise, rho, flags)
 
 
-def absorption_features(energy_eV: np.ndarray, absorbance: np.ndarray, *, smooth_points: int = 5) -> dict[str, Any]:
-    """Excitonic peak, onset and Tauc (direct) gap of an absorption spectrum.
+#: the PL models :func:`select_peak_model` compares, as (shape, number of peaks)
+PL_MODELS = (("gauss", 1), ("asym", 1), ("gauss", 2), ("asym", 2))
 
-    The exciton is the most prominent maximum of the smoothed spectrum above the edge; the
-    onset is the tangent at the steepest rise extrapolated to the baseline; the Tauc gap
-    is the intercept of ``(A E)²`` against E on the continuum above the exciton (a direct
-    allowed transition).
+
+def select_peak_model(x: np.ndarray, y: np.ndarray, *, models: tuple[tuple[str, int], ...] = PL_MODELS,
+                      baseline: bool = True) -> PeakFit:
+    """The PL model with the lowest Bayesian information criterion among ``models``.
+
+    ``BIC = N ln(RSS/N) + k ln N`` (Schwarz, Ann. Stat. 6, 461 (1978)); a model needs
+    ΔBIC < −10 ("very strong" evidence, Kass & Raftery, JASA 90, 773 (1995)) against the
+    simpler one to be preferred, so a second peak is not invented from noise.
 
     Parameters
     ----------
-    energy_eV
-        Photon energies (eV), increasing (:func:`to_energy`).
-    absorbance
-        Absorbance at each energy.
-    smooth_points
-        Savitzky–Golay window (points) before derivatives are taken.
+    x, y
+        Abscissa (eV) and signal.
+    models
+        ``(shape, n_peaks)`` pairs, simplest first.
+    baseline
+        Fit a constant baseline.
 
     Returns
     -------
-    dict
-        ``exciton_peak_eV`` (None if no peak), ``onset_eV``, ``tauc_direct_gap_eV``,
-        ``steepest_edge_eV`` and their wavelengths (nm), and the baseline.
+    PeakFit
+        The chosen fit; ``warnings`` name the model and the BIC of every candidate.
     """
-    from scipy.signal import find_peaks, savgol_filter
-
-    e = np.asarray(energy_eV, float)
-    a = np.asarray(absorbance, float)
-    if e.size < 15 or np.any(np.diff(e) <= 0):
-        raise InputError("absorption spectrum needs ≥ 15 points on an increasing energy axis")
-    win = max(5, smooth_points | 1)
-    if win >= e.size:
-        win = (e.size - 1) | 1 if (e.size - 1) % 2 else e.size - 2
-    s = savgol_filter(a, win, 2)
-    ds = np.gradient(s, e)
-    rng = float(s.max() - s.min())
-    if rng <= 0:
-        raise AnalysisError("flat absorption spectrum: no edge to analyse")
-    # the edge: the lowest-energy region where the absorbance rises above 20 % of its range
-    rising = np.flatnonzero(s > s.min() + 0.2 * rng)
-    i_edge = int(rising[0])
-    peaks, _ = find_peaks(s, prominence=0.02 * rng)
-    peaks = peaks[peaks >= i_edge]
-    exciton = None
-    if peaks.size:
-        ip = int(peaks[0])
-        lo, hi = max(ip - 3, 0), min(ip + 4, e.size)
-        c = np.polyfit(e[lo:hi], a[lo:hi], 2)
-        exciton = float(-c[1] / (2 * c[0])) if c[0] < 0 else float(e[ip])
-    stop = int(peaks[0]) if peaks.size else min(i_edge + max(5, e.size // 10), e.size - 1)
-    seg = slice(max(i_edge - max(5, e.size // 20), 0), stop + 1)
-    k = seg.start + int(np.argmax(ds[seg]))
-    slope = ds[k]
-    base = float(np.median(s[: max(i_edge - 2, 3)]))
-    onset = float(e[k] - (s[k] - base) / slope) if slope > 0 else float("nan")
-    # Tauc (direct allowed): (A E)^2 ~ (E - Eg). With an excitonic peak the fit uses the
-    # continuum above it (exciton + 0.05 to + 0.30 eV); otherwise ±3 points around the
-    # steepest rise of (A E)^2
-    t = (np.clip(s - base, 0, None) * e) ** 2
-    if exciton is not None:
-        win = (e >= exciton + 0.05) & (e <= exciton + 0.30)
-    else:
-        dt = np.gradient(t, e)
-        kt = seg.start + int(np.argmax(dt[seg]))
-        win = np.zeros(e.size, bool)
-        win[max(kt - 3, 0):min(kt + 4, e.size)] = True
-    tauc = float("nan")
-    if win.sum() >= 3:
-        p = np.polyfit(e[win], t[win], 1)
-        tauc = float(-p[1] / p[0]) if p[0] > 0 else float("nan")
-    return {"exciton_peak_eV": exciton, "exciton_peak_nm": HC_EV_NM / exciton if exciton else None,
-            "onset_eV": onset, "onset_nm": HC_EV_NM / onset if onset and onset > 0 else None,
-            "tauc_direct_gap_eV": tauc, "steepest_edge_eV": float(e[k]), "baseline": base}
+    best, best_bic, table = None, np.inf, []
+    for shape, n in models:
+        try:
+            f = fit_peaks(x, y, n_peaks=n, shape=shape, baseline=baseline)
+        except AnalysisError:
+            continue
+        k = len(f.peaks) * (3 if shape == "gauss" else 4) + int(baseline)
+        bic = f.x.size * np.log(max(np.sum((f.y - f.fitted) ** 2), 1e-300) / f.x.size) + k * np.log(f.x.size)
+        table.append(f"{n}×{shape} {bic:.0f}")
+        if best is None or bic < best_bic - 10:
+            best, best_bic = f, bic
+    if best is None:
+        raise AnalysisError("no PL model converged; give the peak number and shape")
+    best.warnings.insert(0, f"model chosen by BIC: {len(best.peaks)}×{best.shape} (BIC {', '.join(table)})")
+    return best
