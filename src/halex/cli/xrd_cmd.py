@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 
 from halex.cli._common import output_path
 
@@ -33,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("measured", help=".xy/.xye/.csv/.dat/.txt or .xrdml")
     f.add_argument("--phases", nargs="+", required=True, help="phase names or CIF files")
     f.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (fit.csv, summary.json, fit.png/svg)")
-    f.add_argument("--wavelength", default="CuKa")
+    f.add_argument("--wavelength", default=None,
+                   help="radiation (CuKa, CuKa1, ... or Å); default: the file's own (XRDML), else CuKa")
     f.add_argument("--range", nargs=2, type=float, default=None, metavar=("START", "STOP"), help="fit window (degrees)")
     f.add_argument("--background", type=int, default=6, help="Chebyshev background terms (default 6)")
     f.add_argument("--fwhm", type=float, default=None, help="fix the instrument FWHM (degrees); refined if omitted")
@@ -100,8 +102,12 @@ def run(args: argparse.Namespace) -> int:
                       two_theta_range=tuple(args.range) if args.range else None)
     write_fit(fit, args.output)
     for p in fit.phases:
-        print(f"{p.name:<14} weight fraction {format_uncertain(p.weight_fraction, p.weight_fraction_err)}, "
-              f"a = {format_uncertain(p.cell_A[0], p.cell_err_A[0], 'Å')}, "
+        cell = ", ".join(f"{k} = {format_uncertain(v, e, 'Å')}" for k, v, e in zip("abc", p.cell_A, p.cell_err_A))
+        print(f"{p.name:<14} weight fraction {format_uncertain(p.weight_fraction, p.weight_fraction_err)}, {cell}, "
               f"size {format_uncertain(p.size_nm, p.size_nm_err, 'nm')}")
-    print(f"Rwp = {100 * fit.rwp:.2f} %, χ²_red = {fit.chi2_red:.2f}; wrote {Path(args.output)}/")
+    lam = " + ".join(f"{w:g}×{lam:.5f} Å" for lam, w in fit.wavelength)
+    print(f"Rwp = {100 * fit.rwp:.2f} %, χ²_red = {fit.chi2_red:.2f}; radiation {lam} ({fit.meta['wavelength_from']}); "
+          f"errors × {fit.meta['berar_lelann_factor']:.2f} (Bérar–Lelann); wrote {Path(args.output)}/")
+    for text in fit.warnings[1 if fit.warnings and fit.warnings[0].startswith("the phases explain") else 0:]:
+        warnings.warn(text, UserWarning, stacklevel=1)
     return 0

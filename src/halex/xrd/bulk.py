@@ -23,6 +23,7 @@ J. Appl. Cryst. 11, 102 (1978)).
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,7 +85,12 @@ def radiation(spec: str | float) -> tuple[tuple[float, float], ...]:
 @dataclass(frozen=True)
 class Reflections:
     """Reflections of one phase: d-spacings (Å), ``m |F|²`` (electrons², multiplicity
-    included, Lorentz–polarisation removed), Miller indices and the cell volume (Å³)."""
+    included, Lorentz–polarisation removed), Miller indices and the cell volume (Å³).
+
+    ``hkl_index`` (n, 3) are the indices of one reflection of each family, ``recip_metric``
+    the reciprocal metric tensor G* (Å⁻²) of the cell, so that ``d⁻² = hᵀ G* h``, and
+    ``axis_groups`` which cell lengths the symmetry ties together (cubic ``(0, 0, 0)``,
+    tetragonal/hexagonal ``(0, 0, 1)``, lower ``(0, 1, 2)``)."""
 
     d_A: np.ndarray
     f2: np.ndarray
@@ -92,6 +98,43 @@ class Reflections:
     volume_A3: float
     mass_amu: float
     name: str
+    hkl_index: np.ndarray | None = None
+    recip_metric: np.ndarray | None = None
+    axis_groups: tuple[int, int, int] = (0, 0, 0)
+
+
+def axis_groups(lengths: np.ndarray, crystal_system: str) -> tuple[int, int, int]:
+    """Which cell lengths move together under the symmetry: all three in a cubic cell, the
+    equal pair in a tetragonal, trigonal or hexagonal one, none otherwise.
+
+    Parameters
+    ----------
+    lengths
+        a, b, c (Å) of the cell as given.
+    crystal_system
+        pymatgen's name (``"cubic"``, ``"tetragonal"``, ``"hexagonal"``, ``"trigonal"``, ...).
+
+    Returns
+    -------
+    tuple of int
+        Group number of each axis, numbered from 0 in order of first appearance.
+
+    Examples
+    --------
+    >>> axis_groups(np.array([4.76, 4.76, 15.6]), "trigonal")
+    (0, 0, 1)
+    >>> axis_groups(np.array([8.48, 5.40, 6.96]), "orthorhombic")
+    (0, 1, 2)
+    """
+    if crystal_system == "cubic":
+        return (0, 0, 0)
+    if crystal_system in ("tetragonal", "trigonal", "hexagonal"):
+        groups: list[int] = []
+        for i in range(3):
+            same = [j for j in range(i) if abs(lengths[i] - lengths[j]) < 1e-5 * lengths[j]]
+            groups.append(groups[same[0]] if same else (max(groups) + 1 if groups else 0))
+        return tuple(groups)  # type: ignore[return-value]
+    return (0, 1, 2)
 
 
 def _lp(theta: np.ndarray) -> np.ndarray:
@@ -110,9 +153,18 @@ def _reflections_cached(key: str, symbols: tuple[str, ...], cell: tuple, frac: t
     pat = XRDCalculator(wavelength=lam).get_pattern(struct, scaled=False, two_theta_range=(0.5, tt_max))
     theta = np.radians(np.asarray(pat.x)) / 2
     f2 = np.asarray(pat.y) / _lp(theta)
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
     hkl = tuple(" ".join("".join(str(i) for i in h["hkl"]) for h in fam[:1]) for fam in pat.hkls)
+    # one (h, k, l) per family; pymatgen writes hexagonal indices as (h, k, i, l)
+    idx = np.array([[fam[0]["hkl"][j] for j in ((0, 1, 3) if len(fam[0]["hkl"]) == 4 else (0, 1, 2))]
+                    for fam in pat.hkls], float).reshape(-1, 3)
+    with warnings.catch_warnings():  # spglib's own deprecation notice about its error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        system = SpacegroupAnalyzer(struct, symprec=1e-3).get_crystal_system()
     return Reflections(np.asarray(pat.d_hkls, float), f2, hkl, float(lattice.volume),
-                       float(struct.composition.weight), name)
+                       float(struct.composition.weight), name, idx, np.linalg.inv(lattice.metric_tensor),
+                       axis_groups(np.array(lattice.abc), system))
 
 
 def reflections(atoms: Atoms, *, d_min: float = 0.9) -> Reflections:
@@ -198,9 +250,10 @@ def two_theta_grid(start: float = 10.0, stop: float = 80.0, step: float = 0.02) 
 
 
 def profile_pattern(refl: Reflections, two_theta_deg: np.ndarray, *,
-                    lines: str | float | Sequence[tuple[float, float]] = "CuKa", scale_lattice: float = 1.0,
+                    lines: str | float | Sequence[tuple[float, float]] = "CuKa", scale_lattice: float | np.ndarray = 1.0,
                     fwhm_instr_deg: float = 0.08, size_nm: float | None = None, strain: float = 0.0,
-                    zero_deg: float = 0.0, scherrer_k: float = SCHERRER_K, per_volume: bool = True) -> np.ndarray:
+                    zero_deg: float = 0.0, scherrer_k: float = SCHERRER_K, per_volume: bool = True,
+                    volume_scale: float | None = None) -> np.ndarray:
     """Profile a phase's reflections onto a 2θ grid.
 
     Parameters
@@ -213,7 +266,8 @@ def profile_pattern(refl: Reflections, two_theta_deg: np.ndarray, *,
         Radiation spec (name or wavelength, see :func:`radiation`) or explicit
         ``((λ_Å, weight), ...)``.
     scale_lattice
-        Isotropic lattice scale factor α (d → α d; cell volume → α³ V).
+        Isotropic lattice scale factor α (d → α d; cell volume → α³ V), or one factor per
+        reflection (an anisotropic change of cell; give ``volume_scale`` with it).
     fwhm_instr_deg
         Gaussian FWHM of the instrument (degrees 2θ, constant).
     size_nm
@@ -224,6 +278,8 @@ def profile_pattern(refl: Reflections, two_theta_deg: np.ndarray, *,
         Zero shift added to every peak position (degrees).
     per_volume
         Divide by ``V_cell²`` so that scale factors are proportional to volume fractions.
+    volume_scale
+        V / V₀ of the changed cell; default ``scale_lattice³``.
 
     Returns
     -------
@@ -235,13 +291,13 @@ def profile_pattern(refl: Reflections, two_theta_deg: np.ndarray, *,
         lines = radiation(lines)
     elif lines and isinstance(lines[0], str):
         lines = radiation(lines[0])
-    if not 0.5 < scale_lattice < 2:
+    if not np.all((np.asarray(scale_lattice) > 0.5) & (np.asarray(scale_lattice) < 2)):
         raise InputError(f"lattice scale must lie in (0.5, 2), got {scale_lattice}")
     if size_nm is not None and not size_nm > 0:
         raise InputError(f"crystallite size must be positive (nm), got {size_nm}")
     if not fwhm_instr_deg > 0:
         raise InputError(f"instrument FWHM must be positive (degrees), got {fwhm_instr_deg}")
-    d = refl.d_A * scale_lattice
+    d = refl.d_A * np.asarray(scale_lattice, float)
     y = np.zeros_like(x)
     for lam, w in lines:
         arg = lam / (2 * d)
@@ -266,7 +322,8 @@ def profile_pattern(refl: Reflections, two_theta_deg: np.ndarray, *,
         vals = inten[owner] * pseudo_voigt(x[idx] - tt[owner], fwhm[owner], eta[owner])
         y += np.bincount(idx, weights=vals, minlength=x.size)
     if per_volume:
-        y /= (refl.volume_A3 * scale_lattice**3) ** 2
+        vs = float(scale_lattice) ** 3 if volume_scale is None else float(volume_scale)
+        y /= (refl.volume_A3 * vs) ** 2
     return y
 
 

@@ -5,7 +5,9 @@ Model (Rietveld-style, intensities from fixed structures)::
     y(2θ) = Σ_p s_p P_p(2θ; α_p, L_p, z, w) + Σ_k c_k T_k(u)
 
 * ``P_p`` is phase p's pattern per unit cell volume² (:func:`halex.xrd.bulk.profile_pattern`):
-  its reflections moved by the isotropic lattice scale ``α_p`` (a = α a₀), broadened by
+  its reflections moved by the scales of the cell lengths the symmetry leaves free (a for
+  cubic; a and c for tetragonal, trigonal, hexagonal; a, b, c otherwise; angles held):
+  ``d⁻² = (h/α)ᵀ G₀* (h/α)`` with G₀* the reference reciprocal metric, broadened by
   the Scherrer size ``L_p`` (Lorentzian) on top of a common Gaussian instrument FWHM
   ``w``, all shifted by a common zero error ``z``;
 * ``T_k`` are Chebyshev polynomials in ``u`` ∈ [−1, 1] (background);
@@ -19,12 +21,22 @@ All parameters are refined together by weighted least squares
 (:func:`scipy.optimize.least_squares`, σ = √max(I, 1) for counts unless the file gives
 σ). The lattice scales are first located by a coarse scan (±``lattice_range``) with the
 linear parameters solved exactly, so peaks a few tenths of a degree away are found.
-Uncertainties are the square roots of the covariance diagonal ``(JᵀJ)⁻¹ χ²_red``;
-those of the fractions follow by linear propagation.
+Uncertainties are the square roots of the covariance diagonal ``(JᵀJ)⁻¹ χ²_red``
+(scaled by the fit quality) times the Bérar–Lelann factor √((1 + ρ)/(1 − ρ)) for a
+weighted residual of lag-1 correlation ρ (J. Appl. Cryst. 24, 1 (1991)): neighbouring
+points of a profile that the model misses are not independent, and without it the
+lattice errors come out 10–30× too small. Correlations between parameters are kept: the
+fractions' errors follow by linear propagation of the full covariance.
+
+Before the refinement the phases are checked against the pattern: if at their best
+lattice scale they explain less than half of the signal above a background-only fit, a
+warning says so at once (a wrong phase list), and after it any residual peak above 8σ is
+reported as unexplained.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +50,8 @@ from halex.xrd.io import Pattern
 
 __all__ = ["PhaseResult", "XrdFit", "fit_pattern"]
 
+log = logging.getLogger("halex.xrd")
+
 
 @dataclass(frozen=True)
 class PhaseResult:
@@ -50,9 +64,10 @@ class PhaseResult:
     weight_fraction, weight_fraction_err, volume_fraction, volume_fraction_err
         Fractions (0–1) from the scale factors (no micro-absorption correction).
     lattice_scale, lattice_scale_err
-        Isotropic lattice scale α (a = α a₀).
+        Mean lattice scale (V/V₀)^(1/3).
     cell_A, cell_err_A
-        Refined cell lengths (Å).
+        Refined cell lengths (Å): one free length for a cubic phase, a and c for a
+        tetragonal, trigonal or hexagonal one, a, b and c for lower symmetry (angles held).
     size_nm, size_nm_err
         Scherrer crystallite size (nm; inf when not refined).
     scale, scale_err
@@ -93,7 +108,11 @@ class XrdFit:
     wavelength
         The radiation.
     meta
-        Points, parameters and optimizer status.
+        Points, parameters, optimizer status, where the wavelength came from and the
+        Bérar–Lelann factor applied to the standard errors.
+    warnings
+        Plain sentences on what the fit cannot support (phases that do not index the
+        pattern, peaks left unexplained, a poor fit).
     """
 
     phases: list[PhaseResult]
@@ -110,6 +129,7 @@ class XrdFit:
     chi2_red: float
     wavelength: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready dictionary with units in the key names."""
@@ -117,7 +137,9 @@ class XrdFit:
             "phases": [p.__dict__ | {"cell_A": list(p.cell_A), "cell_err_A": list(p.cell_err_A)} for p in self.phases],
             "zero_deg": self.zero_deg, "zero_deg_err": self.zero_deg_err,
             "fwhm_instr_deg": self.fwhm_instr_deg, "fwhm_instr_deg_err": self.fwhm_instr_deg_err,
-            "rwp_percent": 100 * self.rwp, "chi2_red": self.chi2_red, "wavelength": str(self.wavelength),
+            "rwp_percent": 100 * self.rwp, "chi2_red": self.chi2_red,
+            "wavelength": [list(line) for line in self.wavelength] if not isinstance(self.wavelength, str)
+            else self.wavelength, "warnings": list(self.warnings),
             "fractions_note": "weight fractions from scale factors x cell mass / cell volume; no micro-absorption correction",
             **self.meta,
         }
@@ -168,9 +190,11 @@ def _window(pattern: Pattern, two_theta_range: tuple[float, float] | None) -> tu
 class _PatternModel:
     """The whole-pattern model of the module doc on one 2θ grid.
 
-    Parameter vector: ``[α_p…, 1/L_p…, zero, w, s_p / scale_p…, c_k…]`` (lattice scales,
-    inverse sizes in 1/nm, zero shift and instrument FWHM in degrees, phase scales in
-    units of ``scale_p``, Chebyshev background coefficients).
+    Parameter vector: ``[α…, 1/L_p…, zero, w, s_p / scale_p…, c_k…]``: the lattice scales
+    of every phase's independent cell lengths (one for cubic, a and c for tetragonal or
+    hexagonal, a, b and c otherwise; ``L`` of them in all, angles held), inverse sizes in
+    1/nm, zero shift and instrument FWHM in degrees, phase scales in units of
+    ``scale_p``, Chebyshev background coefficients.
     """
 
     def __init__(self, refl: list[Reflections], x: np.ndarray, y: np.ndarray, sigma: np.ndarray, lines,
@@ -180,19 +204,37 @@ class _PatternModel:
         self.n_background = n_background
         self.cheb = _chebyshev(x, n_background)
         self.scale_s = np.ones(self.n)
+        counts = [max(r.axis_groups) + 1 for r in refl]
+        starts = np.r_[0, np.cumsum(counts)]
+        self.lat = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+        self.L = int(starts[-1])
 
     def unpack(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray, np.ndarray]:
-        n = self.n
-        return p[:n], p[n:2 * n], p[2 * n], p[2 * n + 1], p[2 * n + 2:3 * n + 2], p[3 * n + 2:]
+        n, L = self.n, self.L
+        return p[:L], p[L:L + n], p[L + n], p[L + n + 1], p[L + n + 2:L + 2 * n + 2], p[L + 2 * n + 2:]
 
-    def column(self, k: int, a: float, il: float, zero: float, w: float) -> np.ndarray:
-        """Pattern of phase ``k`` per unit volume² at lattice scale ``a`` and inverse size ``il``."""
+    def axes(self, k: int, a: np.ndarray) -> np.ndarray:
+        """Scales of phase ``k``'s three cell lengths from its group scales ``a``."""
+        return np.asarray(a, float)[list(self.refl[k].axis_groups)]
+
+    def d_factor(self, k: int, a: np.ndarray) -> float | np.ndarray:
+        """d/d₀ of every reflection when the cell lengths scale by ``axes(k, a)``, angles held."""
+        r = self.refl[k]
+        if len(a) == 1 or r.hkl_index is None:
+            return float(a[0])
+        h = r.hkl_index
+        hs = h / self.axes(k, a)
+        return np.sqrt(np.einsum("ni,ij,nj->n", h, r.recip_metric, h) / np.einsum("ni,ij,nj->n", hs, r.recip_metric, hs))
+
+    def column(self, k: int, a: np.ndarray, il: float, zero: float, w: float) -> np.ndarray:
+        """Pattern of phase ``k`` per unit volume² at group scales ``a`` and inverse size ``il``."""
         size = 1.0 / il if (self.fit_size and il > 1e-6) else None
-        return profile_pattern(self.refl[k], self.x, lines=self.lines, scale_lattice=a, fwhm_instr_deg=w, size_nm=size,
-                               zero_deg=zero)
+        return profile_pattern(self.refl[k], self.x, lines=self.lines, scale_lattice=self.d_factor(k, a),
+                               fwhm_instr_deg=w, size_nm=size, zero_deg=zero,
+                               volume_scale=float(np.prod(self.axes(k, a))))
 
     def basis(self, alpha: np.ndarray, inv_l: np.ndarray, zero: float, w: float) -> np.ndarray:
-        return np.column_stack([self.column(k, a, il, zero, w) for k, (a, il) in enumerate(zip(alpha, inv_l))])
+        return np.column_stack([self.column(k, alpha[self.lat[k]], il, zero, w) for k, il in enumerate(inv_l)])
 
     def linear(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Phase scales ≥ 0 and background solved exactly (bounded least squares) for the basis ``b``; χ²."""
@@ -212,18 +254,19 @@ class _PatternModel:
 
 
 def _scan_lattice(m: _PatternModel, inv_l: np.ndarray, w0: float, lattice_range: float) -> np.ndarray:
-    """Lattice scales located by a coordinate-wise scan (two sweeps) with the linear parameters exact."""
-    alpha = np.ones(m.n)
+    """Lattice scales located by a coordinate-wise scan of each phase's isotropic scale (two
+    sweeps) with the linear parameters exact; the refinement then frees the cell lengths."""
+    alpha = np.ones(m.L)
     grid = np.linspace(1 - lattice_range, 1 + lattice_range, int(round(lattice_range / 0.001)) * 2 + 1)
     b = m.basis(alpha, inv_l, 0.0, w0)
     for _sweep in range(2):
         for k in range(m.n):
             costs = []
             for g in grid:
-                b[:, k] = m.column(k, g, inv_l[k], 0.0, w0)
+                b[:, k] = m.column(k, np.full(m.lat[k].stop - m.lat[k].start, g), inv_l[k], 0.0, w0)
                 costs.append(m.linear(b)[2])
-            alpha[k] = grid[int(np.argmin(costs))]
-            b[:, k] = m.column(k, alpha[k], inv_l[k], 0.0, w0)
+            alpha[m.lat[k]] = grid[int(np.argmin(costs))]
+            b[:, k] = m.column(k, alpha[m.lat[k]], inv_l[k], 0.0, w0)
     return alpha
 
 
@@ -231,7 +274,7 @@ def _start_and_bounds(m: _PatternModel, alpha: np.ndarray, inv_l: np.ndarray, w0
                       fit_zero: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start vector (scales in units of ``m.scale_s``, set here) and bounds; fixed parameters get a 1e-12 box."""
     n, nb = m.n, m.n_background
-    s0, c0, _ = m.linear(m.basis(alpha, inv_l, 0.0, w0))
+    s0, c0, _ = m.linear(m.basis(alpha, inv_l, 0.0, w0))  # alpha: all phases' group scales (m.L)
     m.scale_s = np.maximum(s0, np.maximum(s0.max(), 1e-300) * 1e-3)
     p0 = np.r_[alpha, inv_l, 0.0, w0, s0 / m.scale_s, c0]
     lo = np.r_[alpha - 0.01, np.zeros(n), -0.5 if fit_zero else -1e-12, 0.005 if not fix_w else w0 - 1e-12,
@@ -261,6 +304,52 @@ def _refine(m: _PatternModel, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     return p, cov, chi2_red, free, sol
 
 
+def _berar_lelann(m: _PatternModel, p: np.ndarray) -> tuple[float, float]:
+    """Lag-1 correlation ρ of the weighted residual and the factor √((1 + ρ)/(1 − ρ)) (≥ 1)."""
+    r = (m.evaluate(p)[0] - m.y) / m.sigma
+    r = r - r.mean()
+    rho = float(np.sum(r[1:] * r[:-1]) / max(np.sum(r**2), 1e-300))
+    return rho, float(np.sqrt((1 + rho) / max(1 - rho, 1e-3))) if rho > 0 else 1.0
+
+
+def _indexing_check(m: _PatternModel, alpha: np.ndarray, inv_l: np.ndarray, w0: float) -> list[str]:
+    """Flags, before the refinement, phases that do not explain the pattern's signal."""
+    from scipy.optimize import lsq_linear
+
+    chi_bg = float(np.sum(lsq_linear(m.cheb / m.sigma[:, None], m.y / m.sigma).fun ** 2))
+    s0, _, chi_start = m.linear(m.basis(alpha, inv_l, 0.0, w0))
+    explained = 1.0 - chi_start / max(chi_bg, 1e-300)
+    flags = []
+    if explained < 0.5:
+        flags.append(f"the phases explain only {100 * max(explained, 0):.0f} % of the signal above the background at "
+                     "their best lattice scale: the phase list may be wrong or incomplete (check it before "
+                     "trusting fractions or cells)")
+    for k in np.flatnonzero(s0 <= 0):
+        flags.append(f"phase {k + 1} gets no intensity at the start: its reflections are not in the pattern")
+    return flags
+
+
+def _unexplained_peaks(m: _PatternModel, p: np.ndarray, n_sigma: float = 8.0) -> list[str]:
+    """Residual peaks no phase accounts for: above ``n_sigma`` (weighted), above 2 % of the
+    strongest net peak, and where the phases' own calculated intensity is below a fifth of
+    the residual (a misfit of a modelled peak's shape is not an unexplained peak)."""
+    from scipy.signal import find_peaks
+
+    calc, b = m.evaluate(p)
+    phases = calc - m.cheb @ m.unpack(p)[5]
+    resid = m.y - calc
+    smooth = np.convolve(resid / m.sigma, np.ones(5) / 5 * np.sqrt(5), mode="same")  # unit variance for white noise
+    idx, _ = find_peaks(smooth, height=n_sigma, distance=max(1, int(0.3 / np.median(np.diff(m.x)))))
+    net_max = max(float(np.max(m.y - m.cheb @ m.unpack(p)[5])), 1e-300)
+    inside = (m.x[idx] > m.x[0] + 0.5) & (m.x[idx] < m.x[-1] - 0.5)  # the window's edges bend the background
+    idx = idx[inside & (resid[idx] > 0.02 * net_max) & (phases[idx] < 0.2 * resid[idx])]
+    if idx.size == 0:
+        return []
+    where = ", ".join(f"{m.x[i]:.2f}°" for i in idx[:8])
+    return [f"{idx.size} peak(s) are not explained by any phase (2θ = {where}{', …' if idx.size > 8 else ''}): "
+            "a missing phase, or a cell or symmetry that does not fit"]
+
+
 def _fractions(s: np.ndarray, cov_s: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fractions ``s w / Σ s w`` and their standard errors by linear propagation of ``cov_s``."""
     def frac(sv: np.ndarray) -> np.ndarray:
@@ -279,28 +368,34 @@ def _fractions(s: np.ndarray, cov_s: np.ndarray, weights: np.ndarray) -> tuple[n
 
 def _phase_results(m: _PatternModel, loaded: list[tuple[Atoms, str]], p: np.ndarray, cov: np.ndarray) -> list[PhaseResult]:
     """Fractions, cells, sizes and scales of every phase with their standard errors."""
-    n = m.n
+    n, L = m.n, m.L
     err = np.sqrt(np.maximum(np.diag(cov), 0))
     alpha, inv_l, _, _, s_scaled, _ = m.unpack(p)
     s = s_scaled * m.scale_s
     if s.sum() <= 0:
         raise AnalysisError("no phase intensity left after the fit: check the phases and the 2θ range")
-    s_idx = np.arange(2 * n + 2, 3 * n + 2)
+    s_idx = np.arange(L + n + 2, L + 2 * n + 2)
     cov_s = cov[np.ix_(s_idx, s_idx)] * np.outer(m.scale_s, m.scale_s)
-    rho = np.array([r.mass_amu / (r.volume_A3 * a**3) for r, a in zip(m.refl, alpha)])
+    vol = np.array([np.prod(m.axes(k, alpha[m.lat[k]])) for k in range(n)])
+    rho = np.array([r.mass_amu / (r.volume_A3 * v) for r, v in zip(m.refl, vol)])
     wf, wf_err = _fractions(s, cov_s, rho)
     vf, vf_err = _fractions(s, cov_s, np.ones(n))
     results = []
     for k, (atoms, name) in enumerate(loaded):
         cell = atoms.cell.lengths()
-        il, il_err = inv_l[k], err[n + k]
+        ax, ax_err = m.axes(k, alpha[m.lat[k]]), m.axes(k, err[m.lat[k]])
+        idx = np.arange(m.lat[k].start, m.lat[k].stop)
+        groups = np.array(m.refl[k].axis_groups)
+        jac = np.array([np.sum(groups == g) / 3 * vol[k] ** (1 / 3) / alpha[i] for g, i in enumerate(idx)])
+        iso_err = float(np.sqrt(jac @ cov[np.ix_(idx, idx)] @ jac))  # error of (αa αb αc)^(1/3), correlations kept
+        il, il_err = inv_l[k], err[L + k]
         size = 1.0 / il if (m.fit_size and il > 1e-6) else float("inf")
         size_err = il_err / il**2 if np.isfinite(size) else float("nan")
         results.append(PhaseResult(
             name=name, weight_fraction=float(wf[k]), weight_fraction_err=float(wf_err[k]),
             volume_fraction=float(vf[k]), volume_fraction_err=float(vf_err[k]),
-            lattice_scale=float(alpha[k]), lattice_scale_err=float(err[k]),
-            cell_A=tuple(float(v) for v in cell * alpha[k]), cell_err_A=tuple(float(v) for v in cell * err[k]),
+            lattice_scale=float(vol[k] ** (1 / 3)), lattice_scale_err=iso_err,
+            cell_A=tuple(float(v) for v in cell * ax), cell_err_A=tuple(float(v) for v in cell * ax_err),
             size_nm=float(size), size_nm_err=float(size_err), scale=float(s[k]), scale_err=float(np.sqrt(cov_s[k, k]))))
     return results
 
@@ -319,7 +414,26 @@ def _load_phases(phases: Sequence[Atoms | str], lines, x: np.ndarray) -> tuple[l
     return loaded, refl
 
 
-def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: str | float = "CuKa",
+def _lines_for(pattern: Pattern, wavelength: str | float | None) -> tuple[tuple[tuple[float, float], ...], str]:
+    """The radiation of the fit and where it came from: the file's own header first; a given
+    wavelength that contradicts it (Kα1 differs by > 2·10⁻⁴ Å, or doublet against Kα1 only)
+    is an error, not a silent choice."""
+    own = pattern.meta.get("radiation")
+    if wavelength is None:
+        return (tuple(own), "file") if own else (radiation("CuKa"), "default Cu Kα1+Kα2 (the file names none)")
+    lines = radiation(wavelength)
+    if own:
+        own = tuple(own)
+        same_doublet = (len(own) > 1) == (len(lines) > 1)
+        if abs(own[0][0] - lines[0][0]) > 2e-4 or not same_doublet:
+            kind = "Kα1+Kα2" if len(own) > 1 else "Kα1 only (monochromated)"
+            raise InputError(f"--wavelength {wavelength} contradicts the file, which was measured with "
+                             f"{own[0][0]:.5f} Å, {kind}; leave --wavelength out to use the file's own")
+        return own, "file (agrees with the given wavelength)"
+    return lines, "given"
+
+
+def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: str | float | None = None,
                 n_background: int = 6, size_nm_start: float = 30.0, fit_size: bool = True,
                 fwhm_instr_deg: float | None = None, fit_zero: bool = True, lattice_range: float = 0.03,
                 two_theta_range: tuple[float, float] | None = None) -> XrdFit:
@@ -332,7 +446,8 @@ def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: 
     phases
         Phase names of the library (``halex phases list``), CIF paths or ``Atoms``.
     wavelength
-        Radiation (default Cu Kα1+Kα2).
+        Radiation. None: the file's own (XRDML ``<usedWavelength>``), else Cu Kα1+Kα2; a
+        given one that contradicts the file raises :class:`InputError`.
     n_background
         Number of Chebyshev background terms (1–20).
     size_nm_start
@@ -366,7 +481,7 @@ def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: 
     (5.61, True)
     """
     _check_options(phases, n_background, lattice_range, size_nm_start, fwhm_instr_deg)
-    lines = radiation(wavelength)
+    lines, lines_from = _lines_for(pattern, wavelength)
     x, y, sigma = _window(pattern, two_theta_range)
     loaded, refl = _load_phases(phases, lines, x)
     m = _PatternModel(refl, x, y, sigma, lines, n_background, fit_size)
@@ -374,15 +489,27 @@ def fit_pattern(pattern: Pattern, phases: Sequence[Atoms | str], *, wavelength: 
     w0 = float(fwhm_instr_deg) if fix_w else 0.08
     inv_l = np.full(m.n, 1.0 / size_nm_start if fit_size else 0.0)
     alpha = _scan_lattice(m, inv_l, w0, lattice_range)
+    flags = _indexing_check(m, alpha, inv_l, w0)
+    for text in flags:
+        log.warning("halex: warning: %s", text)
     p0, lo, hi = _start_and_bounds(m, alpha, inv_l, w0, fix_w=fix_w, fit_zero=fit_zero)
     p, cov, chi2_red, free, sol = _refine(m, p0, lo, hi)
+    rho, factor = _berar_lelann(m, p)
+    cov = cov * factor**2
     results = _phase_results(m, loaded, p, cov)
+    flags += _unexplained_peaks(m, p)
+    if chi2_red > 4:
+        flags.append(f"reduced χ² {chi2_red:.1f}: the profile model (pseudo-Voigt, Scherrer size, no asymmetry, "
+                     f"texture or displacement) leaves structure; errors are scaled by it and by the residual's "
+                     f"correlation (×{factor:.1f}), but weight fractions and sizes carry model error beyond them")
     err = np.sqrt(np.maximum(np.diag(cov), 0))
     _, _, zero, w, s_scaled, c = m.unpack(p)
     calc, b = m.evaluate(p)
     rwp = float(np.sqrt(np.sum(((calc - y) / sigma) ** 2) / np.sum((y / sigma) ** 2)))
     components = {name: b[:, k] * s_scaled[k] * m.scale_s[k] for k, (_, name) in enumerate(loaded)}
-    n = m.n
-    return XrdFit(results, x, y, calc, m.cheb @ c, components, float(zero), float(err[2 * n]), float(w),
-                  float(err[2 * n + 1]), rwp, chi2_red, wavelength,
-                  {"n_points": int(y.size), "n_parameters": int(free.sum()), "optimizer_status": int(sol.status)})
+    n, L = m.n, m.L
+    return XrdFit(results, x, y, calc, m.cheb @ c, components, float(zero), float(err[L + n]), float(w),
+                  float(err[L + n + 1]), rwp, chi2_red, lines,
+                  {"n_points": int(y.size), "n_parameters": int(free.sum()), "optimizer_status": int(sol.status),
+                   "wavelength_from": lines_from, "residual_lag1_correlation": rho, "berar_lelann_factor": factor},
+                  flags)

@@ -8,7 +8,11 @@ Readers
   tab or blanks) is detected;
 * PANalytical ``.xrdml`` (XRDMeasurement 1.x/2.x): the first ``scan``'s 2θ positions
   (start/end or an explicit list), its ``counts`` or ``intensities`` (multiplied by
-  ``beamAttenuationFactors`` when present) and the wavelengths of ``usedWavelength``.
+  ``beamAttenuationFactors`` when present) and the wavelengths of ``usedWavelength``
+  (Kα1 alone when its Kα2/Kα1 ratio is 0), which the fit then uses;
+* GSAS STD, ESD and FXYE constant-step files (written here from the GSAS manual: the format
+  is a few fixed-width lines, and no maintained PyPI package reads it without pulling in
+  a whole refinement program).
 
 A scan whose 2θ runs downwards is reversed; an axis that is not monotonic, NaNs,
 negative intensities or fewer than 10 points raise :class:`~halex.errors.FileFormatError`.
@@ -169,18 +173,107 @@ def _read_xrdml(path: Path) -> Pattern:
         t = _local(el.tag)
         if t in ("kAlpha1", "kAlpha2", "ratioKAlpha2KAlpha1") and el.text:
             meta[t] = float(el.text)
+    radiation = xrdml_radiation(meta)
+    if radiation is not None:
+        meta["radiation"] = radiation
     pat = check_pattern(x, counts, source=repr(str(path)))
     return Pattern(pat.two_theta_deg, pat.intensity, None, meta)
 
 
+def xrdml_radiation(meta: dict[str, Any]) -> tuple[tuple[float, float], ...] | None:
+    """The lines an XRDML header declares: Kα1 alone when the Kα2/Kα1 ratio is 0 (a
+    monochromated scan), else Kα1 and Kα2 with that ratio.
+
+    Parameters
+    ----------
+    meta
+        ``kAlpha1``, ``kAlpha2`` (Å) and ``ratioKAlpha2KAlpha1`` as read from ``<usedWavelength>``.
+
+    Returns
+    -------
+    tuple or None
+        ``((λ_Å, weight), ...)``; None when the file names no Kα1.
+
+    Examples
+    --------
+    >>> xrdml_radiation({"kAlpha1": 1.540598, "kAlpha2": 1.544426, "ratioKAlpha2KAlpha1": 0.0})
+    ((1.540598, 1.0),)
+    """
+    ka1 = meta.get("kAlpha1")
+    if ka1 is None:
+        return None
+    ratio = float(meta.get("ratioKAlpha2KAlpha1", 0.0))
+    ka2 = meta.get("kAlpha2")
+    if ratio > 0 and ka2:
+        return ((float(ka1), 1.0), (float(ka2), ratio))
+    return ((float(ka1), 1.0),)
+
+
+#: the pattern formats :func:`read_pattern` reads, by suffix
+TEXT_SUFFIXES = (".xy", ".xye", ".csv", ".dat", ".txt")
+GSAS_SUFFIXES = (".gsa", ".gsas", ".gss", ".xra", ".fxye", ".raw")
+READABLE = "2θ/intensity text (" + ", ".join(TEXT_SUFFIXES) + "), PANalytical .xrdml, GSAS STD/ESD/FXYE (" + \
+    ", ".join(GSAS_SUFFIXES) + ")"
+
+
+def _gsas_bank(lines: list[str], path: Path) -> tuple[int, list[str], str]:
+    """Index of the first ``BANK`` line, its fields and the data format (STD, ESD or FXYE)."""
+    for i, line in enumerate(lines[:50]):
+        if line.startswith("BANK"):
+            f = line.split()
+            if len(f) < 7:
+                break
+            kind = f[-1].upper() if f[-1].upper() in ("STD", "ESD", "FXYE", "ALT") else "STD"
+            if f[4].upper() not in ("CONST", "CONS"):
+                raise FileFormatError(f"{str(path)!r}: GSAS binning {f[4]} is not supported (constant-step "
+                                      "CONST/CONS 2θ scans only; time-of-flight data are not X-ray patterns)")
+            if kind == "ALT":
+                raise FileFormatError(f"{str(path)!r}: GSAS ALT format is not supported (STD, ESD, FXYE)")
+            return i, f, kind
+    raise FileFormatError(f"{str(path)!r}: no GSAS 'BANK' line in its first 50 lines; not a GSAS powder file "
+                          f"(halex reads {READABLE})")
+
+
+def _read_gsas(path: Path) -> Pattern:
+    """GSAS powder data (Larson & Von Dreele, GSAS manual, LAUR 86-748): a title line, a
+    ``BANK ibank nchan nrec CONST start step 0 0 FMT`` line (2θ in centidegrees), then in STD
+    10 fields of 8 characters (2-digit counter number NCTR, counts; σ = √(counts/NCTR)), in ESD
+    5 pairs (intensity, σ), in FXYE free-format rows 2θ (centidegrees), intensity, σ."""
+    lines = path.read_text(errors="replace").splitlines()
+    i, f, kind = _gsas_bank(lines, path)
+    nchan, start, step = int(f[2]), float(f[5]) / 100, float(f[6]) / 100
+    body = [ln for ln in lines[i + 1:] if ln.strip() and not ln.startswith("BANK")]
+    if kind == "FXYE":
+        a = np.array([ln.split()[:3] for ln in body], float)
+        x, y, sig = a[:, 0] / 100, a[:, 1], a[:, 2]
+    elif kind == "ESD":
+        vals = np.array([float(ln[j:j + 8]) for ln in body for j in range(0, 80, 8) if ln[j:j + 8].strip()])
+        y, sig = vals[0::2], vals[1::2]
+        x = start + step * np.arange(y.size)
+    else:
+        fields = [ln[j:j + 8] for ln in body for j in range(0, 80, 8) if ln[j:j + 8].strip()]
+        nctr = np.array([int(fd[:2]) if fd[:2].strip() else 1 for fd in fields], float)
+        y = np.array([float(fd[2:]) for fd in fields])
+        sig = np.sqrt(np.maximum(y, 1.0) / np.maximum(nctr, 1.0))
+        x = start + step * np.arange(y.size)
+    if y.size < nchan:
+        raise FileFormatError(f"{str(path)!r}: GSAS bank announces {nchan} points but holds {y.size}")
+    x, y, sig = x[:nchan], y[:nchan], sig[:nchan]
+    pat = check_pattern(x, y, sig, source=repr(str(path)))
+    return Pattern(pat.two_theta_deg, pat.intensity, pat.sigma, {"title": lines[0].strip(), "format": f"GSAS {kind}"})
+
+
 def read_pattern(path: str | os.PathLike) -> Pattern:
-    """Read a measured powder pattern (``.xy``/``.xye``/``.csv``/``.dat``/``.txt``/``.xrdml``).
+    """Read a measured powder pattern: text, PANalytical XRDML or GSAS (see :data:`READABLE`).
 
     Parameters
     ----------
     path
-        Two or three columns (2θ in degrees, intensity[, σ]) after any header lines, or a
-        PANalytical XRDML file.
+        Two or three columns (2θ in degrees, intensity[, σ]) after any header lines
+        (``.xy``, ``.xye``, ``.csv``, ``.dat``, ``.txt``), a PANalytical XRDML file, or a GSAS
+        STD/ESD/FXYE constant-step file (``.gsa``, ``.gsas``, ``.gss``, ``.xra``, ``.fxye``,
+        ``.raw``). Any other suffix, and Bruker binary RAW, is refused with the list of
+        readable formats.
 
     Returns
     -------
@@ -197,7 +290,20 @@ def read_pattern(path: str | os.PathLike) -> Pattern:
     if path.stat().st_size == 0:
         raise FileFormatError(f"pattern file {str(path)!r} is empty")
     suffix = path.suffix.lower()
-    pat = _read_xrdml(path) if suffix == ".xrdml" else _read_text(path)
+    if suffix == ".gz":
+        raise FileFormatError(f"{str(path)!r}: decompress the pattern first (halex reads {READABLE})")
+    if suffix == ".brml" or (suffix == ".raw" and path.read_bytes()[:4] in (b"RAW ", b"RAW1", b"RAW2")):
+        raise FileFormatError(f"{str(path)!r}: Bruker RAW/BRML is not read by halex; export it as .xy or .xye "
+                              f"from DIFFRAC.EVA (halex reads {READABLE})")
+    if suffix == ".xrdml":
+        pat = _read_xrdml(path)
+    elif suffix in GSAS_SUFFIXES:
+        pat = _read_gsas(path)
+    elif suffix in TEXT_SUFFIXES:
+        pat = _read_text(path)
+    else:
+        raise FileFormatError(f"{str(path)!r}: unsupported pattern format {suffix or '(no suffix)'}; "
+                              f"halex reads {READABLE}")
     return Pattern(pat.two_theta_deg, pat.intensity, pat.sigma, {**pat.meta, "source": str(path)})
 
 
