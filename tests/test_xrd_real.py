@@ -92,11 +92,26 @@ def test_a_phase_list_that_does_not_index_the_pattern_is_flagged():
     assert any("explain only" in w for w in wrong.warnings), wrong.warnings
 
 
+def test_bruker_raw_reader_agrees_with_the_vendors_own_text_export():
+    pat = read_pattern(DATA / "BT86.raw")
+    rows = [ln.split() for ln in (DATA / "BT86_.UXD").read_text(errors="replace").splitlines()
+            if ln[:1].isdigit()]
+    uxd = np.array(rows, float)  # DIFFRAC's conversion of the same file: 2θ (4 significant digits), counts
+    assert pat.two_theta_deg.size == uxd.shape[0] == 2374
+    assert np.allclose(pat.two_theta_deg, uxd[:, 0], atol=0.0051)  # the export's rounding
+    assert np.array_equal(pat.intensity, uxd[:, 1])
+    assert pat.meta["radiation"] == ((1.5406, 1.0), (1.54439, 0.5))  # _WL1, _WL2, _WLRATIO of the export
+
+
 def test_unsupported_formats_are_refused_with_the_list_of_readable_ones(tmp_path):
     bruker = tmp_path / "scan.raw"
-    bruker.write_bytes(b"RAW1.01" + bytes(200))
-    with pytest.raises(FileFormatError, match="Bruker RAW"):
+    bruker.write_bytes(b"RAW4.00" + bytes(2000))
+    with pytest.raises(FileFormatError, match="Bruker format"):
         read_pattern(bruker)
+    short = tmp_path / "short.raw"
+    short.write_bytes(b"RAW1.01\0" + bytes(100))
+    with pytest.raises(FileFormatError, match="too short"):
+        read_pattern(short)
     other = tmp_path / "scan.uxd"
     other.write_text("_2THETA=10\n")
     with pytest.raises(FileFormatError, match="xrdml"):

@@ -10,6 +10,8 @@ Readers
   (start/end or an explicit list), its ``counts`` or ``intensities`` (multiplied by
   ``beamAttenuationFactors`` when present) and the wavelengths of ``usedWavelength``
   (Kα1 alone when its Kα2/Kα1 ratio is 0), which the fit then uses;
+* Bruker DIFFRAC-plus RAW1.01 (``.raw`` starting with ``RAW1.01``): first range, with the
+  file's Kα1/Kα2/ratio; other Bruker versions and BRML are refused with what to export;
 * GSAS STD, ESD and FXYE constant-step files (written here from the GSAS manual: the format
   is a few fixed-width lines, and no maintained PyPI package reads it without pulling in
   a whole refinement program).
@@ -212,8 +214,8 @@ def xrdml_radiation(meta: dict[str, Any]) -> tuple[tuple[float, float], ...] | N
 #: the pattern formats :func:`read_pattern` reads, by suffix
 TEXT_SUFFIXES = (".xy", ".xye", ".csv", ".dat", ".txt")
 GSAS_SUFFIXES = (".gsa", ".gsas", ".gss", ".xra", ".fxye", ".raw")
-READABLE = "2θ/intensity text (" + ", ".join(TEXT_SUFFIXES) + "), PANalytical .xrdml, GSAS STD/ESD/FXYE (" + \
-    ", ".join(GSAS_SUFFIXES) + ")"
+READABLE = "2θ/intensity text (" + ", ".join(TEXT_SUFFIXES) + "), PANalytical .xrdml, Bruker RAW1.01 .raw, " + \
+    "GSAS STD/ESD/FXYE (" + ", ".join(GSAS_SUFFIXES) + ")"
 
 
 def _gsas_bank(lines: list[str], path: Path) -> tuple[int, list[str], str]:
@@ -263,6 +265,40 @@ def _read_gsas(path: Path) -> Pattern:
     return Pattern(pat.two_theta_deg, pat.intensity, pat.sigma, {"title": lines[0].strip(), "format": f"GSAS {kind}"})
 
 
+def _read_bruker_raw(path: Path) -> Pattern:
+    """Bruker/Siemens DIFFRAC-plus RAW version 3 (``RAW1.01``), from the field offsets of
+    Bruker's published file description: a 712-byte file header (number of ranges at byte 12;
+    Kα1, Kα2 and the Kα2/Kα1 ratio as float64 at 624, 632, 648), then per range a 304-byte
+    header (steps at 4, start 2θ at 16, step at 176, supplementary-header length at 256)
+    followed by the supplementary headers and the counts as float32. The first range is read."""
+    import struct
+
+    raw = path.read_bytes()
+    if len(raw) < 712 + 304:
+        raise FileFormatError(f"{str(path)!r}: too short for a Bruker RAW1.01 file")
+    n_ranges = struct.unpack_from("<I", raw, 12)[0]
+    ka1, ka2 = struct.unpack_from("<dd", raw, 624)
+    ratio = struct.unpack_from("<d", raw, 648)[0]
+    header_len, steps = struct.unpack_from("<II", raw, 712)
+    if header_len != 304 or n_ranges < 1:
+        raise FileFormatError(f"{str(path)!r}: range header of {header_len} bytes ({n_ranges} ranges); "
+                              "not a Bruker RAW1.01 scan halex can read")
+    start = struct.unpack_from("<d", raw, 712 + 16)[0]
+    step = struct.unpack_from("<d", raw, 712 + 176)[0]
+    supplementary = struct.unpack_from("<I", raw, 712 + 256)[0]
+    offset = 712 + 304 + supplementary
+    if offset + 4 * steps > len(raw):
+        raise FileFormatError(f"{str(path)!r}: the range announces {steps} steps the file does not hold")
+    y = np.frombuffer(raw, "<f4", steps, offset).astype(float)
+    x = start + step * np.arange(steps)
+    meta: dict[str, Any] = {"format": "Bruker RAW1.01", "n_ranges": int(n_ranges)}
+    if 0.1 < ka1 < 5:
+        meta["radiation"] = ((float(ka1), 1.0), (float(ka2), float(ratio))) if ratio > 0 and ka2 > 0 else \
+            ((float(ka1), 1.0),)
+    pat = check_pattern(x, y, source=repr(str(path)))
+    return Pattern(pat.two_theta_deg, pat.intensity, None, meta)
+
+
 def read_pattern(path: str | os.PathLike) -> Pattern:
     """Read a measured powder pattern: text, PANalytical XRDML or GSAS (see :data:`READABLE`).
 
@@ -292,10 +328,13 @@ def read_pattern(path: str | os.PathLike) -> Pattern:
     suffix = path.suffix.lower()
     if suffix == ".gz":
         raise FileFormatError(f"{str(path)!r}: decompress the pattern first (halex reads {READABLE})")
-    if suffix == ".brml" or (suffix == ".raw" and path.read_bytes()[:4] in (b"RAW ", b"RAW1", b"RAW2")):
-        raise FileFormatError(f"{str(path)!r}: Bruker RAW/BRML is not read by halex; export it as .xy or .xye "
-                              f"from DIFFRAC.EVA (halex reads {READABLE})")
-    if suffix == ".xrdml":
+    head = path.read_bytes()[:8] if suffix == ".raw" else b""
+    if suffix == ".brml" or head[:4] in (b"RAW ", b"RAW2", b"RAW4") or (head[:4] == b"RAW1" and head != b"RAW1.01\0"):
+        raise FileFormatError(f"{str(path)!r}: this Bruker format ({head[:7].decode(errors='replace') or 'BRML'}) is "
+                              f"not read by halex; export it as .xy from DIFFRAC.EVA (halex reads {READABLE})")
+    if head == b"RAW1.01\0":
+        pat = _read_bruker_raw(path)
+    elif suffix == ".xrdml":
         pat = _read_xrdml(path)
     elif suffix in GSAS_SUFFIXES:
         pat = _read_gsas(path)
