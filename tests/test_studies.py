@@ -73,6 +73,21 @@ def test_study_all_writes_tables_figures_report(all_run):
     assert meta["engine"]["name"] == "mlip" and meta["pbx2_reference"] == "molecule" and meta["fmax_eV_per_A"] == 0.1
     html = (out / "report.html").read_text()
     assert "layers_energy_strain.png" in html and "alloy_summary" in html and "chalcohalide" in html
+    # conclusions over all studies: every row has a verdict; the ordered-pattern intervals are
+    # prediction intervals from the random seeds' spread, recomputed here
+    from scipy.stats import t
+
+    concl = _rows(out / "conclusions.csv")
+    assert {r["study"] for r in concl} == {"layers", "chalcohalide", "alloy"}
+    assert all(r["verdict"] in ("holds", "reversed", "not resolved at this noise", "no error estimate") for r in concl)
+    assert [r["verdict"] for r in concl if r["study"] == "layers"] == ["no error estimate"]  # one relaxation per model
+    s_rand = float(np.std(random_dE, ddof=1))
+    for r in concl:
+        if r["study"] == "alloy" and "lies below the random alloy" in r["question"]:
+            assert _f(r["se_kcal_mol"]) == pytest.approx(s_rand * np.sqrt(1 + 1 / 2), rel=1e-6)
+            half = t.ppf(0.975, 1) * _f(r["se_kcal_mol"])
+            assert _f(r["ci95_high_kcal_mol"]) - _f(r["value_kcal_mol"]) == pytest.approx(half, rel=1e-6)
+    assert html.index("Conclusions") < html.index("Summary")
 
 
 def test_energies_follow_the_formula_from_stored_energies(all_run):
@@ -364,7 +379,8 @@ def test_report_reads_like_a_report(lj_engine, tmp_path):
 
     parts = Parts()
     parts.feed(page)
-    assert parts.h2[:2] == ["Summary", "Settings"]
+    assert parts.h2[:3] == ["Conclusions", "Summary", "Settings"]  # the answers first
+    assert "no error estimate" in page and "Verdict rule" in page
     assert "favoured start: " + study.meta["favoured_start"] in page
     assert "looser than the default 0.0231 eV/Å" in page
     assert "ΔE cumulative (kcal/mol)" in parts.th and "interfacial strain (%)" in parts.th

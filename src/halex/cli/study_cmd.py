@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from halex.errors import InputError
     from halex.studies import StudySettings, write_report, write_study
     from halex.studies import exchange as st
+    from halex.studies.output import write_conclusions
     from halex.studies.runner import LazyClient
 
     out = Path(args.output)
@@ -137,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         written.append(study)
         if args.study_command == "all":
             write_study(study, out / study.name)
+            write_conclusions(written, out)
             write_report(written, out)
         else:
             write_study(study, out)

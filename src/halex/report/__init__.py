@@ -127,6 +127,23 @@ def _summary(studies: list[Study]) -> list[str]:
     return lines
 
 
+def _conclusions(studies: list[Study]) -> list[str]:
+    """The report's first section: each question, value ± standard error, 95 % interval and verdict."""
+    from halex.studies.conclusions import VERDICT_RULE, study_conclusions
+
+    rows = [r for s in studies for r in study_conclusions(s)]
+    if not rows:
+        return []
+    body = "".join(
+        f"<tr><td>{html.escape(r['question'])}</td><td>{_cell(r['value_kcal_mol'])}"
+        f"{'' if r['se_kcal_mol'] is None else ' ± ' + _cell(r['se_kcal_mol'])}</td>"
+        f"<td>{'—' if r['ci95_low_kcal_mol'] is None else _cell(r['ci95_low_kcal_mol']) + ' … ' + _cell(r['ci95_high_kcal_mol'])}"
+        f"</td><td><b>{html.escape(r['verdict'])}</b></td><td>{html.escape(r['method'])}</td></tr>" for r in rows)
+    return ["<h2>Conclusions</h2>", "<table><tr><th>question</th><th>value ± SE (kcal/mol per halide)</th>"
+            "<th>95 % interval</th><th>verdict</th><th>method</th></tr>" + body + "</table>",
+            f"<p class='flag'>Verdict rule: {html.escape(VERDICT_RULE)}. Tables: conclusions.csv.</p>"]
+
+
 def _figures(out: Path, folder: str) -> list[str]:
     parts = []
     for png in sorted((out / folder).glob("*.png")):
@@ -172,7 +189,7 @@ def write_report(studies: list[Study], out: str | Path, folders: dict[str, str] 
     out = Path(out)
     folders = folders or {s.name: s.name for s in studies}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>halex exchange studies</title><style>{_STYLE}"
-             "</style></head><body>", "<h1>halex exchange studies</h1>", "<h2>Summary</h2><ul>"]
+             "</style></head><body>", "<h1>halex exchange studies</h1>"] + _conclusions(studies) + ["<h2>Summary</h2><ul>"]
     parts += [f"<li>{line}</li>" for line in _summary(studies)] + ["</ul>"]
     parts.append("<p>ΔE exchange in kcal/mol per exchanged halide: [(E(x·I) + x/2 E(PbCl2)) − (E(x·Cl) + x/2 E(PbI2))]/x; "
                  "strain of Pb–Pb distances against the standalone perovskite nanocrystal of the same size and "

@@ -21,7 +21,7 @@ import numpy as np
 from halex.io import atomic_output, json_safe
 from halex.studies.exchange import Study
 
-__all__ = ["write_study"]
+__all__ = ["write_study", "write_conclusions"]
 
 
 def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
@@ -149,9 +149,11 @@ def write_study(study: Study, out: str | Path) -> list[Path]:
     Returns
     -------
     list of Path
-        Every file written.
+        Every file written, ``conclusions.csv``/``.json`` among them (each question the
+        study answers, with value, standard error, 95 % interval and verdict).
     """
     from halex.io import write_structure
+    from halex.studies.conclusions import VERDICT_RULE, study_conclusions
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,6 +161,10 @@ def write_study(study: Study, out: str | Path) -> list[Path]:
     for name, rows in study.tables.items():
         _write_table(out / name, rows, study.meta)
         paths += [out / f"{name}.csv", out / f"{name}.json"]
+    conclusions = study_conclusions(study)
+    if conclusions:
+        _write_table(out / "conclusions", conclusions, {**study.meta, "verdict_rule": VERDICT_RULE})
+        paths += [out / "conclusions.csv", out / "conclusions.json"]
     paths += _figures(study, out)
     for name, atoms in study.models.items():
         paths.append(write_structure(out / "models" / f"{name.replace('/', '_')}.extxyz", atoms))
@@ -172,3 +178,26 @@ def _picture(atoms, name: str, path: Path) -> Path:
     from halex.plotting.show import render_model
 
     return save_figure(render_model(atoms, color_by="layer", title=name), path, dpi=60)
+
+
+def write_conclusions(studies: list[Study], out: str | Path) -> Path:
+    """``conclusions.csv`` and ``.json`` over all finished studies, in the folder ``out``.
+
+    Parameters
+    ----------
+    studies
+        Finished studies.
+    out
+        Folder.
+
+    Returns
+    -------
+    Path
+        The CSV file.
+    """
+    from halex.studies.conclusions import VERDICT_RULE, study_conclusions
+
+    rows = [r for s in studies for r in study_conclusions(s)]
+    meta = {**(studies[0].meta if studies else {}), "verdict_rule": VERDICT_RULE}
+    _write_table(Path(out) / "conclusions", rows, meta)
+    return Path(out) / "conclusions.csv"

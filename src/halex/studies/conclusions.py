@@ -1,0 +1,201 @@
+"""Conclusions of the exchange studies: each question answered with a value, its standard
+error, a 95 % interval and one verdict.
+
+Verdict rule (:data:`VERDICT_RULE`): a conclusion *holds* when its 95 % interval lies
+entirely on the side the question asks for, is *reversed* when it lies entirely on the
+other side, and is *not resolved at this noise* when it contains zero. A value whose noise
+was not sampled (fewer than two seeds or replicas behind it) gets *no error estimate*: it
+is reported, never called a result.
+
+Intervals (Student t, analytic):
+
+* a mean over n configurations (seeds): ``x̄ ± t_{0.975, n−1} s/√n``;
+* one configuration against the mean of n others (an ordered alloy pattern against the
+  random alloys): ``x − x̄ ± t_{0.975, n−1} s √(1 + 1/n)``, the prediction interval, which
+  takes the single configuration to scatter as much as the sampled ones do;
+* two single configurations against each other: ``x₁ − x₂ ± t_{0.975, n−1} s √2`` with s from
+  the n sampled configurations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from halex.errors import InputError
+
+__all__ = ["VERDICT_RULE", "VERDICTS", "mean_interval", "prediction_difference", "verdict", "study_conclusions"]
+
+VERDICTS = ("holds", "reversed", "not resolved at this noise", "no error estimate")
+VERDICT_RULE = ("holds: the 95 % interval lies entirely on the side the question asks for; reversed: entirely on "
+                "the other side; not resolved at this noise: the interval contains 0; no error estimate: fewer than "
+                "two seeds or replicas sample the noise")
+LEVEL = 0.95
+
+
+def _t(n: int, level: float) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, n - 1))
+
+
+def mean_interval(values: Sequence[float], *, level: float = LEVEL) -> dict[str, Any]:
+    """Mean, standard error and Student-t interval of ``values`` (one per seed or replica).
+
+    Parameters
+    ----------
+    values
+        Samples (e.g. kcal/mol per halide).
+    level
+        Confidence level of the interval.
+
+    Returns
+    -------
+    dict
+        ``value``, ``se``, ``low``, ``high``, ``n`` (``se``/``low``/``high`` None when n < 2).
+
+    Examples
+    --------
+    >>> r = mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    >>> round(r["value"], 3), round(r["se"], 4), round(r["high"] - r["value"], 4)
+    (3.0, 0.7071, 1.9632)
+    """
+    x = np.asarray(values, float)
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise InputError("need at least one finite value for an interval")
+    if x.size < 2:
+        return {"value": float(x[0]), "se": None, "low": None, "high": None, "n": 1}
+    se = float(x.std(ddof=1) / np.sqrt(x.size))
+    h = _t(x.size, level) * se
+    return {"value": float(x.mean()), "se": se, "low": float(x.mean() - h), "high": float(x.mean() + h), "n": int(x.size)}
+
+
+def prediction_difference(value: float, sample: Sequence[float], *, level: float = LEVEL, single: bool = False) -> dict[str, Any]:
+    """``value − mean(sample)`` (or, with ``single``, a difference of two single configurations)
+    with the prediction-interval standard error of the module doc.
+
+    Parameters
+    ----------
+    value
+        The single configuration's value, or the difference of two single configurations.
+    sample
+        Values of the n sampled configurations that measure the configuration-to-configuration noise.
+    level
+        Confidence level.
+    single
+        ``value`` is already a difference of two single configurations: SE = s √2.
+
+    Returns
+    -------
+    dict
+        ``value``, ``se``, ``low``, ``high``, ``n`` (the sample size behind s).
+
+    Examples
+    --------
+    >>> r = prediction_difference(-1.0, [0.0, 1.0, 2.0])
+    >>> round(r["value"], 3), round(r["se"], 4)
+    (-2.0, 1.1547)
+    """
+    x = np.asarray(sample, float)
+    d = float(value) if single else float(value - x.mean())
+    if x.size < 2:
+        return {"value": d, "se": None, "low": None, "high": None, "n": int(x.size)}
+    s = float(x.std(ddof=1))
+    se = s * (np.sqrt(2.0) if single else np.sqrt(1.0 + 1.0 / x.size))
+    h = _t(x.size, level) * se
+    return {"value": d, "se": float(se), "low": d - h, "high": d + h, "n": int(x.size)}
+
+
+def verdict(low: float | None, high: float | None, *, expected: str) -> str:
+    """The verdict of :data:`VERDICT_RULE` for an interval and the sign the question expects.
+
+    Parameters
+    ----------
+    low, high
+        Interval bounds (None: no error estimate).
+    expected
+        ``"positive"`` or ``"negative"``: the side on which the conclusion holds.
+
+    Returns
+    -------
+    str
+        One of :data:`VERDICTS`.
+
+    Examples
+    --------
+    >>> verdict(0.2, 0.9, expected="positive"), verdict(-0.5, 0.3, expected="positive")
+    ('holds', 'not resolved at this noise')
+    """
+    if expected not in ("positive", "negative"):
+        raise InputError(f"expected must be 'positive' or 'negative', got {expected!r}")
+    if low is None or high is None:
+        return "no error estimate"
+    above, below = low > 0, high < 0
+    if (above and expected == "positive") or (below and expected == "negative"):
+        return "holds"
+    if above or below:
+        return "reversed"
+    return "not resolved at this noise"
+
+
+def _row(study: str, question: str, r: dict[str, Any], expected: str, method: str) -> dict[str, Any]:
+    return {"study": study, "question": question, "value_kcal_mol": r["value"], "se_kcal_mol": r["se"],
+            "ci95_low_kcal_mol": r["low"], "ci95_high_kcal_mol": r["high"], "n_noise_samples": r["n"],
+            "method": method, "verdict": verdict(r["low"], r["high"], expected=expected)}
+
+
+def _layers(study) -> list[dict[str, Any]]:
+    rows = []
+    for d in study.tables.get("layers_difference", []):
+        r = {"value": d["dE_cum_interface_minus_bottom_kcal_mol"], "se": None, "low": None, "high": None, "n": 1}
+        rows.append(_row("layers", f"exchange from the bottom favoured over the interface (N = {d['n_layers']}): "
+                         "ΔE_cum(interface) − ΔE_cum(bottom) > 0", r, "positive",
+                         "one relaxation per model: no replicas or seeds sample the noise"))
+    return rows
+
+
+def _chalcohalide(study) -> list[dict[str, Any]]:
+    steps = [r for r in study.tables.get("chalcohalide", []) if r.get("dE_step_kcal_mol") is not None]
+    if len(steps) < 2:
+        return []
+    first, rest = steps[0], steps[1:]
+    best_other = min(r["dE_step_kcal_mol"] for r in rest)
+    r = {"value": first["dE_step_kcal_mol"] - best_other, "se": None, "low": None, "high": None, "n": 1}
+    return [_row("chalcohalide", f"the first step (to {first['percent']:g} %) is the most favourable: "
+                 "ΔE_step(first) − min ΔE_step(others) < 0", r, "negative",
+                 "one chalcohalide pattern per step: no seeds sample the noise")]
+
+
+def _alloy(study) -> list[dict[str, Any]]:
+    rows_t = study.tables.get("alloy", [])
+    rand = [r["dE_kcal_mol"] for r in rows_t if r["pattern"] == "random"]
+    ordered = {r["pattern"]: r["dE_kcal_mol"] for r in rows_t if r["pattern"] != "random"}
+    method = (f"t prediction interval: one ordered configuration against {len(rand)} random alloys, whose spread "
+              "measures the configuration-to-configuration noise")
+    out = [_row("alloy", f"the ordered pattern {p} lies below the random alloy: ΔE({p}) − mean ΔE(random) < 0",
+                prediction_difference(e, rand), "negative", method) for p, e in ordered.items()]
+    if len(ordered) >= 2:
+        (p1, e1), (p2, e2) = sorted(ordered.items(), key=lambda kv: kv[1])[:2]
+        out.append(_row("alloy", f"{p1} is the lowest ordered pattern: ΔE({p1}) − ΔE({p2}) < 0",
+                        prediction_difference(e1 - e2, rand, single=True), "negative",
+                        f"t interval of two single configurations, s from {len(rand)} random alloys"))
+    return out
+
+
+def study_conclusions(study) -> list[dict[str, Any]]:
+    """The conclusions one study can answer, as table rows (module doc for the method and rule).
+
+    Parameters
+    ----------
+    study
+        A finished :class:`~halex.studies.exchange.Study`.
+
+    Returns
+    -------
+    list of dict
+        ``study``, ``question``, ``value_kcal_mol``, ``se_kcal_mol``, ``ci95_low_kcal_mol``,
+        ``ci95_high_kcal_mol``, ``n_noise_samples``, ``method``, ``verdict``.
+    """
+    return {"layers": _layers, "chalcohalide": _chalcohalide, "alloy": _alloy}.get(study.name, lambda s: [])(study)
