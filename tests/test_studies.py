@@ -36,6 +36,7 @@ def hs_file(tmp_path_factory):
 def all_run(hs_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("all")
     r = run_cli("study", "all", "--model", str(hs_file), "--max-layers", "1", "--percents", "0", "50", "100", "--random-seeds", "2",
+                "--replicas", "2",
                 "--db", str(out / "halex.db"),
                 "--fmax", FMAX, "--workers", "1", "-o", str(out), timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -49,6 +50,11 @@ def _rows(path):
 
 def _f(v):
     return float(v) if v not in ("", None) else None
+
+
+def _replica0(row):
+    """Energy (eV) of the relaxation from the built start, the first of a row's replicas."""
+    return float(row["replica_energies_eV"].split()[0])
 
 
 def test_study_all_writes_tables_figures_report(all_run):
@@ -80,7 +86,13 @@ def test_study_all_writes_tables_figures_report(all_run):
     concl = _rows(out / "conclusions.csv")
     assert {r["study"] for r in concl} == {"layers", "chalcohalide", "alloy"}
     assert all(r["verdict"] in ("holds", "reversed", "not resolved at this noise", "no error estimate") for r in concl)
-    assert [r["verdict"] for r in concl if r["study"] == "layers"] == ["no error estimate"]  # one relaxation per model
+    # two replicas per model: each row keeps the lower, and the layers verdict has an interval from their spread
+    for r in layers:
+        e = [float(v) for v in r["replica_energies_eV"].split()]
+        assert len(e) == 2 and float(r["energy_eV"]) == pytest.approx(min(e), abs=1e-6)  # 6 decimals in the CSV
+        assert _f(r["replica_spread_eV"]) == pytest.approx(float(np.std(e, ddof=1)), rel=1e-3, abs=2e-6)
+    (lay,) = [r for r in concl if r["study"] == "layers"]
+    assert lay["verdict"] != "no error estimate" and _f(lay["se_kcal_mol"]) > 0
     s_rand = float(np.std(random_dE, ddof=1))
     for r in concl:
         if r["study"] == "alloy" and "lies below the random alloy" in r["question"]:
@@ -103,11 +115,15 @@ def test_energies_follow_the_formula_from_stored_energies(all_run):
             energy_of[label] = row.energy
     e_pbcl2 = energy_of["reference PbCl2 molecule"]
     e_pbi2 = energy_of["reference PbI2 molecule"]
+
+    def kept(name):  # the lowest of the model's replicas (built start "study NAME", perturbed "study NAME~rK")
+        return min(e for label, e in energy_of.items() if label == f"study {name}" or label.startswith(f"study {name}~r"))
+
     layers = {r["model"]: r for r in _rows(out / "layers" / "layers.csv")}
     for start in ("interface", "bottom"):
         row = layers[f"{start}-1"]
         x = int(row["x_total"])
-        e1, e0 = energy_of[f"study {start}-1"], energy_of["study pristine"]
+        e1, e0 = kept(f"{start}-1"), kept("pristine")
         expected = ((e1 + x / 2 * e_pbcl2) - (e0 + x / 2 * e_pbi2)) / x * EV_KCAL_PER_MOL
         assert float(row["dE_cum_kcal_mol"]) == pytest.approx(expected, abs=1e-6)
         assert float(row["energy_eV"]) == pytest.approx(e1, abs=1e-6)
@@ -116,7 +132,7 @@ def test_energies_follow_the_formula_from_stored_energies(all_run):
         float(layers["interface-1"]["dE_cum_kcal_mol"]) - float(layers["bottom-1"]["dE_cum_kcal_mol"]), abs=1e-9)
     chalco = _rows(out / "chalcohalide" / "chalcohalide.csv")
     second = chalco[1]
-    e_after, e_before = energy_of["study chalco-100"], energy_of["study chalco-50"]
+    e_after, e_before = kept("chalco-100"), kept("chalco-50")
     x = int(second["x_step"])
     expected = ((e_after + x / 2 * e_pbcl2) - (e_before + x / 2 * e_pbi2)) / x * EV_KCAL_PER_MOL
     assert float(second["dE_step_kcal_mol"]) == pytest.approx(expected, abs=1e-6)
@@ -153,7 +169,7 @@ def test_second_run_is_all_cache_hits(all_run, hs_file, monkeypatch):
         raise AssertionError("a cached study must not compute")
 
     monkeypatch.setattr(CHGNetEngine, "calculator", boom)
-    s = layers_study(read_structure(hs_file), 1, StudySettings(store_url=str(all_run / "halex.db"), fmax=0.1))
+    s = layers_study(read_structure(hs_file), 1, StudySettings(store_url=str(all_run / "halex.db"), fmax=0.1, replicas=2))
     stored = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
     for row in s.tables["layers"][1:]:
         assert row["dE_cum_kcal_mol"] == pytest.approx(float(stored[row["model"]]["dE_cum_kcal_mol"]), abs=1e-9)
@@ -217,7 +233,8 @@ def test_bad_input_starts_no_dask_cluster(hs_file, tmp_path, monkeypatch):
 def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path):
     """SIGKILL a layers study after its first relaxations; the rerun completes with the same numbers."""
     out = tmp_path / "killed"
-    args = [*HALEX, "study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out)]
+    args = [*HALEX, "study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out),
+            "--replicas", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen = ""
     deadline = time.time() + 600
@@ -233,13 +250,13 @@ def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path)
     assert proc.returncode == -signal.SIGKILL, seen[-2000:]
     assert not (out / "layers.csv").exists()
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out),
-                timeout=900)
+                "--replicas", "1", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "(from the store)" in r.stderr
     again = {r["model"]: r for r in _rows(out / "layers.csv")}
     ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
-    for name in ("pristine", "interface-1", "bottom-1"):
-        assert float(again[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=1e-5)
+    for name in ("pristine", "interface-1", "bottom-1"):  # all_run's first replica is the built start
+        assert float(again[name]["energy_eV"]) == pytest.approx(_replica0(ref[name]), abs=1e-5)
 
 
 @pytest.mark.slow
@@ -247,7 +264,7 @@ def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
     """The layers study on a 2-worker local Dask cluster gives the inline run's numbers."""
     out = tmp_path / "dask"
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "2", "-o", str(out),
-                timeout=900)
+                "--replicas", "1", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "[study] 6/6" in r.stderr
     # per-relaxation step progress travels from the worker processes to the client's log
@@ -257,7 +274,7 @@ def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
     ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
     for name in ("pristine", "interface-1", "bottom-1"):
         # same relaxation path; single- vs multi-threaded PyTorch may differ in the last digits
-        assert float(par[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=2e-3)
+        assert float(par[name]["energy_eV"]) == pytest.approx(_replica0(ref[name]), abs=2e-3)
 
 
 def test_study_all_plan_fits_defaults_and_refuses_a_stage_that_cannot_run():
@@ -324,7 +341,7 @@ def test_a_signal_ends_a_dask_study_with_one_line(hs_file, tmp_path, sig):
     no traceback and exit 128 + signal; the rerun resumes from the store."""
     out = tmp_path / "sig"
     args = [*HALEX, "study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "2",
-            "-o", str(out), "--db", str(tmp_path / "sig.db")]
+            "-o", str(out), "--db", str(tmp_path / "sig.db"), "--replicas", "1"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = ""
     deadline = time.time() + 600
@@ -342,7 +359,7 @@ def test_a_signal_ends_a_dask_study_with_one_line(hs_file, tmp_path, sig):
     assert last.startswith("halex: ") and "rerun the same command to resume" in last, seen[-2000:]
     assert "halex: terminated (SIGTERM)" in last if sig == signal.SIGTERM else "halex: interrupted" in last
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1",
-                "-o", str(out), "--db", str(tmp_path / "sig.db"), timeout=900)
+                "-o", str(out), "--db", str(tmp_path / "sig.db"), "--replicas", "1", timeout=900)
     assert r.returncode == 0 and "(from the store)" in r.stderr, r.stderr[-3000:]
 
 
@@ -420,8 +437,9 @@ def test_study_all_says_its_plan_or_refuses_at_once(tmp_path, monkeypatch, caplo
     finally:
         logger.removeHandler(caplog.handler)
     first = [r.getMessage() for r in caplog.records if r.name == "halex.study"][0]
-    # layers 2·(1 + 2·1) + chalcohalide 2·2 + alloy 2·(1 + 2 + 3) = 22: each model and its nanocrystal
-    assert first.startswith("plan: 22 relaxations of up to 108 atoms with mlip: ≈ "), first
+    # layers (1 + 2·1) + chalcohalide 2 + alloy (1 + 2 + 3) = 11 models, each relaxed from 2 replica
+    # starts (the default) plus its standalone nanocrystal: 33
+    assert first.startswith("plan: 33 relaxations of up to 108 atoms with mlip: ≈ "), first
     assert "peak memory" in first
 
 
@@ -448,7 +466,7 @@ def test_one_store_for_every_command(lj_engine, tmp_path, monkeypatch, caplog):
     finally:
         logger.removeHandler(caplog.handler)
     done = [r.getMessage() for r in caplog.records if " done: " in r.getMessage()]
-    assert len(done) == 6 and all("(from the store)" in m for m in done)
+    assert len(done) == 9 and all("(from the store)" in m for m in done)  # 3 models × 2 replicas + 3 nanocrystals
     meta = json.loads((tmp_path / "second" / "layers.json").read_text())["settings"]
     assert meta["store"] == str(store) and store.is_file()
     assert not (tmp_path / "first" / "halex.db").exists()

@@ -24,6 +24,9 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core; 1 = no Dask)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--seed", type=int, default=0, help="seed for the random choices (default 0)")
+    p.add_argument("--replicas", type=int, default=2,
+                   help="relaxations of every model from seeded perturbed starts, lowest kept; their spread is the "
+                        "minimum-to-minimum noise behind the verdicts (default 2)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,7 +74,12 @@ def _model(args):
 
 
 def _relaxations(args: argparse.Namespace, model) -> int:
-    """Relaxations the study will run (each model and its standalone nanocrystal), checking the stages."""
+    """Relaxations the study will run (each model's replicas and its standalone nanocrystal), checking the stages."""
+    return _models_and_references(args, model) // 2 * (args.replicas + 1)
+
+
+def _models_and_references(args: argparse.Namespace, model) -> int:
+    """Models and standalone nanocrystals of the study (two per model)."""
     from halex.studies import exchange as st
 
     c = args.study_command
@@ -119,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
+    if args.replicas < 1:
+        raise InputError(f"--replicas must be >= 1, got {args.replicas}")
     model = _model(args)
     engine = get_engine(args.engine, **parse_settings(args.set))
     _plan(args, engine, model)
@@ -131,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if args.scheduler:
             client.get()  # an unreachable scheduler fails here, before anything is computed or written
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
-                             client=client)
+                             client=client, replicas=args.replicas)
     written: list = []
 
     def write(study) -> None:  # each study as soon as it is finished, with the report over all finished ones

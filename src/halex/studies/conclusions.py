@@ -14,7 +14,11 @@ Intervals (Student t, analytic):
   random alloys): ``x − x̄ ± t_{0.975, n−1} s √(1 + 1/n)``, the prediction interval, which
   takes the single configuration to scatter as much as the sampled ones do;
 * two single configurations against each other: ``x₁ − x₂ ± t_{0.975, n−1} s √2`` with s from
-  the n sampled configurations.
+  the n sampled configurations;
+* a combination of relaxed energies ``Σ c_m E_m`` (the layers and chalcohalide questions):
+  ``± t s_rep √Σc²`` with ``s_rep`` the replicas' pooled standard deviation (the
+  minimum-to-minimum noise of relaxations from perturbed starts); with one relaxation per
+  model there is no error estimate.
 """
 
 from __future__ import annotations
@@ -146,26 +150,67 @@ def _row(study: str, question: str, r: dict[str, Any], expected: str, method: st
             "method": method, "verdict": verdict(r["low"], r["high"], expected=expected)}
 
 
+def _pooled_replica_sd(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
+    """Pooled standard deviation (eV) of the replicas of every model in ``rows`` and its degrees of freedom."""
+    ss, dof = 0.0, 0
+    for r in rows:
+        e = [float(v) for v in str(r.get("replica_energies_eV") or "").split()]
+        if len(e) > 1:
+            ss += float(np.sum((np.asarray(e) - np.mean(e)) ** 2))
+            dof += len(e) - 1
+    return (float(np.sqrt(ss / dof)), dof) if dof else (None, 0)
+
+
+def _energy_combination(value: float, coeffs: Sequence[float], sd_eV: float | None, dof: int, level: float = LEVEL) -> dict[str, Any]:
+    """A ΔE combination ``Σ c_m E_m`` (kcal/mol per halide) with each model energy scattering by
+    ``sd_eV`` independently: SE = sd · √Σc² (c in kcal/mol per halide per eV), t with ``dof``."""
+    if sd_eV is None:
+        return {"value": value, "se": None, "low": None, "high": None, "n": 1}
+    from scipy.stats import t
+
+    se = sd_eV * float(np.sqrt(np.sum(np.square(coeffs))))
+    h = float(t.ppf(0.5 + level / 2, dof)) * se
+    return {"value": value, "se": se, "low": value - h, "high": value + h, "n": dof + 1}
+
+
+def _replica_method(sd: float | None, dof: int) -> str:
+    if sd is None:
+        return "one relaxation per model: no replicas sample the minimum-to-minimum noise (run with --replicas ≥ 2)"
+    return (f"t interval; each model's energy taken to scatter by the replicas' pooled SD {1000 * sd:.0f} meV "
+            f"({dof} degrees of freedom), the kept lowest replica scatters less")
+
+
 def _layers(study) -> list[dict[str, Any]]:
+    from halex.units import EV_KCAL_PER_MOL
+
+    by = {(r["start"], r["n_layers"]): r for r in study.tables.get("layers", [])}
+    sd, dof = _pooled_replica_sd(study.tables.get("layers", []))
     rows = []
     for d in study.tables.get("layers_difference", []):
-        r = {"value": d["dE_cum_interface_minus_bottom_kcal_mol"], "se": None, "low": None, "high": None, "n": 1}
+        x = by[("interface", d["n_layers"])]["x_total"]  # the same halides exchanged from either end
+        r = _energy_combination(d["dE_cum_interface_minus_bottom_kcal_mol"], [EV_KCAL_PER_MOL / x, -EV_KCAL_PER_MOL / x],
+                                sd, dof)
         rows.append(_row("layers", f"exchange from the bottom favoured over the interface (N = {d['n_layers']}): "
-                         "ΔE_cum(interface) − ΔE_cum(bottom) > 0", r, "positive",
-                         "one relaxation per model: no replicas or seeds sample the noise"))
+                         "ΔE_cum(interface) − ΔE_cum(bottom) > 0", r, "positive", _replica_method(sd, dof)))
     return rows
 
 
 def _chalcohalide(study) -> list[dict[str, Any]]:
+    from halex.units import EV_KCAL_PER_MOL
+
     steps = [r for r in study.tables.get("chalcohalide", []) if r.get("dE_step_kcal_mol") is not None]
     if len(steps) < 2:
         return []
-    first, rest = steps[0], steps[1:]
-    best_other = min(r["dE_step_kcal_mol"] for r in rest)
-    r = {"value": first["dE_step_kcal_mol"] - best_other, "se": None, "low": None, "high": None, "n": 1}
+    first = steps[0]
+    other = min(steps[1:], key=lambda r: r["dE_step_kcal_mol"])
+    coeff: dict[str, float] = {}
+    for row, sign in ((first, 1.0), (other, -1.0)):  # ΔE_step ∝ (E_model − E_from) / x_step
+        for name, c in ((row["model"], 1.0), (row.get("from_model"), -1.0)):
+            coeff[str(name)] = coeff.get(str(name), 0.0) + sign * c * EV_KCAL_PER_MOL / row["x_step"]
+    sd, dof = _pooled_replica_sd(study.tables.get("chalcohalide", []))
+    r = _energy_combination(first["dE_step_kcal_mol"] - other["dE_step_kcal_mol"], list(coeff.values()), sd, dof)
     return [_row("chalcohalide", f"the first step (to {first['percent']:g} %) is the most favourable: "
-                 "ΔE_step(first) − min ΔE_step(others) < 0", r, "negative",
-                 "one chalcohalide pattern per step: no seeds sample the noise")]
+                 f"ΔE_step(first) − ΔE_step(to {other['percent']:g} %) < 0", r, "negative", _replica_method(sd, dof))]
 
 
 def _alloy(study) -> list[dict[str, Any]]:

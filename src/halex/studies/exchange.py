@@ -66,6 +66,11 @@ class StudySettings:
         Retries of a failed relaxation.
     source, target
         The exchange (``"Cl"`` → ``"I"``).
+    replicas
+        Relaxations of every model: the built start and ``replicas − 1`` starts with every
+        atom displaced by a seeded Gaussian of :data:`REPLICA_RATTLE_A` per Cartesian
+        component. The lowest final energy is kept; the spread of the replicas is the
+        minimum-to-minimum noise behind the layers verdicts.
     """
 
     engine: Any = DEFAULT_ENGINE
@@ -77,6 +82,7 @@ class StudySettings:
     retries: int = 1
     source: str = "Cl"
     target: str = "I"
+    replicas: int = 1
 
     def describe(self) -> dict[str, Any]:
         from halex.engines import get_engine
@@ -84,7 +90,8 @@ class StudySettings:
 
         return {"engine": get_engine(self.engine).describe(), "fmax_eV_per_A": self.fmax or DEFAULT_FMAX,
                 "max_steps": self.steps, "pbx2_reference": self.reference, "store": str(self.store_url),
-                "exchange": f"{self.source}->{self.target}"}
+                "exchange": f"{self.source}->{self.target}", "replicas": self.replicas,
+                "replica_rattle_A": REPLICA_RATTLE_A}
 
 
 @dataclass
@@ -151,22 +158,70 @@ def _check_model(atoms: Atoms) -> None:
         raise InputError("the model has no perovskite domain")
 
 
-def _relax_all(models: dict[str, Atoms], settings: StudySettings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Relax every model and its standalone perovskite; returns ({name: result}, {name: nc result})."""
+#: standard deviation (Å) of the Gaussian displacement of each atom in a replica start
+REPLICA_RATTLE_A = 0.05
+
+
+def replica_start(atoms: Atoms, replica: int) -> Atoms:
+    """Start ``replica`` of a model: the built geometry for 0, else every atom displaced by a
+    Gaussian of :data:`REPLICA_RATTLE_A` Å per component (seeded by the replica number).
+
+    Parameters
+    ----------
+    atoms
+        The built model.
+    replica
+        0, 1, 2, ...
+
+    Returns
+    -------
+    Atoms
+        A copy (arrays and info kept).
+
+    Examples
+    --------
+    >>> from ase.build import bulk
+    >>> a = bulk("Cu", cubic=True)
+    >>> bool(abs(replica_start(a, 1).positions - a.positions).max() > 0)
+    True
+    """
+    out = atoms.copy()
+    if replica:
+        out.positions += np.random.default_rng(1000 + int(replica)).normal(0.0, REPLICA_RATTLE_A, out.positions.shape)
+        out.info["replica"] = int(replica)
+    return out
+
+
+def _relax_all(models: dict[str, Atoms], settings: StudySettings) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+    """Relax every model (``settings.replicas`` starts, the lowest kept) and its standalone perovskite;
+    returns ({name: result}, {name: nc result}, {name: [replica energies, eV]})."""
     from halex.studies.runner import RelaxTask, raise_failures, run_relaxations
     from halex.units import DEFAULT_FMAX
 
+    if isinstance(settings.replicas, bool) or not isinstance(settings.replicas, (int, np.integer)) or settings.replicas < 1:
+        raise InputError(f"--replicas must be an integer >= 1, got {settings.replicas!r}")
     tasks = []
     for name, atoms in models.items():
-        tasks.append(RelaxTask(name, atoms))
+        for r in range(settings.replicas):
+            tasks.append(RelaxTask(name if r == 0 else f"{name}~r{r}", replica_start(atoms, r)))
         if (atoms.arrays["domain"] == "chalcohalide").any():
             tasks.append(RelaxTask(f"{name}/nc", standalone_perovskite(atoms)))
     done, failed = run_relaxations(tasks, settings.engine, str(settings.store_url), fmax=settings.fmax or DEFAULT_FMAX,
                                    steps=settings.steps, client=settings.client, retries=settings.retries)
     raise_failures(failed)
-    res = {n: done[n] for n in models}
+    res, energies = {}, {}
+    for n in models:
+        runs = [done[n if r == 0 else f"{n}~r{r}"] for r in range(settings.replicas)]
+        energies[n] = [float(x.energy) for x in runs]
+        res[n] = min(runs, key=lambda x: x.energy)
     nc = {n: done.get(f"{n}/nc", done[n]) for n in models}  # a bare nanocrystal is its own reference
-    return res, nc
+    return res, nc, energies
+
+
+def _replica_columns(energies: list[float]) -> dict[str, Any]:
+    """Row columns of a model's replicas: their energies and sample standard deviation (eV)."""
+    return {"replica_energies_eV": " ".join(f"{e:.6f}" for e in energies),
+            "replica_spread_eV": float(np.std(energies, ddof=1)) if len(energies) > 1 else None}
 
 
 def _references(settings: StudySettings) -> tuple[float, float]:
@@ -250,7 +305,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
         for k in range(1, max_layers + 1):
             models[f"{start}-{k}"] = exchange_layers(model, k, start=start, source=settings.source, target=settings.target)
     e_src, e_tgt = _references(settings)
-    res, nc = _relax_all(models, settings)
+    res, nc, reps = _relax_all(models, settings)
     rows, diff, struct = [], [], []
     e0 = res["pristine"].energy
     for name in models:
@@ -266,7 +321,8 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
                          "dE_step_kcal_mol": exchange_energy(res[name].energy, res[prev_name].energy, x_step, e_src, e_tgt),
                          "dE_cum_kcal_mol": exchange_energy(res[name].energy, e0, x_tot, e_src, e_tgt),
                          "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms),
-                         "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged})
+                         "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged,
+                         **_replica_columns(reps[name])})
             prev_name = name
     by = {(r["start"], r["n_layers"]): r for r in rows}
     for k in range(1, max_layers + 1):
@@ -277,7 +333,8 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
     pristine_row = {"start": "none", "n_layers": 0, "model": "pristine", "x_step": 0, "x_total": 0, "energy_eV": e0,
                     "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                     "interfacial_strain_percent": _istrain(res["pristine"].atoms, nc["pristine"].atoms),
-                    "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged}
+                    "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged,
+                    **_replica_columns(reps["pristine"])}
     meta = {**settings.describe(), "max_layers": max_layers, "favoured_start": favoured,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     relaxed = {n: r.atoms for n, r in res.items()}
@@ -344,7 +401,7 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
                                           target=settings.target)
     models = {f"chalco-{p:g}": m for p, m in zip(pct, series)}
     e_src, e_tgt = _references(settings)
-    res, nc = _relax_all(models, settings)
+    res, nc, reps = _relax_all(models, settings)
     rows, struct = [], []
     names = list(models)
     for name in names:
@@ -355,11 +412,12 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
         x = _count(models[name], settings.target) - _count(models[prev], settings.target)
         de = exchange_energy(res[name].energy, res[prev].energy, x, e_src, e_tgt) if x > 0 else None
         first = de if first is None else first
-        rows.append({"percent": p, "model": name, "x_step": x, "energy_eV": res[name].energy, "dE_step_kcal_mol": de,
+        rows.append({"percent": p, "model": name, "from_model": prev, "x_step": x, "energy_eV": res[name].energy,
+                     "dE_step_kcal_mol": de,
                      "dE_minus_first_step_kcal_mol": None if de is None or first is None else de - first,
                      "interfacial_strain_before_percent": istrain[prev],
                      "interfacial_strain_after_percent": istrain[name],
-                     "converged": res[name].converged})
+                     "converged": res[name].converged, **_replica_columns(reps[name])})
     meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
             "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
@@ -401,7 +459,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     for pat in ALLOY_ORDERED:
         models[pat] = alloy_perovskite(model, fraction, pattern=pat, seed=0, source=settings.source, target=settings.target)
     e_src, e_tgt = _references(settings)
-    res, nc = _relax_all(models, settings)
+    res, nc, reps = _relax_all(models, settings)
     e_base = res["alloy-base"].energy
     rows, struct = [], []
     for name in models:
@@ -414,7 +472,8 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
         rows.append({"pattern": entry["pattern"], "seed": entry["seed"], "model": name, "x": x,
                      "achieved_fraction": entry["achieved_fraction"], "energy_eV": res[name].energy,
                      "dE_kcal_mol": exchange_energy(res[name].energy, e_base, x, e_src, e_tgt),
-                     "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged})
+                     "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged,
+                     **_replica_columns(reps[name])})
     rand = np.array([r["dE_kcal_mol"] for r in rows if r["pattern"] == "random"])
     mean, spread = float(rand.mean()), float(rand.std(ddof=1))
     for r in rows:
