@@ -470,3 +470,10 @@ def test_one_store_for_every_command(lj_engine, tmp_path, monkeypatch, caplog):
     meta = json.loads((tmp_path / "second" / "layers.json").read_text())["settings"]
     assert meta["store"] == str(store) and store.is_file()
     assert not (tmp_path / "first" / "halex.db").exists()
+
+
+def test_replicas_below_one_are_refused_before_anything_runs(hs_file, tmp_path):
+    r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--replicas", "0", "--workers", "1",
+                "-o", str(tmp_path / "out"), "--db", str(tmp_path / "x.db"))
+    assert r.returncode == 2 and "--replicas must be >= 1" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
