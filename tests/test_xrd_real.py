@@ -60,7 +60,6 @@ def test_xrdml_wavelength_comes_from_the_file_and_a_contradiction_is_refused(tmp
         fit_pattern(one, [_in2o3()], wavelength="CuKa")
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning:ase.io.cif")
 def test_orthorhombic_cell_refined_axis_by_axis_on_the_pbso4_round_robin():
     fit = fit_pattern(read_pattern(PBSO4), [str(PBSO4_CIF)], wavelength="CuKa")
     (ph,) = fit.phases

@@ -195,9 +195,13 @@ def load_phase(name: str) -> Atoms:
         return atoms
     path = Path(name)
     if path.suffix.lower() == ".cif" and path.is_file():
+        import warnings
+
         from halex.io import read_structure
 
-        atoms = read_structure(path)
+        with warnings.catch_warnings():  # ASE's CIF parser remarks on loops it skips; not the user's problem
+            warnings.filterwarnings("ignore", category=UserWarning, module="ase.io.cif")
+            atoms = read_structure(path)
         atoms.info["phase"] = path.stem
         atoms.info["source"] = str(path)
         return atoms
