@@ -1,5 +1,5 @@
-"""STEM images at the edge: read TIFF, DM3/DM4, Velox EMD and NumPy files with their
-pixel calibration; write calibrated TIFF atomically.
+"""STEM images at the edge: read TIFF, DM3/DM4, Velox and Berkeley EMD, FEI TIA, HyperSpy and
+NumPy files with their pixel calibration; write calibrated TIFF atomically.
 
 Calibration policy: the pixel size comes from the file's metadata or from the user,
 never from a guess. A file without a usable calibration and no ``pixel_size`` given is
@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 
 IMAGE_KINDS = ("haadf", "phase")
 #: length units found in microscope metadata, in Å
-_UNITS_A = {"a": 1.0, "å": 1.0, "angstrom": 1.0, "\u212b": 1.0, "nm": 10.0, "pm": 0.01, "µm": 1e4, "um": 1e4,
-            "micron": 1e4, "\u03bcm": 1e4, "m": 1e10, "cm": 1e8, "mm": 1e7}
+_UNITS_A = {"a": 1.0, "å": 1.0, "angstrom": 1.0, "angstroms": 1.0, "\u212b": 1.0, "nm": 10.0, "n_m": 10.0,
+            "nanometer": 10.0, "nanometers": 10.0, "nanometre": 10.0, "nanometres": 10.0, "pm": 0.01, "p_m": 0.01,
+            "µm": 1e4, "um": 1e4, "u_m": 1e4, "micron": 1e4, "\u03bcm": 1e4, "m": 1e10, "cm": 1e8, "mm": 1e7}
+#: RosettaSciIO reader module by file suffix
+_RSCIIO = {".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".ser": "tia", ".emi": "tia",
+           ".hspy": "hspy", ".hdf5": "hspy", ".zspy": "zspy"}
 _PIXEL_RANGE_A = (0.005, 5.0)
 
 
@@ -142,15 +146,16 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, float | None, dict]:
 
 
 def _read_rsciio(path: Path) -> tuple[np.ndarray, float | None, dict]:
+    import importlib
+
     suffix = path.suffix.lower()
     try:
-        if suffix in (".dm3", ".dm4"):
-            from rsciio.digitalmicrograph import file_reader
-        else:
-            from rsciio.emd import file_reader
-    except ImportError:
-        raise FileFormatError(f"{path}: reading {suffix} files needs RosettaSciIO: pip install 'halex[stem-io]' "
-                              "(or save the image as TIFF with its calibration)") from None
+        file_reader = importlib.import_module(f"rsciio.{_RSCIIO[suffix]}").file_reader
+    except ImportError as exc:
+        missing = exc.name or "rsciio"
+        raise FileFormatError(f"{path}: reading {suffix} files needs the Python package {missing!r}, which is not "
+                              f"installed: pip install 'halex[stem-io]' (RosettaSciIO, h5py, zarr), or save the image "
+                              "as TIFF with its calibration") from None
     try:
         signals = file_reader(str(path))
     except Exception as exc:
@@ -182,8 +187,9 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     Parameters
     ----------
     path
-        ``.tif``/``.tiff`` (ImageJ or OME calibration), ``.dm3``/``.dm4``, ``.emd`` (Velox or
-        Berkeley EMD; RosettaSciIO) or ``.npy`` (no calibration: give ``pixel_size``).
+        ``.tif``/``.tiff`` (ImageJ or OME calibration); through RosettaSciIO ``.dm3``/``.dm4``,
+        ``.emd`` (Velox or Berkeley; unit ``n_m`` understood), FEI TIA ``.ser``/``.emi``,
+        HyperSpy ``.hspy``/``.hdf5``/``.zspy``; or ``.npy`` (no calibration: give ``pixel_size``).
     pixel_size
         Pixel size in Å; required when the file carries none.
     kind
@@ -211,12 +217,13 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     try:
         if suffix in (".tif", ".tiff"):
             data, px_meta, meta = _read_tiff(path)
-        elif suffix in (".dm3", ".dm4", ".emd"):
+        elif suffix in _RSCIIO:
             data, px_meta, meta = _read_rsciio(path)
         elif suffix == ".npy":
             data, px_meta, meta = np.load(path, allow_pickle=False), None, {}
         else:
-            raise FileFormatError(f"{path}: unknown image format {suffix!r}; give .tif, .dm3, .dm4, .emd or .npy")
+            raise FileFormatError(f"{path}: unknown image format {suffix!r}; halex reads .tif/.tiff, "
+                                  f"{', '.join(sorted(_RSCIIO))} (RosettaSciIO) and .npy")
     except (FileFormatError, CalibrationError):
         raise
     except Exception as exc:
