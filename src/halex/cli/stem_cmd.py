@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--significance", type=float, default=DEFAULT_SIGNIFICANCE,
                    help=f"keep columns with A/σ_A above this (default {DEFAULT_SIGNIFICANCE:g})")
     a.add_argument("--background", default="constant", choices=["constant", "plane"])
+    a.add_argument("--gain", type=float, default=None, help="detector values per electron (counts = (value − offset)/gain)")
+    a.add_argument("--offset", type=float, default=None, help="detector value at zero electrons")
+    a.add_argument("--noise", default=None, choices=["poisson", "gaussian"],
+                   help="noise model (default: Poisson when the image behaves like counts, else Gaussian, with a flag)")
     a.add_argument("--profile", action="append", default=[], metavar="x0,y0,x1,y1",
                    help="intensity profile along a segment in pixels (repeatable)")
     a.add_argument("--truth", default=None, help="model the image was simulated from: score the analysis against it")
@@ -103,7 +107,8 @@ def _analyze(args: argparse.Namespace) -> int:
     segments = [parse_profile(t) for t in args.profile]
     image = read_image(args.image, pixel_size=args.pixel_size, kind=args.kind, override=args.override_calibration)
     analysis = analyze_image(image, zone=args.zone, min_separation=args.min_separation, threshold=args.threshold,
-                             significance=args.significance, background=args.background)
+                             significance=args.significance, background=args.background, gain=args.gain,
+                             offset=args.offset, noise=args.noise)
     for seg in segments:
         analysis.profiles.append(line_profile(analysis, seg))
     score = score_against_truth(analysis, _truth_for(args, image)) if args.truth else None

@@ -191,19 +191,76 @@ def _summarise(cols: dict[str, np.ndarray], idx: LatticeIndex) -> dict[str, Any]
             "domains": domains, "mismatch": mism, "rows": rows}
 
 
+def detector_counts(data: np.ndarray, *, gain: float | None = None, offset: float | None = None,
+                    noise: str | None = None, kind: str = "haadf") -> tuple[np.ndarray, str, list[str]]:
+    """Detector values → electron counts and the noise model the fit can trust.
+
+    ``(data − offset) / gain`` when the detector's gain (values per electron) and offset are
+    given; then, and for a HAADF image without them, Poisson statistics are used only if the
+    image behaves like counts: its pixel variance (from neighbour differences, where the
+    structure cancels) matches its mean level within a factor 2 (Var = mean for counts). An
+    image that does not (a raw detector with an offset near 10⁴, an integrating detector
+    with an arbitrary scale) is fitted with Gaussian noise, and a flag says so.
+
+    Parameters
+    ----------
+    data
+        The image as read.
+    gain, offset
+        Detector values per electron and the value of zero electrons (``--gain/--offset``).
+    noise
+        ``"poisson"`` or ``"gaussian"`` to force one; None: decided as above.
+    kind
+        ``"haadf"`` or ``"phase"`` (phase images are never counts).
+
+    Returns
+    -------
+    tuple
+        ``(data_for_the_fit, noise_model, flags)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> counts = rng.poisson(50.0, (64, 64)).astype(float)
+    >>> detector_counts(1.0e4 + 3.0 * counts)[1], detector_counts(1.0e4 + 3.0 * counts, gain=3.0, offset=1.0e4)[1]
+    ('gaussian', 'poisson')
+    """
+    from halex.errors import InputError
+    from halex.stem.fit import estimate_noise
+
+    if noise is not None and noise not in ("poisson", "gaussian"):
+        raise InputError(f"noise model must be 'poisson' or 'gaussian', got {noise!r}")
+    if gain is not None and not gain > 0:
+        raise InputError(f"--gain must be positive (detector values per electron), got {gain}")
+    out = (data - (offset or 0.0)) / (gain or 1.0) if (gain is not None or offset is not None) else data
+    if noise is not None or kind != "haadf":
+        return out, noise or "gaussian", []
+    flags: list[str] = []
+    mean, var = float(np.median(out)), estimate_noise(out) ** 2
+    if not (out < 0).any() and var < 1e-4 * max(mean, 1e-300):
+        return out, "poisson", []  # no measurable noise (a noiseless simulation): any likelihood fits it
+    if (out < 0).any() or not 0.5 < var / max(mean, 1e-300) < 2.0:
+        flags.append(f"the image does not behave like electron counts (pixel variance {var:.3g} against a mean level "
+                     f"{mean:.3g}; counts have them equal): fitted with Gaussian noise. Give --gain and --offset "
+                     "(detector values per electron, value at zero electrons) to fit counts, or --noise gaussian "
+                     "to silence this")
+        return out, "gaussian", flags
+    return out, "poisson", flags
+
+
 def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float = 1.5, threshold: float = 4.0,
-                  significance: float = DEFAULT_SIGNIFICANCE, background: str = "constant") -> StemAnalysis:
+                  significance: float = DEFAULT_SIGNIFICANCE, background: str = "constant", gain: float | None = None,
+                  offset: float | None = None, noise: str | None = None) -> StemAnalysis:
     """Fit every column of ``image`` and measure it (see module docstring).
 
     ``min_separation`` (Å), ``threshold`` (σ above background for candidates) and
-    ``significance`` (A/σ_A to keep a column) go to :func:`~halex.stem.fit.fit_columns`;
-    HAADF images are fitted with Poisson, phase images with Gaussian likelihood.
+    ``significance`` (A/σ_A to keep a column) go to :func:`~halex.stem.fit.fit_columns`.
+    The noise model and the counts come from :func:`detector_counts` (``gain``, ``offset``,
+    ``noise``); its flags are in ``summary["warnings"]``.
     """
-    noise = "poisson" if image.kind == "haadf" else "gaussian"
-    data = image.data
-    if noise == "poisson" and (data < 0).any():
-        log.info("HAADF image has negative values (offset-corrected detector?): fitting with Gaussian noise")
-        noise = "gaussian"
+    data, noise, flags = detector_counts(image.data, gain=gain, offset=offset, noise=noise, kind=image.kind)
+    for text in flags:
+        log.warning("halex: warning: %s", text)
     px = image.pixel_size
     fit = fit_columns(data, pixel_size=px, noise=noise, min_separation=min_separation, threshold=threshold,
                       significance=significance, background=background)
@@ -248,6 +305,8 @@ def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float 
              "significance": np.r_[fit.significance, vol_fw[len(fit.x):] / np.maximum(svol_fw[len(fit.x):], 1e-300)]}
     cols, idx, summary = analyze_positions(x * px, y * px, vol_fw, zone=zone, kind=image.kind, extra=extra, detected=det)
     summary["predicted_halide_sites"] = int(nadd)
+    summary["warnings"] = list(summary.get("warnings", [])) + flags
+    summary["detector"] = {"gain": gain, "offset": offset}
     summary.update(image={"source": image.source, "shape": list(image.shape), "pixel_size_A": px, "kind": image.kind},
                    fit={"noise_model": fit.noise_model, "noise_sigma": fit.noise_sigma, "iterations": fit.iterations,
                         "median_sigma_x_A": float(np.median(fit.sigma_x) * px), "median_width_A": float(np.median(fit.width) * px)})
