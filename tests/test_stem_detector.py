@@ -52,3 +52,16 @@ def test_cli_says_so_and_takes_gain_and_offset(counts_image, tmp_path):
     assert r.returncode == 0 and "does not behave like electron counts" in r.stderr, r.stderr[-2000:]
     r = run_cli("stem", "analyze", "raw.tif", "--gain", "3.7", "--offset", "10000", "-o", "b", cwd=tmp_path)
     assert r.returncode == 0 and "electron counts" not in r.stderr, r.stderr[-2000:]
+
+
+def test_quoted_position_errors_are_checked_against_the_lattice_scatter():
+    """Counts fitted as counts: the Pb–Pb spacings scatter as the position errors say. The same
+    image in detector units (30 values per electron) forced through a Poisson fit quotes
+    errors √30 too small; the scatter check catches it and says which precision to use."""
+    image, _ = simulate_image(heterostructure((6, 6, 3), 1), kind="haadf", dose=1e5, pixel_size=0.1, seed=0)
+    good = analyze_image(image)
+    assert 0.5 <= good.summary["precision"]["ratio"] <= 2.0
+    assert not any("scatter" in w for w in good.summary["warnings"])
+    bad = analyze_image(dataclasses.replace(image, data=30.0 * image.data), noise="poisson")
+    assert bad.summary["precision"]["ratio"] == pytest.approx(np.sqrt(30.0), rel=0.5)
+    assert any("Pb–Pb spacings scatter" in w for w in bad.summary["warnings"])
