@@ -54,9 +54,7 @@ t0 = time.perf_counter()
 res = optimize(scheme, verbose=False)
 dt = time.perf_counter() - t0
 p = res.optimized_parameters
-get = lambda k: float(p.get(k).value)
-print(json.dumps({"wall_s": dt, "k": [get("rates.k1"), get("rates.k2")], "width": get("irf.width"),
-                  "center": get("irf.center"), "disp": [get("irf.disp1"), get("irf.disp2")],
+print(json.dumps({"wall_s": dt, "values": {k: float(p.get(k).value) for k in sys.argv[4].split(",")},
                   "nfev": int(res.number_of_function_evaluations)}))
 """
 
@@ -99,6 +97,37 @@ irf:
 #: Python of the anchor's own environment (bash benchmarks/setup_anchors.sh)
 ANCHOR_PYTHON = str(Path(__file__).resolve().parent / ".anchors" / "glotaran" / "bin" / "python")
 
+def best_time(fit, repeat: int):
+    """Shortest wall time (s) of ``repeat`` calls of ``fit()`` and the last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fit()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def run_glotaran(python: Path, m: TAMap, model: str, params: str, labels: list[str], repeat: int) -> dict | None:
+    """pyglotaran on map ``m`` in its own environment, ``repeat`` runs: the fastest one's
+    ``{"wall_s", "values" (the parameters named in ``labels``), "nfev"}``, or None if it failed."""
+    best = None
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        np.savez(tmp / "map.npz", delta_a=m.delta_a, time_ps=m.time_ps, wavelength_nm=m.wavelength_nm)
+        (tmp / "model.yml").write_text(model)
+        (tmp / "params.yml").write_text(params)
+        (tmp / "run.py").write_text(GLOTARAN)
+        for _ in range(repeat):
+            r = subprocess.run([str(python), str(tmp / "run.py"), str(tmp / "map.npz"), str(tmp / "model.yml"),
+                                str(tmp / "params.yml"), ",".join(labels)], capture_output=True, text=True, timeout=1800)
+            if r.returncode != 0:
+                print("pyglotaran failed:\n", r.stderr[-2000:])
+                return None
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+            best = res if best is None or res["wall_s"] < best["wall_s"] else best
+    return best
+
+
 def make_map(seed: int = 5) -> TAMap:
     w = np.arange(380, 701, 4.0)
     t = np.r_[np.arange(-1.5, 3.0, 0.02), np.geomspace(3.0, 3000.0, 120)]
@@ -121,79 +150,28 @@ def main() -> None:
     m = make_map()
     truth_t0 = np.polynomial.polynomial.polyval((m.wavelength_nm - CENTER) / 100, CHIRP)
     rows = []
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        g = fit_global(m, 2, fit_chirp=True)
-        times.append(time.perf_counter() - t0)
-    rows.append(
-        (
-            "halex fit_global",
-            min(times),
-            g.lifetimes_ps,
-            g.irf_fwhm_ps,
-            1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)),
-            "automatic start: 3 lifetime starts, chirp estimated and refined within ±0.3 ps",
-        )
-    )
+    wall, g = best_time(lambda: fit_global(m, 2, fit_chirp=True), args.repeat)
+    rows.append(("halex fit_global", wall, g.lifetimes_ps, g.irf_fwhm_ps,
+                 1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)),
+                 "automatic start: 3 lifetime starts, chirp estimated and refined within ±0.3 ps"))
     from halex.ta import Chirp
 
     same = Chirp((0.1, 0.3, 0.25), CENTER)  # pyglotaran's starting values below
-    times = []
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        g = fit_global(m, 2, chirp=same, fit_chirp=True, lifetimes_start_ps=[2.5, 400.0])
-        times.append(time.perf_counter() - t0)
-    rows.append(
-        (
-            "halex fit_global",
-            min(times),
-            g.lifetimes_ps,
-            g.irf_fwhm_ps,
-            1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)),
-            "same start as pyglotaran",
-        )
-    )
+    wall, g = best_time(lambda: fit_global(m, 2, chirp=same, fit_chirp=True, lifetimes_start_ps=[2.5, 400.0]),
+                        args.repeat)
+    rows.append(("halex fit_global", wall, g.lifetimes_ps, g.irf_fwhm_ps,
+                 1000 * np.max(np.abs(g.chirp(m.wavelength_nm) - truth_t0)), "same start as pyglotaran"))
     py = Path(args.glotaran_python)
     if py.exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            np.savez(tmp / "map.npz", delta_a=m.delta_a, time_ps=m.time_ps, wavelength_nm=m.wavelength_nm)
-            (tmp / "model.yml").write_text(MODEL)
-            (tmp / "params.yml").write_text(PARAMS)
-            (tmp / "run.py").write_text(GLOTARAN)
-            best = None
-            for _ in range(args.repeat):
-                r = subprocess.run(
-                    [
-                        str(py),
-                        str(tmp / "run.py"),
-                        str(tmp / "map.npz"),
-                        str(tmp / "model.yml"),
-                        str(tmp / "params.yml"),
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=1800,
-                )
-                if r.returncode != 0:
-                    print("pyglotaran failed:\n", r.stderr[-2000:])
-                    break
-                res = json.loads(r.stdout.strip().splitlines()[-1])
-                best = res if best is None or res["wall_s"] < best["wall_s"] else best
-            if best:
-                tau = np.sort(1 / np.array(best["k"]))
-                c = np.polynomial.polynomial.polyval((m.wavelength_nm - CENTER) / 100, [best["center"], *best["disp"]])
-                rows.append(
-                    (
-                        f"pyglotaran optimize ({best['nfev']} nfev)",
-                        best["wall_s"],
-                        tau,
-                        best["width"] * FWHM_PER_SIGMA,
-                        1000 * np.max(np.abs(c - truth_t0)),
-                        "start near truth",
-                    )
-                )
+        best = run_glotaran(py, m, MODEL, PARAMS, ["rates.k1", "rates.k2", "irf.width", "irf.center", "irf.disp1",
+                                                  "irf.disp2"], args.repeat)
+        if best:
+            v = best["values"]
+            tau = np.sort(1 / np.array([v["rates.k1"], v["rates.k2"]]))
+            c = np.polynomial.polynomial.polyval((m.wavelength_nm - CENTER) / 100,
+                                                 [v["irf.center"], v["irf.disp1"], v["irf.disp2"]])
+            rows.append((f"pyglotaran optimize ({best['nfev']} nfev)", best["wall_s"], tau,
+                         v["irf.width"] * FWHM_PER_SIGMA, 1000 * np.max(np.abs(c - truth_t0)), "start near truth"))
     else:
         rows.append(("pyglotaran", float("nan"), [np.nan, np.nan], np.nan, np.nan, f"not found at {py}"))
     print(
@@ -208,27 +186,6 @@ def main() -> None:
 
 
 MEASURED = Path(__file__).resolve().parent.parent / "tests" / "data" / "ta" / "TA_Ru-dppz_400nm_ACN.SIA.gz"
-
-GLOTARAN_MEASURED = r"""
-import json, sys, time, warnings
-import numpy as np, xarray as xr
-warnings.filterwarnings("ignore")
-from glotaran.io import load_model, load_parameters
-from glotaran.project import Scheme
-from glotaran.optimization.optimize import optimize
-d = np.load(sys.argv[1])
-data = xr.DataArray(d["delta_a"], dims=("time", "spectral"),
-                    coords={"time": d["time_ps"], "spectral": d["wavelength_nm"]}).to_dataset(name="data")
-scheme = Scheme(load_model(sys.argv[2]), load_parameters(sys.argv[3]), {"dataset1": data},
-                maximum_number_function_evaluations=200)
-optimize(scheme, verbose=False)
-t0 = time.perf_counter()
-res = optimize(scheme, verbose=False)
-dt = time.perf_counter() - t0
-p = res.optimized_parameters
-print(json.dumps({"wall_s": dt, "k": [float(p.get("rates.k1").value), float(p.get("rates.k2").value)],
-                  "nfev": int(res.number_of_function_evaluations)}))
-"""
 
 MODEL_MEASURED = """
 default_megacomplex: decay-parallel
@@ -271,40 +228,21 @@ def measured_rows(glotaran_python: Path, repeat: int) -> list[tuple]:
     for label, kw in (("halex ta fit, defaults (2 + offset, scatter out)", {"exclude_nm": [(380, 405)]}),
                       ("halex ta fit, published protocol", {"exclude_nm": [(380, 405)], "t_range_ps": (0.35, 2000.0),
                                                             "irf_fwhm_ps": 0.12})):
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            _, g, _, _ = analyze_map(m, global_components=2, offset=True, **kw)
-            times.append(time.perf_counter() - t0)
-        rows.append((label, min(times), g.lifetimes_ps, g.lifetimes_err_ps, f"{len(g.warnings)} warnings"))
+        wall, (_, g, _, _) = best_time(lambda kw=kw: analyze_map(m, global_components=2, offset=True, **kw), repeat)
+        rows.append((label, wall, g.lifetimes_ps, g.lifetimes_err_ps, f"{len(g.warnings)} warnings"))
     keep = (m.wavelength_nm < 380) | (m.wavelength_nm > 405)
     late = m.time_ps >= 1.5
-    from halex.ta import TAMap
-
     sub = TAMap(m.wavelength_nm[keep], m.time_ps[late], m.delta_a[np.ix_(late, keep)])
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        g = fit_global(sub, 2, offset=True, irf_fwhm_ps=0.12, chirp=Chirp((0.0,), 560.0),
-                       lifetimes_start_ps=[4.0, 83.0])
-        times.append(time.perf_counter() - t0)
-    rows.append(("halex fit_global, same data and model as pyglotaran", min(times), g.lifetimes_ps,
+    wall, g = best_time(lambda: fit_global(sub, 2, offset=True, irf_fwhm_ps=0.12, chirp=Chirp((0.0,), 560.0),
+                                           lifetimes_start_ps=[4.0, 83.0]), repeat)
+    rows.append(("halex fit_global, same data and model as pyglotaran", wall, g.lifetimes_ps,
                  g.lifetimes_err_ps, f"{sub.delta_a.shape[0]} x {sub.delta_a.shape[1]}"))
     if glotaran_python.exists():
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            np.savez(tmp / "map.npz", delta_a=sub.delta_a, time_ps=sub.time_ps, wavelength_nm=sub.wavelength_nm)
-            (tmp / "model.yml").write_text(MODEL_MEASURED)
-            (tmp / "params.yml").write_text(PARAMS_MEASURED)
-            (tmp / "run.py").write_text(GLOTARAN_MEASURED)
-            r = subprocess.run([str(glotaran_python), str(tmp / "run.py"), str(tmp / "map.npz"), str(tmp / "model.yml"),
-                                str(tmp / "params.yml")], capture_output=True, text=True, timeout=1800)
-            if r.returncode == 0:
-                res = json.loads(r.stdout.strip().splitlines()[-1])
-                rows.append((f"pyglotaran optimize ({res['nfev']} nfev)", res["wall_s"], np.sort(1 / np.array(res["k"])),
-                             [np.nan, np.nan], "same data and model"))
-            else:
-                print("pyglotaran failed:\n", r.stderr[-2000:])
+        res = run_glotaran(glotaran_python, sub, MODEL_MEASURED, PARAMS_MEASURED, ["rates.k1", "rates.k2"], 1)
+        if res:
+            k = [res["values"]["rates.k1"], res["values"]["rates.k2"]]
+            rows.append((f"pyglotaran optimize ({res['nfev']} nfev)", res["wall_s"], np.sort(1 / np.array(k)),
+                         [np.nan, np.nan], "same data and model"))
     return rows
 
 
