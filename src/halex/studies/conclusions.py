@@ -166,10 +166,8 @@ def _energy_combination(value: float, coeffs: Sequence[float], sd_eV: float | No
     ``sd_eV`` independently: SE = sd · √Σc² (c in kcal/mol per halide per eV), t with ``dof``."""
     if sd_eV is None:
         return {"value": value, "se": None, "low": None, "high": None, "n": 1}
-    from scipy.stats import t
-
     se = sd_eV * float(np.sqrt(np.sum(np.square(coeffs))))
-    h = float(t.ppf(0.5 + level / 2, dof)) * se
+    h = _t(dof + 1, level) * se  # dof degrees of freedom
     return {"value": value, "se": se, "low": value - h, "high": value + h, "n": dof + 1}
 
 

@@ -175,21 +175,23 @@ def _read_xrdml(path: Path) -> Pattern:
         t = _local(el.tag)
         if t in ("kAlpha1", "kAlpha2", "ratioKAlpha2KAlpha1") and el.text:
             meta[t] = float(el.text)
-    radiation = xrdml_radiation(meta)
+    radiation = declared_radiation(meta.get("kAlpha1"), meta.get("kAlpha2"), meta.get("ratioKAlpha2KAlpha1"))
     if radiation is not None:
         meta["radiation"] = radiation
     pat = check_pattern(x, counts, source=repr(str(path)))
     return Pattern(pat.two_theta_deg, pat.intensity, None, meta)
 
 
-def xrdml_radiation(meta: dict[str, Any]) -> tuple[tuple[float, float], ...] | None:
-    """The lines an XRDML header declares: Kα1 alone when the Kα2/Kα1 ratio is 0 (a
-    monochromated scan), else Kα1 and Kα2 with that ratio.
+def declared_radiation(ka1: float | None, ka2: float | None, ratio: float | None) -> tuple[tuple[float, float], ...] | None:
+    """The lines a pattern file declares (XRDML ``<usedWavelength>``, Bruker RAW header):
+    Kα1 alone when the Kα2/Kα1 ratio is 0 (a monochromated scan), else Kα1 and Kα2 with that ratio.
 
     Parameters
     ----------
-    meta
-        ``kAlpha1``, ``kAlpha2`` (Å) and ``ratioKAlpha2KAlpha1`` as read from ``<usedWavelength>``.
+    ka1, ka2
+        Wavelengths (Å) as the file gives them (None if absent).
+    ratio
+        Kα2/Kα1 intensity ratio (None if absent: Kα1 only).
 
     Returns
     -------
@@ -198,14 +200,12 @@ def xrdml_radiation(meta: dict[str, Any]) -> tuple[tuple[float, float], ...] | N
 
     Examples
     --------
-    >>> xrdml_radiation({"kAlpha1": 1.540598, "kAlpha2": 1.544426, "ratioKAlpha2KAlpha1": 0.0})
+    >>> declared_radiation(1.540598, 1.544426, 0.0)
     ((1.540598, 1.0),)
     """
-    ka1 = meta.get("kAlpha1")
     if ka1 is None:
         return None
-    ratio = float(meta.get("ratioKAlpha2KAlpha1", 0.0))
-    ka2 = meta.get("kAlpha2")
+    ratio = float(ratio or 0.0)
     if ratio > 0 and ka2:
         return ((float(ka1), 1.0), (float(ka2), ratio))
     return ((float(ka1), 1.0),)
@@ -293,8 +293,7 @@ def _read_bruker_raw(path: Path) -> Pattern:
     x = start + step * np.arange(steps)
     meta: dict[str, Any] = {"format": "Bruker RAW1.01", "n_ranges": int(n_ranges)}
     if 0.1 < ka1 < 5:
-        meta["radiation"] = ((float(ka1), 1.0), (float(ka2), float(ratio))) if ratio > 0 and ka2 > 0 else \
-            ((float(ka1), 1.0),)
+        meta["radiation"] = declared_radiation(ka1, ka2, ratio)
     pat = check_pattern(x, y, source=repr(str(path)))
     return Pattern(pat.two_theta_deg, pat.intensity, None, meta)
 
