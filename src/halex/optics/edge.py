@@ -49,11 +49,12 @@ def _window(n: int, de: float, smooth_eV: float) -> int:
 def _curvature(a: np.ndarray, de: float, win: int) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Smoothed spectrum, its second derivative, the point noise and the noise of d²A/dE²."""
     from scipy.signal import savgol_coeffs, savgol_filter
+    from scipy.stats import median_abs_deviation
 
     s = savgol_filter(a, win, 3)
     d2 = savgol_filter(a, win, 3, deriv=2, delta=de)
     resid = a - s
-    noise = float(1.4826 * np.median(np.abs(resid - np.median(resid)))) * np.sqrt(win / max(win - 4, 1))
+    noise = float(median_abs_deviation(resid, scale="normal")) * np.sqrt(win / max(win - 4, 1))
     noise_d2 = noise * float(np.linalg.norm(savgol_coeffs(win, 3, deriv=2, delta=de)))
     return s, d2, noise, noise_d2
 
@@ -194,6 +195,7 @@ def absorption_features(energy_eV: np.ndarray, absorbance: np.ndarray, *, smooth
     (1.86, 'shoulder', True)
     """
     from scipy.signal import savgol_filter
+    from scipy.stats import median_abs_deviation
 
     e = np.asarray(energy_eV, float)
     a = np.asarray(absorbance, float)
@@ -206,7 +208,7 @@ def absorption_features(energy_eV: np.ndarray, absorbance: np.ndarray, *, smooth
     if rng <= 0:
         raise AnalysisError("flat absorption spectrum: no edge to analyse")
     warnings: list[str] = []
-    noise = float(1.4826 * np.median(np.abs(a - s - np.median(a - s))))
+    noise = float(median_abs_deviation(a - s, scale="normal"))
     low = float(np.median(s[: max(5, e.size // 20)]))
     # the absorbance starts to rise: 10 noise σ (or 2 % of the range) above the lowest-energy level;
     # never a fraction of the whole range, which a strong UV continuum would push above the exciton

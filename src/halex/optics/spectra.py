@@ -279,9 +279,11 @@ def point_noise(y: np.ndarray) -> float:
     >>> round(point_noise(y), 3)
     0.01
     """
+    from scipy.stats import median_abs_deviation
+
     y = np.asarray(y, float)
     d = y[1:-1] - 0.5 * (y[:-2] + y[2:])
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(1.5))
+    return float(median_abs_deviation(d, scale="normal") / np.sqrt(1.5))
 
 
 def _quality(y: np.ndarray, fitted: np.ndarray, n_par: int) -> tuple[float, float, float, list[str]]:

@@ -213,6 +213,8 @@ def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dic
     tuple
         ``({position_sigma_A, expected_spacing_sd_A, observed_spacing_sd_A, ratio, n}, flags)``.
     """
+    from scipy.stats import median_abs_deviation
+
     ok = np.isfinite(cols["a_x_A"]) & np.isfinite(cols.get("sigma_x_A", np.full(len(cols["a_x_A"]), np.nan)))
     ok &= ~np.isin(cols["domain"], ["unassigned", "chalcohalide"])
     if ok.sum() < 8:
@@ -220,7 +222,7 @@ def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dic
     sig = float(np.median(cols["sigma_x_A"][ok]))
     expected = np.sqrt(2.0) * sig * (np.sqrt(2.0) if zone == "101" else 1.0)
     a = cols["a_x_A"][ok]
-    observed = float(1.4826 * np.median(np.abs(a - np.median(a))))
+    observed = float(median_abs_deviation(a, scale="normal"))
     ratio = observed / max(expected, 1e-300)
     out = {"position_sigma_A": sig, "expected_spacing_sd_A": float(expected), "observed_spacing_sd_A": observed,
            "ratio": float(ratio), "n": int(ok.sum())}

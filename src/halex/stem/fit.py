@@ -53,8 +53,10 @@ SETTLE_SWEEPS = 3
 def estimate_noise(data: np.ndarray) -> float:
     """Standard deviation of white noise in ``data`` from the median absolute deviation of
     the difference of diagonal neighbours (robust to structure at the column scale)."""
+    from scipy.stats import median_abs_deviation
+
     d = (data[1:, 1:] - data[:-1, :-1]) / np.sqrt(2.0)
-    return float(1.4826 * np.median(np.abs(d - np.median(d))))
+    return float(median_abs_deviation(d, axis=None, scale="normal"))
 
 
 def find_columns(data: np.ndarray, *, pixel_size: float, min_separation: float = 1.5, smoothing: float = 0.3,

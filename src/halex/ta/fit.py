@@ -178,6 +178,8 @@ def estimate_chirp(m: TAMap, *, order: int = 2, min_snr: float = 8.0, smooth: in
     >>> bool(abs(est(600.0)[()] - (0.2 + 0.5 * (600.0 - est.center_nm) / 100)) < 0.05)
     True
     """
+    from scipy.stats import median_abs_deviation
+
     if not 0 <= order <= 5:
         raise InputError(f"chirp polynomial order must lie in 0–5, got {order}")
     _check_irf(irf_fwhm_ps)
@@ -197,7 +199,7 @@ def estimate_chirp(m: TAMap, *, order: int = 2, min_snr: float = 8.0, smooth: in
     for _ in range(10):
         c = np.polynomial.polynomial.polyfit(u[keep], onsets[keep], order, w=np.sqrt(weights[keep]))
         r = onsets - np.polynomial.polynomial.polyval(u, c)
-        mad = 1.4826 * np.median(np.abs(r[keep] - np.median(r[keep]))) + 1e-6
+        mad = median_abs_deviation(r[keep], scale="normal") + 1e-6
         new = np.abs(r) <= 3 * mad
         if new.sum() < order + 2 or np.array_equal(new, keep):
             break
@@ -623,6 +625,8 @@ def lifetime_warnings(lifetimes_ps, errors_ps, t_last_ps: float, irf_fwhm_ps: fl
 def _pre_zero_noise(t: np.ndarray, d: np.ndarray, t0: np.ndarray, sigma: float) -> np.ndarray:
     """Noise SD per wavelength from the delays well before its time zero (≥ 5 points), else from
     the point-to-point scatter of the late half of the trace (MAD of first differences / √2)."""
+    from scipy.stats import median_abs_deviation
+
     out = np.empty(d.shape[0])
     for j in range(d.shape[0]):
         pre = np.isfinite(d[j]) & (t < t0[j] - max(5 * sigma, 0.5))
@@ -631,7 +635,7 @@ def _pre_zero_noise(t: np.ndarray, d: np.ndarray, t0: np.ndarray, sigma: float) 
         else:
             late = d[j, t.size // 2:]
             dif = np.diff(late[np.isfinite(late)])
-            out[j] = 1.4826 * np.median(np.abs(dif - np.median(dif))) / np.sqrt(2) if dif.size > 4 else np.nan
+            out[j] = median_abs_deviation(dif, scale="normal") / np.sqrt(2) if dif.size > 4 else np.nan
     good = np.isfinite(out) & (out > 0)
     fill = float(np.median(out[good])) if good.any() else 1.0
     return np.where(good, out, fill)
