@@ -1,12 +1,16 @@
 """Benchmark of the exchange studies.
 
-1. ``halex study all`` on a heterostructure with the default engine: wall time, number
-   of relaxations, mean optimizer steps per relaxation, cache-hit rerun time; the three
+1. ``halex study all`` on a heterostructure with the default engine and the default
+   protocol (FIRE2, warm starts along every series, 2 replicas): wall time, number of
+   relaxations, mean optimizer steps per relaxation, cache-hit rerun time; the three
    result tables are printed after the timing table.
-2. One relaxation of a ≈ 2,000-atom heterostructure (perovskite 6×6×6 on 2 chalcohalide
+2. In the same run, the layers series (N = 1…3 from both ends) once with the new protocol
+   and once with the old one (FIRE, every model from its built geometry, 1 replica), each
+   into its own fresh store, so the two are timed on the same machine state.
+3. One relaxation of a ≈ 2,000-atom heterostructure (perovskite 6×6×6 on 2 chalcohalide
    layers): wall time, steps, time per step.
 
-    .venv/bin/python benchmarks/bench_study.py                      # default model (hours on 2 cores)
+    .venv/bin/python benchmarks/bench_study.py                      # default model
     .venv/bin/python benchmarks/bench_study.py --size 3 3 3 1       # a smaller model
     .venv/bin/python benchmarks/bench_study.py --skip-large         # without the 2,000-atom relaxation
 
@@ -15,7 +19,8 @@
 interrupted and resumed runs; with 2 workers it is about twice the wall time).
 
 There is no anchor library that runs these studies, so the table reports halex alone;
-the per-relaxation cost against bare ASE is in bench_engine.py.
+the per-call cost against CHGNet's own calculator and the optimizer choice are in
+bench_protocol.py, the per-relaxation cost against bare ASE in bench_engine.py.
 """
 
 from __future__ import annotations
@@ -32,10 +37,9 @@ from pathlib import Path
 
 
 def _study_all(size: list[str], workers: int, fmax: str | None, out: Path | None) -> dict:
-    from ase.db import connect
-
     out = out or Path(tempfile.mkdtemp(prefix="halex-bench-study-"))
-    cmd = [sys.executable, "-m", "halex.cli.main", "-q", "study", "all", "--size", *size, "--workers", str(workers), "-o", str(out)]
+    cmd = [sys.executable, "-m", "halex.cli.main", "-q", "study", "all", "--size", *size, "--workers", str(workers), "-o", str(out),
+           "--db", str(out / "halex.db")]
     if fmax:
         cmd += ["--fmax", fmax]
     t0 = time.perf_counter()
@@ -44,11 +48,37 @@ def _study_all(size: list[str], workers: int, fmax: str | None, out: Path | None
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     rerun = time.perf_counter() - t0
-    rows = [r for r in connect(out / "halex.db").select() if str(r.get("label", "")).startswith("study ")]
+    return {"out": out, "wall_s": wall, "rerun_s": rerun, **_store_figures(out / "halex.db")}
+
+
+def _store_figures(db: Path) -> dict:
+    """Relaxations, mean steps, largest model, summed compute and compute per step of the study rows of ``db``."""
+    from ase.db import connect
+
+    rows = [r for r in connect(db).select() if str(r.get("label", "")).startswith("study ") and r.get("status") != "running"]
     steps = [r.get("step", 0) for r in rows]
     compute = sum(float(r.get("wall_s", 0.0)) for r in rows)
-    return {"out": out, "wall_s": wall, "rerun_s": rerun, "relaxations": len(rows), "mean_steps": sum(steps) / max(1, len(steps)),
-            "atoms": max(r.natoms for r in rows), "compute_s": compute, "s_per_step": compute / max(1, sum(steps))}
+    return {"relaxations": len(rows), "mean_steps": sum(steps) / max(1, len(steps)), "atoms": max(r.natoms for r in rows),
+            "compute_s": compute, "s_per_step": compute / max(1, sum(steps))}
+
+
+def _layers_series(size: list[str], workers: int, fmax: str | None, old: bool) -> dict:
+    """The layers series (N = 1..3, both ends) with the old or the new protocol, in a fresh store."""
+    from halex.io import write_structure
+    from halex.models import heterostructure
+
+    out = Path(tempfile.mkdtemp(prefix="halex-bench-series-"))
+    model = heterostructure() if size == ["default"] else heterostructure(tuple(int(v) for v in size[:3]), int(size[3]))
+    write_structure(out / "model.extxyz", model)
+    n_pv = int(model.arrays["layer"][model.arrays["domain"] == "perovskite"].max())
+    cmd = [sys.executable, "-m", "halex.cli.main", "-q", "study", "layers", "--model", str(out / "model.extxyz"),
+           "--max-layers", str(min(3, n_pv)), "--workers", str(workers), "-o", str(out / "study"), "--db", str(out / "halex.db")]
+    cmd += ["--cold", "--optimizer", "FIRE", "--replicas", "1"] if old else []
+    if fmax:
+        cmd += ["--fmax", fmax]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return {"wall_s": time.perf_counter() - t0, **_store_figures(out / "halex.db")}
 
 
 def _large() -> dict:
@@ -79,6 +109,15 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     print(f"| study all --size {' '.join(args.size)} ({args.workers} workers) | {s['atoms']} | {s['relaxations']} | "
           f"{s['mean_steps']:.0f} | {s['wall_s']:.0f} | {s['compute_s']:.0f} | {s['s_per_step']:.2f} | {s['rerun_s']:.0f} |")
+    print("\n| layers series, same run | relaxations | mean steps | wall (s) | relaxation compute, summed (s) |")
+    print("|---|---|---|---|---|")
+    series = {}
+    for label, old in (("old protocol: FIRE, cold starts, 1 replica", True), ("new protocol: FIRE2, warm starts, 2 replicas", False)):
+        series[old] = r = _layers_series(args.size, args.workers, args.fmax, old)
+        print(f"| {label} | {r['relaxations']} | {r['mean_steps']:.0f} | {r['wall_s']:.0f} | {r['compute_s']:.0f} |", flush=True)
+    o, n = series[True], series[False]
+    print(f"\nPer relaxation the new protocol takes {o['compute_s'] / o['relaxations'] / (n['compute_s'] / n['relaxations']):.2f}× "
+          f"less compute; the series with 2 replicas costs {n['wall_s'] / o['wall_s']:.2f}× the old single-start series' wall time.\n")
     if not args.skip_large:
         big = _large()
         print(f"| one relaxation, perovskite 6x6x6 + 2 layers (converged {big['converged']}) | {big['atoms']} | 1 | "

@@ -52,11 +52,6 @@ def _f(v):
     return float(v) if v not in ("", None) else None
 
 
-def _replica0(row):
-    """Energy (eV) of the relaxation from the built start, the first of a row's replicas."""
-    return float(row["replica_energies_eV"].split()[0])
-
-
 def test_study_all_writes_tables_figures_report(all_run):
     out = all_run
     layers = _rows(out / "layers" / "layers.csv")
@@ -234,7 +229,7 @@ def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path)
     """SIGKILL a layers study after its first relaxations; the rerun completes with the same numbers."""
     out = tmp_path / "killed"
     args = [*HALEX, "study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out),
-            "--replicas", "1"]
+            "--replicas", "2"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen = ""
     deadline = time.time() + 600
@@ -250,13 +245,15 @@ def test_killed_study_resumes_with_identical_numbers(all_run, hs_file, tmp_path)
     assert proc.returncode == -signal.SIGKILL, seen[-2000:]
     assert not (out / "layers.csv").exists()
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "1", "-o", str(out),
-                "--replicas", "1", timeout=900)
+                "--replicas", "2", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "(from the store)" in r.stderr
     again = {r["model"]: r for r in _rows(out / "layers.csv")}
     ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
-    for name in ("pristine", "interface-1", "bottom-1"):  # all_run's first replica is the built start
-        assert float(again[name]["energy_eV"]) == pytest.approx(_replica0(ref[name]), abs=1e-5)
+    for name in ("pristine", "interface-1", "bottom-1"):  # the same starts (warm from the same parents) as all_run
+        assert float(again[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=1e-5)
+        assert again[name]["replica_energies_eV"] == ref[name]["replica_energies_eV"]
+        assert again[name]["start_from"] == ref[name]["start_from"]
 
 
 @pytest.mark.slow
@@ -264,17 +261,18 @@ def test_two_worker_dask_cluster(all_run, hs_file, tmp_path):
     """The layers study on a 2-worker local Dask cluster gives the inline run's numbers."""
     out = tmp_path / "dask"
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--fmax", FMAX, "--workers", "2", "-o", str(out),
-                "--replicas", "1", timeout=900)
+                "--replicas", "2", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "[study] 6/6" in r.stderr
+    assert "[study] 9/9" in r.stderr
+    assert re.search(r"interface-1 .*\(warm from pristine(~r1)?\)", r.stderr), r.stderr[-3000:]
     # per-relaxation step progress travels from the worker processes to the client's log
     assert re.search(r"\[study\] pristine \(\d+ atoms\): step 0 ", r.stderr), r.stderr[-3000:]
     assert re.search(r"\[study\] interface-1 \(\d+ atoms\): step 10 ", r.stderr), r.stderr[-3000:]
     par = {r["model"]: r for r in _rows(out / "layers.csv")}
     ref = {r["model"]: r for r in _rows(all_run / "layers" / "layers.csv")}
     for name in ("pristine", "interface-1", "bottom-1"):
-        # same relaxation path; single- vs multi-threaded PyTorch may differ in the last digits
-        assert float(par[name]["energy_eV"]) == pytest.approx(_replica0(ref[name]), abs=2e-3)
+        # same starts and relaxation paths; single- vs multi-threaded PyTorch may differ in the last digits
+        assert float(par[name]["energy_eV"]) == pytest.approx(float(ref[name]["energy_eV"]), abs=2e-3)
 
 
 def test_study_all_plan_fits_defaults_and_refuses_a_stage_that_cannot_run():
@@ -476,4 +474,26 @@ def test_replicas_below_one_are_refused_before_anything_runs(hs_file, tmp_path):
     r = run_cli("study", "layers", "--model", str(hs_file), "--max-layers", "1", "--replicas", "0", "--workers", "1",
                 "-o", str(tmp_path / "out"), "--db", str(tmp_path / "x.db"))
     assert r.returncode == 2 and "--replicas must be >= 1" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
+
+
+def _workers_beyond_memory():
+    """Local workers whose summed memory estimate for the 108-atom model exceeds this machine."""
+    from halex.engines import get_engine
+    from halex.engines.base import machine_memory_GB
+    from halex.models import heterostructure
+
+    return str(int(machine_memory_GB() / get_engine("mlip").cost(heterostructure((2, 2, 2), 1)).memory_GB) + 1)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--optimizer", "Foo"], "unknown --optimizer 'Foo'"),
+    (["--workers", "MEM"], "GB of memory ("),
+])
+def test_bad_protocol_or_a_study_too_large_for_memory_is_refused(tmp_path, extra, message):
+    """One line, exit 2, nothing written: an unknown optimizer, or a study whose memory estimate
+    (workers × the engine's cost-model memory per model) exceeds the machine; the message says it."""
+    extra = [_workers_beyond_memory() if v == "MEM" else v for v in extra]
+    r = run_cli("study", "all", "--size", "2", "2", "2", "1", *extra, "-o", str(tmp_path / "out"), "--db", str(tmp_path / "x.db"))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()

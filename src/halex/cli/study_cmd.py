@@ -27,6 +27,11 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("--replicas", type=int, default=2,
                    help="relaxations of every model from seeded perturbed starts, lowest kept; their spread is the "
                         "minimum-to-minimum noise behind the verdicts (default 2)")
+    p.add_argument("--optimizer", default=None,
+                   help="ASE optimizer of every relaxation of the study (default FIRE2, chosen by measurement: "
+                        "docs/studies.md)")
+    p.add_argument("--cold", action="store_true",
+                   help="start every model from its built geometry instead of its parent's relaxed one (slower)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,6 +112,15 @@ def _plan(args: argparse.Namespace, engine, model) -> None:
         log.info("plan: %d relaxations of up to %d atoms with %s", n, len(model), engine.name)
         return
     workers = args.workers or (1 if args.scheduler else os.cpu_count() or 1)
+    if not args.scheduler:  # local workers share this machine's memory
+        from halex.engines.base import machine_memory_GB
+        from halex.errors import InputError
+
+        need, have = cost.memory_GB * workers, machine_memory_GB()
+        if need > have:
+            raise InputError(f"this study needs ≈ {need:.1f} GB of memory ({workers} worker(s) × {cost.memory_GB:.1f} GB for "
+                             f"{len(model)} atoms, by the {engine.name} engine's cost model), more than this machine's "
+                             f"{have:.1f} GB: use fewer --workers, a smaller --size, or a cluster (--scheduler)")
     total = cost.seconds * TYPICAL_STEPS * n
     log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s per step), "
              "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker", n, len(model), engine.name, format_duration(total),
@@ -129,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.replicas < 1:
         raise InputError(f"--replicas must be >= 1, got {args.replicas}")
+    from halex.relax import OPTIMIZERS
+
+    if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown --optimizer {args.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     model = _model(args)
     engine = get_engine(args.engine, **parse_settings(args.set))
     _plan(args, engine, model)
@@ -141,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         if args.scheduler:
             client.get()  # an unreachable scheduler fails here, before anything is computed or written
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
-                             client=client, replicas=args.replicas)
+                             client=client, replicas=args.replicas, optimizer=args.optimizer or st.STUDY_OPTIMIZER,
+                             warm=not args.cold)
     written: list = []
 
     def write(study) -> None:  # each study as soon as it is finished, with the report over all finished ones

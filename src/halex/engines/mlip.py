@@ -52,6 +52,10 @@ class CHGNetEngine(Engine):
             raise InputError(f"device must be 'cpu', 'cuda' or 'mps', got {self._settings['device']!r}")
         self._model = None  # loaded on first use, owned by this engine instance
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a Dask worker) without the loaded model: the worker loads its own."""
+        return {**self.__dict__, "_model": None}
+
     def _load(self):
         if self._model is None:
             try:

@@ -36,9 +36,13 @@ from ase import Atoms
 
 from halex.engines import DEFAULT_ENGINE
 from halex.errors import InputError
+from halex.studies.starts import REPLICA_RATTLE_A, replica_start, warm_start
+
+#: The optimizer of every study relaxation (chosen by measurement, see docs/studies.md).
+STUDY_OPTIMIZER = "FIRE2"
 
 __all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "plan_all",
-           "standalone_perovskite", "DEFAULT_MAX_LAYERS"]
+           "standalone_perovskite", "DEFAULT_MAX_LAYERS", "replica_start", "warm_start", "STUDY_OPTIMIZER"]
 
 log = logging.getLogger("halex.study")
 
@@ -67,10 +71,16 @@ class StudySettings:
     source, target
         The exchange (``"Cl"`` → ``"I"``).
     replicas
-        Relaxations of every model: the built start and ``replicas − 1`` starts with every
+        Relaxations of every model: its start and ``replicas − 1`` starts with every
         atom displaced by a seeded Gaussian of :data:`REPLICA_RATTLE_A` per Cartesian
         component. The lowest final energy is kept; the spread of the replicas is the
         minimum-to-minimum noise behind the layers verdicts.
+    optimizer
+        ASE optimizer of every relaxation of the study (one protocol for all models).
+    warm
+        Start every model from the relaxed geometry of its parent in the study (the model
+        one exchange step before it), see :mod:`halex.studies.starts`; False: every model
+        from its built geometry.
     """
 
     engine: Any = DEFAULT_ENGINE
@@ -83,6 +93,8 @@ class StudySettings:
     source: str = "Cl"
     target: str = "I"
     replicas: int = 1
+    optimizer: str = STUDY_OPTIMIZER
+    warm: bool = True
 
     def describe(self) -> dict[str, Any]:
         from halex.engines import get_engine
@@ -91,7 +103,8 @@ class StudySettings:
         return {"engine": get_engine(self.engine).describe(), "fmax_eV_per_A": self.fmax or DEFAULT_FMAX,
                 "max_steps": self.steps, "pbx2_reference": self.reference, "store": str(self.store_url),
                 "exchange": f"{self.source}->{self.target}", "replicas": self.replicas,
-                "replica_rattle_A": REPLICA_RATTLE_A}
+                "replica_rattle_A": REPLICA_RATTLE_A, "optimizer": self.optimizer,
+                "starts": "warm (parent's relaxed geometry)" if self.warm else "built geometry"}
 
 
 @dataclass
@@ -158,56 +171,43 @@ def _check_model(atoms: Atoms) -> None:
         raise InputError("the model has no perovskite domain")
 
 
-#: standard deviation (Å) of the Gaussian displacement of each atom in a replica start
-REPLICA_RATTLE_A = 0.05
+def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: StudySettings) -> list:
+    """The relaxations of ``models``: ``settings.replicas`` per model and the standalone perovskite
+    of each heterostructure; with ``settings.warm`` each warm from its parent's relaxations."""
+    from halex.studies.runner import RelaxTask
+
+    def names(n: str) -> tuple[str, ...]:
+        return tuple(n if r == 0 else f"{n}~r{r}" for r in range(settings.replicas))
+
+    tasks = []
+    for name, atoms in models.items():
+        parent = parents.get(name) if settings.warm else None
+        for r, task in enumerate(names(name)):
+            tasks.append(RelaxTask(task, replica_start(atoms, r) if parent is None else atoms,
+                                   names(parent) if parent else (), 0 if parent is None else r))
+        if (atoms.arrays["domain"] == "chalcohalide").any():
+            nc_parent = (f"{parent}/nc",) if parent and (models[parent].arrays["domain"] == "chalcohalide").any() else ()
+            tasks.append(RelaxTask(f"{name}/nc", standalone_perovskite(atoms), nc_parent))
+    return tasks
 
 
-def replica_start(atoms: Atoms, replica: int) -> Atoms:
-    """Start ``replica`` of a model: the built geometry for 0, else every atom displaced by a
-    Gaussian of :data:`REPLICA_RATTLE_A` Å per component (seeded by the replica number).
-
-    Parameters
-    ----------
-    atoms
-        The built model.
-    replica
-        0, 1, 2, ...
-
-    Returns
-    -------
-    Atoms
-        A copy (arrays and info kept).
-
-    Examples
-    --------
-    >>> from ase.build import bulk
-    >>> a = bulk("Cu", cubic=True)
-    >>> bool(abs(replica_start(a, 1).positions - a.positions).max() > 0)
-    True
-    """
-    out = atoms.copy()
-    if replica:
-        out.positions += np.random.default_rng(1000 + int(replica)).normal(0.0, REPLICA_RATTLE_A, out.positions.shape)
-        out.info["replica"] = int(replica)
-    return out
-
-
-def _relax_all(models: dict[str, Atoms], settings: StudySettings) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+def _relax_all(models: dict[str, Atoms], settings: StudySettings,
+               parents: dict[str, str | None] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
     """Relax every model (``settings.replicas`` starts, the lowest kept) and its standalone perovskite;
-    returns ({name: result}, {name: nc result}, {name: [replica energies, eV]})."""
-    from halex.studies.runner import RelaxTask, raise_failures, run_relaxations
+    ``parents`` maps a model to the model it is warm-started from (earlier in ``models``).
+    Returns ({name: result}, {name: nc result}, {name: [replica energies, eV]})."""
+    from halex.relax import OPTIMIZERS
+    from halex.studies.runner import raise_failures, run_relaxations
     from halex.units import DEFAULT_FMAX
 
     if isinstance(settings.replicas, bool) or not isinstance(settings.replicas, (int, np.integer)) or settings.replicas < 1:
         raise InputError(f"--replicas must be an integer >= 1, got {settings.replicas!r}")
-    tasks = []
-    for name, atoms in models.items():
-        for r in range(settings.replicas):
-            tasks.append(RelaxTask(name if r == 0 else f"{name}~r{r}", replica_start(atoms, r)))
-        if (atoms.arrays["domain"] == "chalcohalide").any():
-            tasks.append(RelaxTask(f"{name}/nc", standalone_perovskite(atoms)))
+    if settings.optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {settings.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    tasks = _tasks(models, parents or {}, settings)
     done, failed = run_relaxations(tasks, settings.engine, str(settings.store_url), fmax=settings.fmax or DEFAULT_FMAX,
-                                   steps=settings.steps, client=settings.client, retries=settings.retries)
+                                   steps=settings.steps, optimizer=settings.optimizer, client=settings.client,
+                                   retries=settings.retries)
     raise_failures(failed)
     res, energies = {}, {}
     for n in models:
@@ -216,6 +216,14 @@ def _relax_all(models: dict[str, Atoms], settings: StudySettings) -> tuple[dict[
         res[n] = min(runs, key=lambda x: x.energy)
     nc = {n: done.get(f"{n}/nc", done[n]) for n in models}  # a bare nanocrystal is its own reference
     return res, nc, energies
+
+
+def _start_column(name: str, res: dict[str, Any], models: dict[str, Atoms]) -> dict[str, Any]:
+    """The row column that records where the kept relaxation of ``name`` started."""
+    parent = res[name].parent
+    if parent is None:
+        parent = models[name].info.get("warm_start_from", "built geometry")
+    return {"start_from": parent}
 
 
 def _replica_columns(energies: list[float]) -> dict[str, Any]:
@@ -305,7 +313,9 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
         for k in range(1, max_layers + 1):
             models[f"{start}-{k}"] = exchange_layers(model, k, start=start, source=settings.source, target=settings.target)
     e_src, e_tgt = _references(settings)
-    res, nc, reps = _relax_all(models, settings)
+    parents = {f"{st}-{k}": "pristine" if k == 1 else f"{st}-{k - 1}" for st in ("interface", "bottom")
+               for k in range(1, max_layers + 1)}
+    res, nc, reps = _relax_all(models, settings, parents)
     rows, diff, struct = [], [], []
     e0 = res["pristine"].energy
     for name in models:
@@ -322,7 +332,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
                          "dE_cum_kcal_mol": exchange_energy(res[name].energy, e0, x_tot, e_src, e_tgt),
                          "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms),
                          "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged,
-                         **_replica_columns(reps[name])})
+                         **_start_column(name, res, models), **_replica_columns(reps[name])})
             prev_name = name
     by = {(r["start"], r["n_layers"]): r for r in rows}
     for k in range(1, max_layers + 1):
@@ -334,7 +344,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
                     "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                     "interfacial_strain_percent": _istrain(res["pristine"].atoms, nc["pristine"].atoms),
                     "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged,
-                    **_replica_columns(reps["pristine"])}
+                    **_start_column("pristine", res, models), **_replica_columns(reps["pristine"])}
     meta = {**settings.describe(), "max_layers": max_layers, "favoured_start": favoured,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     relaxed = {n: r.atoms for n, r in res.items()}
@@ -401,9 +411,9 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
                                           target=settings.target)
     models = {f"chalco-{p:g}": m for p, m in zip(pct, series)}
     e_src, e_tgt = _references(settings)
-    res, nc, reps = _relax_all(models, settings)
-    rows, struct = [], []
     names = list(models)
+    res, nc, reps = _relax_all(models, settings, dict(zip(names[1:], names[:-1])))
+    rows, struct = [], []
     for name in names:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
     istrain = {n: _istrain(res[n].atoms, nc[n].atoms) for n in names}  # "after" of a step is "before" of the next
@@ -417,7 +427,8 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
                      "dE_minus_first_step_kcal_mol": None if de is None or first is None else de - first,
                      "interfacial_strain_before_percent": istrain[prev],
                      "interfacial_strain_after_percent": istrain[name],
-                     "converged": res[name].converged, **_replica_columns(reps[name])})
+                     "converged": res[name].converged, **_start_column(name, res, models),
+                     **_replica_columns(reps[name])})
     meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
             "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
@@ -459,7 +470,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     for pat in ALLOY_ORDERED:
         models[pat] = alloy_perovskite(model, fraction, pattern=pat, seed=0, source=settings.source, target=settings.target)
     e_src, e_tgt = _references(settings)
-    res, nc, reps = _relax_all(models, settings)
+    res, nc, reps = _relax_all(models, settings, {n: "alloy-base" for n in models if n != "alloy-base"})
     e_base = res["alloy-base"].energy
     rows, struct = [], []
     for name in models:
@@ -473,7 +484,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
                      "achieved_fraction": entry["achieved_fraction"], "energy_eV": res[name].energy,
                      "dE_kcal_mol": exchange_energy(res[name].energy, e_base, x, e_src, e_tgt),
                      "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged,
-                     **_replica_columns(reps[name])})
+                     **_start_column(name, res, models), **_replica_columns(reps[name])})
     rand = np.array([r["dE_kcal_mol"] for r in rows if r["pattern"] == "random"])
     mean, spread = float(rand.mean()), float(rand.std(ddof=1))
     for r in rows:
@@ -608,6 +619,9 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int | None
     layers = stage("layers", lambda: layers_study(model, max_layers, settings))
     fav = layers.meta["favoured_start"]
     start = exchange_layers(model, max_layers, start=fav, source=settings.source, target=settings.target)
+    if settings.warm:  # the next stages start from the favoured model as the layers study relaxed it
+        start = warm_start(start, layers.models[f"{fav}-{max_layers}"])
+        start.info["warm_start_from"] = f"layers {fav}-{max_layers}"
     base = f"{fav} {max_layers} layers (favoured) + interfacial monolayer"
 
     def chalcohalide() -> Study:

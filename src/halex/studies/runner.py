@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,10 +44,27 @@ PROGRESS_TOPIC = "halex-progress"
 
 @dataclass(frozen=True)
 class RelaxTask:
-    """One relaxation a study needs: a unique ``name`` and the start structure."""
+    """One relaxation a study needs.
+
+    Attributes
+    ----------
+    name
+        Unique within the study.
+    atoms
+        The model as built (its species, arrays and, without parents, its start geometry).
+    parents
+        Names of earlier tasks: the start is the relaxed geometry of the lowest-energy one
+        of them with this model's species (:func:`~halex.studies.starts.warm_start`). Empty:
+        start from ``atoms``.
+    replica
+        Replica number: > 0 adds the seeded replica displacement to the start
+        (:func:`~halex.studies.starts.replica_start`).
+    """
 
     name: str
     atoms: Atoms
+    parents: tuple[str, ...] = ()
+    replica: int = 0
 
 
 @dataclass
@@ -62,6 +79,7 @@ class TaskResult:
     cached: bool
     row_id: int | None
     seconds: float
+    parent: str | None = None
 
 
 def _worker_progress(name: str, every: int):
@@ -83,19 +101,33 @@ def _worker_progress(name: str, every: int):
     return observer
 
 
-def _relax_one(atoms: Atoms, name: str, engine: dict[str, Any], store_url: str, fmax: float, steps: int,
-               progress_every: int = 0) -> TaskResult:
-    """Worker side: open the engine and the store, relax, return the result (picklable)."""
-    from halex.engines import get_engine
+def _start(task: RelaxTask, parents: Sequence[TaskResult]) -> tuple[Atoms, str | None]:
+    """The start structure of ``task`` and the name of the parent it was warmed from (None: cold)."""
+    from halex.studies.starts import replica_start, warm_start
+
+    atoms, parent = task.atoms, None
+    if parents:
+        best = min(parents, key=lambda r: r.energy)
+        atoms, parent = warm_start(task.atoms, best.atoms), best.name
+    return replica_start(atoms, task.replica), parent
+
+
+def _relax_one(task: RelaxTask, engine, store_url: str, fmax: float, steps: int, optimizer: str = "FIRE",
+               progress_every: int = 0, *parents: TaskResult) -> TaskResult:
+    """Worker side: the start (warm from ``parents``), the store, relax; return the result (picklable).
+
+    ``engine`` is the engine object itself (settings and launch profile travel with it).
+    """
     from halex.relax import relax
     from halex.store import ResultStore
 
     t0 = time.perf_counter()
-    eng = get_engine(engine["name"], **engine["settings"])
-    obs = _worker_progress(name, progress_every)
-    r = relax(atoms, eng, fmax=fmax, steps=steps, store=ResultStore(store_url), label=f"study {name}",
-              observers=(obs,) if obs else ())
-    return TaskResult(name, r.atoms, r.energy, r.nsteps, r.converged, r.cached, r.row_id, time.perf_counter() - t0)
+    atoms, parent = _start(task, parents)
+    obs = _worker_progress(task.name, progress_every)
+    r = relax(atoms, engine, fmax=fmax, steps=steps, optimizer=optimizer, store=ResultStore(store_url),
+              label=f"study {task.name}", observers=(obs,) if obs else ())
+    return TaskResult(task.name, r.atoms, r.energy, r.nsteps, r.converged, r.cached, r.row_id,
+                      time.perf_counter() - t0, parent)
 
 
 def connect(scheduler: str | None, workers: int | None):
@@ -159,6 +191,18 @@ class LazyClient:
             self._client = None
 
 
+def _check_tasks(tasks: Sequence[RelaxTask]) -> None:
+    """Unique names, and every parent an earlier task (so the tasks run in the order given)."""
+    seen: set[str] = set()
+    for t in tasks:
+        if t.name in seen:
+            raise InputError(f"study task names must be unique ({t.name!r} twice)")
+        missing = [p for p in t.parents if p not in seen]
+        if missing:
+            raise InputError(f"task {t.name!r} warm-starts from {', '.join(missing)}, which must come before it")
+        seen.add(t.name)
+
+
 def run_relaxations(
     tasks: Sequence[RelaxTask],
     engine,
@@ -166,50 +210,70 @@ def run_relaxations(
     *,
     fmax: float,
     steps: int = 1000,
+    optimizer: str = "FIRE",
     client=None,
     retries: int = 1,
     progress_every: int = 10,
 ) -> tuple[dict[str, TaskResult], dict[str, str]]:
     """Relax every task; return ({name: result}, {name: error message of failed tasks}).
 
-    With ``client`` (a :class:`distributed.Client` or a :class:`LazyClient`) the tasks run
-    concurrently on its workers, else one after the other in this process. One log line per finished task:
-    tasks done / total, energy, steps, whether it came from the store; with a client also
-    one line every ``progress_every`` steps of each running relaxation (0: none).
+    A task with ``parents`` starts when they have finished, from the relaxed geometry of the
+    lowest of them (a warm start); tasks without a common ancestry run concurrently. With
+    ``client`` (a :class:`distributed.Client` or a :class:`LazyClient`) the tasks run on its
+    workers (a child is submitted with its parents' futures, so Dask starts it as soon as
+    they are done), else one after the other in this process. The engine object itself
+    goes to the workers, so its settings and launch profile are the ones used there. One
+    log line per finished task: tasks done / total, energy, steps, whether it came from the
+    store, and an ETA; with a client also one line every ``progress_every`` steps of each
+    running relaxation (0: none). A task whose parent failed fails too.
     """
     from halex.engines import get_engine
 
-    names = [t.name for t in tasks]
-    if len(set(names)) != len(names):
-        raise InputError("study task names must be unique")
-    desc = get_engine(engine).describe()
+    _check_tasks(tasks)
+    eng = get_engine(engine)
     done: dict[str, TaskResult] = {}
     failed: dict[str, str] = {}
     total = len(tasks)
-
     t_start = time.perf_counter()
 
     def _report(res: TaskResult) -> None:
         done[res.name] = res
         finished = len(done) + len(failed)
-        log.info("[study] %d/%d done: %s  E = %.4f eV  %d steps%s  %.0f s%s", finished, total, res.name,
-                 res.energy, res.nsteps, " (from the store)" if res.cached else "", res.seconds,
+        log.info("[study] %d/%d done: %s  E = %.4f eV  %d steps%s%s  %.0f s%s", finished, total, res.name,
+                 res.energy, res.nsteps, f" (warm from {res.parent})" if res.parent else "",
+                 " (from the store)" if res.cached else "", res.seconds,
                  _eta(time.perf_counter() - t_start, finished, total))
 
     if client is None:
         for t in tasks:
-            for attempt in range(retries + 1):
-                try:
-                    _report(_relax_one(t.atoms, t.name, desc, store_url, fmax, steps))
-                    break
-                except (KeyboardInterrupt, InputError):
-                    raise
-                except Exception as exc:  # reported, retried, then kept as a failure
-                    log.warning("[study] %s failed (attempt %d/%d): %s", t.name, attempt + 1, retries + 1, exc)
-                    if attempt == retries:
-                        failed[t.name] = f"{type(exc).__name__}: {exc}"
+            _run_inline(t, eng, store_url, fmax, steps, optimizer, retries, done, failed, _report)
         return done, failed
+    _run_dask(tasks, eng, store_url, fmax, steps, optimizer, retries, progress_every, client, done, failed, _report)
+    return done, failed
 
+
+def _run_inline(t: RelaxTask, eng, store_url: str, fmax: float, steps: int, optimizer: str, retries: int,
+                done: dict, failed: dict, report: Callable[[TaskResult], None]) -> None:
+    """One task in this process, retried ``retries`` times; a failed parent fails it at once."""
+    lost = [p for p in t.parents if p not in done]
+    if lost:
+        failed[t.name] = f"its parent {', '.join(lost)} failed"
+        return
+    for attempt in range(retries + 1):
+        try:
+            report(_relax_one(t, eng, store_url, fmax, steps, optimizer, 0, *(done[p] for p in t.parents)))
+            return
+        except (KeyboardInterrupt, InputError):
+            raise
+        except Exception as exc:  # reported, retried, then kept as a failure
+            log.warning("[study] %s failed (attempt %d/%d): %s", t.name, attempt + 1, retries + 1, exc)
+            if attempt == retries:
+                failed[t.name] = f"{type(exc).__name__}: {exc}"
+
+
+def _run_dask(tasks: Sequence[RelaxTask], eng, store_url: str, fmax: float, steps: int, optimizer: str, retries: int,
+              progress_every: int, client, done: dict, failed: dict, report: Callable[[TaskResult], None]) -> None:
+    """Submit every task (children with their parents' futures) and collect them as they finish."""
     from distributed import as_completed
 
     if isinstance(client, LazyClient):
@@ -223,19 +287,22 @@ def run_relaxations(
     if progress_every > 0:
         client.subscribe_topic(PROGRESS_TOPIC, _progress)
     try:
-        futures = {client.submit(_relax_one, t.atoms, t.name, desc, store_url, fmax, steps, progress_every,
-                                 key=f"halex-{t.name}-{id(t)}", retries=retries, pure=False): t.name for t in tasks}
-        for fut in as_completed(futures):
-            name = futures[fut]
+        by_name: dict[str, Any] = {}
+        for t in tasks:
+            by_name[t.name] = client.submit(_relax_one, t, eng, store_url, fmax, steps, optimizer, progress_every,
+                                            *(by_name[p] for p in t.parents), key=f"halex-{t.name}-{id(t)}",
+                                            retries=retries, pure=False)
+        names = {fut.key: name for name, fut in by_name.items()}
+        for fut in as_completed(list(by_name.values())):
+            name = names[fut.key]
             try:
-                _report(fut.result())
+                report(fut.result())
             except Exception as exc:
                 failed[name] = f"{type(exc).__name__}: {exc}"
-                log.warning("[study] %d/%d FAILED: %s: %s", len(done) + len(failed), total, name, exc)
+                log.warning("[study] %d/%d FAILED: %s: %s", len(done) + len(failed), len(tasks), name, exc)
     finally:
         if progress_every > 0:
             client.unsubscribe_topic(PROGRESS_TOPIC)
-    return done, failed
 
 
 def _eta(elapsed_s: float, finished: int, total: int) -> str:
