@@ -84,16 +84,24 @@ def test_task_order_and_failed_parents(lj_engine, tmp_path, monkeypatch):
 
 
 def test_layers_study_rows_record_where_each_model_started(lj_engine, tmp_path):
+    """Replica 0 of a model with a parent starts warm, replica 1 from the built geometry (the same
+    relaxation as a cold study's), so the kept minimum is never above the cold start's."""
     from halex.studies import StudySettings, layers_study
 
-    s = layers_study(_hs(), 2 if _n_layers() >= 2 else 1,
-                     StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.05, replicas=2))
+    n = 2 if _n_layers() >= 2 else 1
+    s = layers_study(_hs(), n, StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.05, replicas=2))
     rows = {r["model"]: r for r in s.tables["layers"]}
     assert rows["pristine"]["start_from"] == "built geometry"
-    assert rows["interface-1"]["start_from"] in ("pristine", "pristine~r1")
-    assert rows["bottom-2"]["start_from"] in ("bottom-1", "bottom-1~r1")
-    cold = layers_study(_hs(), 1, StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.05, warm=False))
-    assert {r["start_from"] for r in cold.tables["layers"]} == {"built geometry"}
+    assert rows["interface-1"]["start_from"] in ("pristine", "pristine~r1", "built geometry")
+    assert rows[f"bottom-{n}"]["start_from"] in (f"bottom-{n - 1}", f"bottom-{n - 1}~r1", "built geometry", "pristine",
+                                                 "pristine~r1")
+    cold = layers_study(_hs(), n, StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.05, warm=False))
+    cold_rows = {r["model"]: r for r in cold.tables["layers"]}
+    assert {r["start_from"] for r in cold_rows.values()} == {"built geometry"}
+    for name in ("interface-1", f"bottom-{n}"):
+        built = float(rows[name]["replica_energies_eV"].split()[1])
+        assert built == pytest.approx(cold_rows[name]["energy_eV"], abs=2e-6)  # the same relaxation (6 decimals)
+        assert rows[name]["energy_eV"] <= cold_rows[name]["energy_eV"] + 1e-12
     assert s.meta["optimizer"] == "FIRE2" and s.meta["starts"].startswith("warm")
 
 

@@ -171,9 +171,20 @@ def _check_model(atoms: Atoms) -> None:
         raise InputError("the model has no perovskite domain")
 
 
-def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: StudySettings) -> list:
+def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: StudySettings,
+           warm_from: dict[str, tuple[Atoms, str]] | None = None) -> list:
     """The relaxations of ``models``: ``settings.replicas`` per model and the standalone perovskite
-    of each heterostructure; with ``settings.warm`` each warm from its parent's relaxations."""
+    of each heterostructure.
+
+    A model without a parent (or with ``settings.warm`` False) starts from its built geometry,
+    its replicas r ≥ 1 from that geometry displaced (:func:`replica_start`). A model with a
+    parent starts from the parent's lowest relaxed geometry (replica 0), from its own built
+    geometry (replica 1) and from the warm start displaced (r ≥ 2); the lowest is kept, so a
+    warm start never makes a kept minimum higher than the built start's (with 2 or more
+    replicas), and the replicas' spread includes the dependence on the start. ``warm_from``
+    gives a model a relaxed geometry from outside the study (and its label) to start from in
+    place of a parent.
+    """
     from halex.studies.runner import RelaxTask
 
     def names(n: str) -> tuple[str, ...]:
@@ -182,19 +193,27 @@ def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: S
     tasks = []
     for name, atoms in models.items():
         parent = parents.get(name) if settings.warm else None
+        outside = (warm_from or {}).get(name) if settings.warm else None
         for r, task in enumerate(names(name)):
-            tasks.append(RelaxTask(task, replica_start(atoms, r) if parent is None else atoms,
-                                   names(parent) if parent else (), 0 if parent is None else r))
+            if outside is not None and r != 1:  # a geometry relaxed elsewhere, then displaced copies of it
+                tasks.append(RelaxTask(task, replica_start(warm_start(atoms, outside[0]), r), origin=outside[1]))
+            elif parent is None:  # the built geometry, then displaced copies of it
+                tasks.append(RelaxTask(task, replica_start(atoms, r)))
+            elif r == 1:  # one replica of every warm-started model starts from the built geometry
+                tasks.append(RelaxTask(task, atoms))
+            else:  # the parent's relaxed geometry, then displaced copies of it
+                tasks.append(RelaxTask(task, atoms, names(parent), r))
         if (atoms.arrays["domain"] == "chalcohalide").any():
             nc_parent = (f"{parent}/nc",) if parent and (models[parent].arrays["domain"] == "chalcohalide").any() else ()
             tasks.append(RelaxTask(f"{name}/nc", standalone_perovskite(atoms), nc_parent))
     return tasks
 
 
-def _relax_all(models: dict[str, Atoms], settings: StudySettings,
-               parents: dict[str, str | None] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+def _relax_all(models: dict[str, Atoms], settings: StudySettings, parents: dict[str, str | None] | None = None,
+               warm_from: dict[str, tuple[Atoms, str]] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
     """Relax every model (``settings.replicas`` starts, the lowest kept) and its standalone perovskite;
-    ``parents`` maps a model to the model it is warm-started from (earlier in ``models``).
+    ``parents`` maps a model to the model it is warm-started from (earlier in ``models``),
+    ``warm_from`` to a geometry relaxed outside the study (see :func:`_tasks`).
     Returns ({name: result}, {name: nc result}, {name: [replica energies, eV]})."""
     from halex.relax import OPTIMIZERS
     from halex.studies.runner import raise_failures, run_relaxations
@@ -204,7 +223,7 @@ def _relax_all(models: dict[str, Atoms], settings: StudySettings,
         raise InputError(f"--replicas must be an integer >= 1, got {settings.replicas!r}")
     if settings.optimizer not in OPTIMIZERS:
         raise InputError(f"unknown optimizer {settings.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    tasks = _tasks(models, parents or {}, settings)
+    tasks = _tasks(models, parents or {}, settings, warm_from)
     done, failed = run_relaxations(tasks, settings.engine, str(settings.store_url), fmax=settings.fmax or DEFAULT_FMAX,
                                    steps=settings.steps, optimizer=settings.optimizer, client=settings.client,
                                    retries=settings.retries)
@@ -218,12 +237,9 @@ def _relax_all(models: dict[str, Atoms], settings: StudySettings,
     return res, nc, energies
 
 
-def _start_column(name: str, res: dict[str, Any], models: dict[str, Atoms]) -> dict[str, Any]:
+def _start_column(name: str, res: dict[str, Any]) -> dict[str, Any]:
     """The row column that records where the kept relaxation of ``name`` started."""
-    parent = res[name].parent
-    if parent is None:
-        parent = models[name].info.get("warm_start_from", "built geometry")
-    return {"start_from": parent}
+    return {"start_from": res[name].parent or "built geometry"}
 
 
 def _replica_columns(energies: list[float]) -> dict[str, Any]:
@@ -332,7 +348,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
                          "dE_cum_kcal_mol": exchange_energy(res[name].energy, e0, x_tot, e_src, e_tgt),
                          "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms),
                          "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged,
-                         **_start_column(name, res, models), **_replica_columns(reps[name])})
+                         **_start_column(name, res), **_replica_columns(reps[name])})
             prev_name = name
     by = {(r["start"], r["n_layers"]): r for r in rows}
     for k in range(1, max_layers + 1):
@@ -344,7 +360,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
                     "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                     "interfacial_strain_percent": _istrain(res["pristine"].atoms, nc["pristine"].atoms),
                     "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged,
-                    **_start_column("pristine", res, models), **_replica_columns(reps["pristine"])}
+                    **_start_column("pristine", res), **_replica_columns(reps["pristine"])}
     meta = {**settings.describe(), "max_layers": max_layers, "favoured_start": favoured,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     relaxed = {n: r.atoms for n, r in res.items()}
@@ -374,7 +390,8 @@ def _check_alloy(fraction: float, random_seeds: int) -> float:
 
 
 def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudySettings, *, n_layers: int = 2,
-                       seed: int = 0, exchange_monolayer: bool = True) -> Study:
+                       seed: int = 0, exchange_monolayer: bool = True,
+                       warm_from: tuple[Atoms, str] | None = None) -> Study:
     """I/Cl in the first chalcohalide layers in a nested series of fractions (percent).
 
     Parameters
@@ -392,6 +409,9 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
         Seed of the site choice.
     exchange_monolayer
         Exchange the interfacial CsCl monolayer first.
+    warm_from
+        A relaxed geometry of the same atoms (and its label) for the first model to start
+        from, e.g. the favoured model of the layers study (``settings.warm``).
 
     Returns
     -------
@@ -412,7 +432,8 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     models = {f"chalco-{p:g}": m for p, m in zip(pct, series)}
     e_src, e_tgt = _references(settings)
     names = list(models)
-    res, nc, reps = _relax_all(models, settings, dict(zip(names[1:], names[:-1])))
+    res, nc, reps = _relax_all(models, settings, dict(zip(names[1:], names[:-1])),
+                               {names[0]: warm_from} if warm_from is not None else None)
     rows, struct = [], []
     for name in names:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
@@ -427,7 +448,7 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
                      "dE_minus_first_step_kcal_mol": None if de is None or first is None else de - first,
                      "interfacial_strain_before_percent": istrain[prev],
                      "interfacial_strain_after_percent": istrain[name],
-                     "converged": res[name].converged, **_start_column(name, res, models),
+                     "converged": res[name].converged, **_start_column(name, res),
                      **_replica_columns(reps[name])})
     meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
             "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
@@ -438,7 +459,8 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
 ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
 
 
-def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: StudySettings) -> Study:
+def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: StudySettings, *,
+                warm_from: tuple[Atoms, str] | None = None) -> Study:
     """Random vs ordered alloying of the perovskite's remaining source halide.
 
     Parameters
@@ -451,6 +473,9 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
         Random alloys (≥ 2, for a spread).
     settings
         How every relaxation runs (:class:`StudySettings`).
+    warm_from
+        A relaxed geometry of the same atoms (and its label) for the unalloyed model to
+        start from (``settings.warm``).
 
     Returns
     -------
@@ -470,7 +495,8 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     for pat in ALLOY_ORDERED:
         models[pat] = alloy_perovskite(model, fraction, pattern=pat, seed=0, source=settings.source, target=settings.target)
     e_src, e_tgt = _references(settings)
-    res, nc, reps = _relax_all(models, settings, {n: "alloy-base" for n in models if n != "alloy-base"})
+    res, nc, reps = _relax_all(models, settings, {n: "alloy-base" for n in models if n != "alloy-base"},
+                               {"alloy-base": warm_from} if warm_from is not None else None)
     e_base = res["alloy-base"].energy
     rows, struct = [], []
     for name in models:
@@ -484,7 +510,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
                      "achieved_fraction": entry["achieved_fraction"], "energy_eV": res[name].energy,
                      "dE_kcal_mol": exchange_energy(res[name].energy, e_base, x, e_src, e_tgt),
                      "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged,
-                     **_start_column(name, res, models), **_replica_columns(reps[name])})
+                     **_start_column(name, res), **_replica_columns(reps[name])})
     rand = np.array([r["dE_kcal_mol"] for r in rows if r["pattern"] == "random"])
     mean, spread = float(rand.mean()), float(rand.std(ddof=1))
     for r in rows:
@@ -619,19 +645,19 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int | None
     layers = stage("layers", lambda: layers_study(model, max_layers, settings))
     fav = layers.meta["favoured_start"]
     start = exchange_layers(model, max_layers, start=fav, source=settings.source, target=settings.target)
-    if settings.warm:  # the next stages start from the favoured model as the layers study relaxed it
-        start = warm_start(start, layers.models[f"{fav}-{max_layers}"])
-        start.info["warm_start_from"] = f"layers {fav}-{max_layers}"
+    # the next stages start from the favoured model as the layers study relaxed it (and from the built one)
+    warm_from = (layers.models[f"{fav}-{max_layers}"], f"layers {fav}-{max_layers}")
     base = f"{fav} {max_layers} layers (favoured) + interfacial monolayer"
 
     def chalcohalide() -> Study:
-        study = chalcohalide_study(start, percents, settings, n_layers=plan["chalcohalide_layers"], seed=seed)
+        study = chalcohalide_study(start, percents, settings, n_layers=plan["chalcohalide_layers"], seed=seed,
+                                   warm_from=warm_from)
         study.meta["base"] = base
         return study
 
     def alloy() -> Study:
         study = alloy_study(exchange_interface_monolayer(start, source=settings.source, target=settings.target),
-                            fraction, random_seeds, settings)
+                            fraction, random_seeds, settings, warm_from=warm_from)
         study.meta["base"] = base
         return study
 

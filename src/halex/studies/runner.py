@@ -59,12 +59,16 @@ class RelaxTask:
     replica
         Replica number: > 0 adds the seeded replica displacement to the start
         (:func:`~halex.studies.starts.replica_start`).
+    origin
+        Where ``atoms``' geometry came from when it is not the built one and not a parent task
+        (e.g. a model relaxed by an earlier study); recorded as the result's ``parent``.
     """
 
     name: str
     atoms: Atoms
     parents: tuple[str, ...] = ()
     replica: int = 0
+    origin: str | None = None
 
 
 @dataclass
@@ -79,7 +83,7 @@ class TaskResult:
     cached: bool
     row_id: int | None
     seconds: float
-    parent: str | None = None
+    parent: str | None = None  # the parent task or other origin of the start; None: the built geometry
 
 
 def _worker_progress(name: str, every: int):
@@ -105,7 +109,7 @@ def _start(task: RelaxTask, parents: Sequence[TaskResult]) -> tuple[Atoms, str |
     """The start structure of ``task`` and the name of the parent it was warmed from (None: cold)."""
     from halex.studies.starts import replica_start, warm_start
 
-    atoms, parent = task.atoms, None
+    atoms, parent = task.atoms, task.origin
     if parents:
         best = min(parents, key=lambda r: r.energy)
         atoms, parent = warm_start(task.atoms, best.atoms), best.name
