@@ -11,9 +11,10 @@ criterion of the reference DFT study (SPEC §4). With a store:
   transaction (``status="running"``); a rerun after a crash, Ctrl-C or ``kill -9``
   resumes from the last checkpoint;
 * the optimizer state is ASE's own restart record (the ``restart=`` file every ASE
-  optimizer writes each step and reads back on construction), so FIRE, FIRE2, BFGS (up
-  to :data:`MAX_BFGS_STATE_ATOMS` atoms), LBFGS and BFGSLineSearch resume on the path of
-  the uninterrupted run. ASE's FIRE restart record omits the mixing parameter ``a`` and
+  optimizer writes each step and reads back on construction), so FIRE, FIRE2, LBFGS, and
+  BFGS and BFGSLineSearch up to :data:`MAX_BFGS_STATE_ATOMS` atoms resume on the path of
+  the uninterrupted run (above it their 3N × 3N Hessian is not written every step: they
+  resume from the checkpoint's positions with a fresh Hessian). ASE's FIRE restart record omits the mixing parameter ``a`` and
   the count of downhill steps ``Nsteps``, and FIRE's constructor resets the time step
   ``dt`` after reading the record (ASE 3.29); halex records those three public
   attributes next to it (:data:`EXTRA_STATE`) and sets them after construction, which
@@ -53,7 +54,7 @@ __all__ = ["relax", "single_point", "RelaxResult", "CheckpointObserver", "OPTIMI
 log = logging.getLogger("halex.relax")
 
 OPTIMIZERS = ("FIRE", "FIRE2", "BFGS", "LBFGS", "BFGSLineSearch")
-#: BFGS Hessians (3N × 3N) are checkpointed only up to this many atoms (≈ 16 MB).
+#: BFGS and BFGSLineSearch Hessians (3N × 3N) are checkpointed only up to this many atoms (≈ 16 MB).
 MAX_BFGS_STATE_ATOMS = 500
 #: Public optimizer attributes that ASE's restart record leaves out but an exact resume needs.
 EXTRA_STATE: dict[str, tuple[str, ...]] = {"FIRE": ("dt", "a", "Nsteps"), "FIRE2": ("dt", "a", "Nsteps")}
@@ -340,7 +341,7 @@ def _start_point(atoms: Atoms, key: str, store: ResultStore | None, previous) ->
 
 def _restart_file(store: ResultStore | None, key: str, optimizer: str, natoms: int) -> Path | None:
     """Path of the optimizer's restart record, or None where no state is kept."""
-    if store is None or (optimizer == "BFGS" and natoms > MAX_BFGS_STATE_ATOMS):
+    if store is None or (optimizer in ("BFGS", "BFGSLineSearch") and natoms > MAX_BFGS_STATE_ATOMS):
         return None
     return store.run_dir(key) / RESTART_FILE
 

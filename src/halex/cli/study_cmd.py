@@ -28,7 +28,7 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
                    help="relaxations of every model from seeded perturbed starts, lowest kept; their spread is the "
                         "minimum-to-minimum noise behind the verdicts (default 2)")
     p.add_argument("--optimizer", default=None,
-                   help="ASE optimizer of every relaxation of the study (default FIRE2, chosen by measurement: "
+                   help="ASE optimizer of every relaxation of the study (default FIRE, chosen by measurement: "
                         "docs/studies.md)")
     p.add_argument("--cold", action="store_true",
                    help="start every model from its built geometry instead of its parent's relaxed one (slower)")

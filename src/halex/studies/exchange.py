@@ -39,7 +39,7 @@ from halex.errors import InputError
 from halex.studies.starts import REPLICA_RATTLE_A, replica_start, warm_start
 
 #: The optimizer of every study relaxation (chosen by measurement, see docs/studies.md).
-STUDY_OPTIMIZER = "FIRE2"
+STUDY_OPTIMIZER = "FIRE"
 
 __all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "plan_all",
            "standalone_perovskite", "DEFAULT_MAX_LAYERS", "replica_start", "warm_start", "STUDY_OPTIMIZER"]
