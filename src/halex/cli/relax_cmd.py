@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=output_path("structure"),
                    help="write the relaxed structure here (extxyz keeps domain/layer/role)")
     p.add_argument("--fmax", default=str(DEFAULT_FMAX), help=f"max residual force in eV/Å (default {DEFAULT_FMAX:.4f} = 4.5e-4 Ha/Bohr)")
-    p.add_argument("--optimizer", default="FIRE", help="FIRE (default), BFGS, LBFGS or BFGSLineSearch")
+    p.add_argument("--optimizer", default="FIRE", help="FIRE (default), FIRE2, BFGS, LBFGS or BFGSLineSearch")
     p.add_argument("--steps", default="1000", help="maximum optimizer steps (default 1000)")
     p.add_argument("--fix", default=None, help="atoms to hold fixed: comma-separated indices or 'layer:N,M' or 'domain:NAME'")
     p.add_argument("--cell", action="store_true", help="relax the cell too (periodic structures)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from halex.cli._common import output_path
+from halex.cli._common import add_engine_options, output_path
 
 log = logging.getLogger("halex.study")
 
@@ -14,10 +14,7 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     if model_required:
         p.add_argument("--model", required=True, help="heterostructure (extxyz with domain/layer/role)")
     p.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (tables, figures, models, report.html)")
-    p.add_argument("--engine", default="mlip", help="mlip (default) or cp2k")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="engine setting (JSON value), repeatable")
-    p.add_argument("--db", default=None,
-                   help="result store shared by all workers and commands (default $HALEX_DB, else ./halex.db)")
+    add_engine_options(p)  # --engine, --set, --mpi-ranks, --threads, --db: the same as halex relax
     p.add_argument("--fmax", type=float, default=None, help="eV/Å (default 4.5e-4 Ha/Bohr = 0.0231)")
     p.add_argument("--max-steps", type=int, default=1000, help="optimizer steps per relaxation (default 1000)")
     p.add_argument("--reference", choices=["molecule", "bulk"], default="molecule", help="PbX2 references (default molecule)")
@@ -130,8 +127,7 @@ def _plan(args: argparse.Namespace, engine, model) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from halex.cli._common import parse_settings
-    from halex.engines import get_engine
+    from halex.cli._common import make_engine
     from halex.errors import InputError
     from halex.studies import StudySettings, write_report, write_study
     from halex.studies import exchange as st
@@ -148,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
         raise InputError(f"unknown --optimizer {args.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     model = _model(args)
-    engine = get_engine(args.engine, **parse_settings(args.set))
+    engine = make_engine(args)  # the engine object, launch profile included, is what every worker runs
     _plan(args, engine, model)
     from halex.store import default_store_url
 
