@@ -23,6 +23,8 @@ warm start is compared with the cold start of the same model and optimizer.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import time
 
 import numpy as np
@@ -33,7 +35,8 @@ def _call_cost(atoms, engine, repeats: int = 5) -> tuple[float, float]:
     from chgnet.model.dynamics import CHGNetCalculator
 
     ours = engine.calculator()
-    theirs = CHGNetCalculator(model=engine._load(), use_device="cpu", on_isolated_atoms="ignore")
+    with contextlib.redirect_stdout(io.StringIO()):  # CHGNet's "will run on cpu" line
+        theirs = CHGNetCalculator(model=engine._load(), use_device="cpu", on_isolated_atoms="ignore")
     rng = np.random.default_rng(0)
     times = {}
     for label, calc in (("ef", ours), ("efsm", theirs)):
