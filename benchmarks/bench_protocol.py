@@ -65,18 +65,12 @@ def _run(label: str, atoms, engine, optimizer: str) -> dict:
     return row
 
 
-def _warm(template, parent):
-    out = template.copy()
-    out.positions = parent.positions
-    return out
-
-
 def main() -> None:
     import torch
 
     from halex.engines import get_engine
     from halex.models import exchange_layers, heterostructure
-    from halex.studies.exchange import replica_start
+    from halex.studies.starts import replica_start, warm_start
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", nargs=4, type=int, default=[4, 4, 4, 2], metavar=("N1", "N2", "N3", "LAYERS"))
@@ -95,11 +89,11 @@ def main() -> None:
     rows = {}
     for opt in args.optimizers:
         rows[("pristine", opt)] = p = _run("pristine, cold", pristine, engine, opt)
-        rows[("warm", opt)] = _run("interface-1, warm from pristine", _warm(step1, p["atoms"]), engine, opt)
+        rows[("warm", opt)] = _run("interface-1, warm from pristine", warm_start(step1, p["atoms"]), engine, opt)
     for opt in args.optimizers:
         rows[("cold", opt)] = _run("interface-1, cold", step1, engine, opt)
     best = args.optimizers[1] if len(args.optimizers) > 1 else args.optimizers[0]
-    start = replica_start(_warm(step1, rows[("pristine", best)]["atoms"]), 1)
+    start = replica_start(warm_start(step1, rows[("pristine", best)]["atoms"]), 1)
     rows[("replica", best)] = _run("interface-1, warm + replica displacement", start, engine, best)
     print("\n| optimizer | interface-1: warm − cold energy (eV) | warm steps / cold steps |\n|---|---|---|")
     for opt in args.optimizers:

@@ -137,3 +137,14 @@ def test_warm_start_reaches_a_minimum_as_low_as_the_cold_start_in_fewer_steps():
     e_cold, e_warm = min(r.energy for r in cold), min(r.energy for r in warm)
     assert e_warm <= e_cold + 0.02 * x, (e_warm, e_cold)
     assert sum(r.nsteps for r in warm) < sum(r.nsteps for r in cold), ([r.nsteps for r in warm], [r.nsteps for r in cold])
+
+
+def test_bad_replicas_or_optimizer_are_refused_when_the_settings_are_made():
+    """Before any reference or model is relaxed: the settings object itself refuses them."""
+    from halex.studies import StudySettings
+
+    with pytest.raises(InputError, match="unknown optimizer 'Foo'"):
+        StudySettings(optimizer="Foo")
+    for bad in (0, 1.5, True):
+        with pytest.raises(InputError, match="--replicas must be an integer >= 1"):
+            StudySettings(replicas=bad)

@@ -42,7 +42,7 @@ from halex.studies.starts import REPLICA_RATTLE_A, replica_start, warm_start
 STUDY_OPTIMIZER = "FIRE"
 
 __all__ = ["StudySettings", "Study", "layers_study", "chalcohalide_study", "alloy_study", "all_studies", "plan_all",
-           "standalone_perovskite", "DEFAULT_MAX_LAYERS", "replica_start", "warm_start", "STUDY_OPTIMIZER"]
+           "standalone_perovskite", "DEFAULT_MAX_LAYERS", "replica_start", "STUDY_OPTIMIZER"]
 
 log = logging.getLogger("halex.study")
 
@@ -95,6 +95,15 @@ class StudySettings:
     replicas: int = 1
     optimizer: str = STUDY_OPTIMIZER
     warm: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse bad replicas or an unknown optimizer here, before a study computes anything."""
+        from halex.relax import OPTIMIZERS
+
+        if isinstance(self.replicas, bool) or not isinstance(self.replicas, (int, np.integer)) or self.replicas < 1:
+            raise InputError(f"--replicas must be an integer >= 1, got {self.replicas!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
     def describe(self) -> dict[str, Any]:
         from halex.engines import get_engine
@@ -215,14 +224,9 @@ def _relax_all(models: dict[str, Atoms], settings: StudySettings, parents: dict[
     ``parents`` maps a model to the model it is warm-started from (earlier in ``models``),
     ``warm_from`` to a geometry relaxed outside the study (see :func:`_tasks`).
     Returns ({name: result}, {name: nc result}, {name: [replica energies, eV]})."""
-    from halex.relax import OPTIMIZERS
     from halex.studies.runner import raise_failures, run_relaxations
     from halex.units import DEFAULT_FMAX
 
-    if isinstance(settings.replicas, bool) or not isinstance(settings.replicas, (int, np.integer)) or settings.replicas < 1:
-        raise InputError(f"--replicas must be an integer >= 1, got {settings.replicas!r}")
-    if settings.optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {settings.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     tasks = _tasks(models, parents or {}, settings, warm_from)
     done, failed = run_relaxations(tasks, settings.engine, str(settings.store_url), fmax=settings.fmax or DEFAULT_FMAX,
                                    steps=settings.steps, optimizer=settings.optimizer, client=settings.client,
