@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# halex set-up from a fresh clone: Debian's cp2k, a virtual environment .venv with the
+# halex set-up from a fresh clone: Debian's cp2k and chromium, a virtual environment .venv with the
 # CPU build of PyTorch and halex with every extra, then the demo on the default engine.
 #   bash scripts/setup.sh            # install + demo
 #   bash scripts/setup.sh --no-demo  # install only (used by scripts/test.sh)
@@ -12,12 +12,17 @@ demo=1
 py=${PYTHON:-python3}
 quiet_pip() { "$@" 2>&1 | { grep -v -E "WARNING: Location|^$" || true; }; return "${PIPESTATUS[0]}"; }
 
-if ! command -v cp2k.psmp >/dev/null 2>&1; then
-  echo "[setup] installing CP2K (Debian package cp2k)"
+# Debian packages: CP2K (DFT engine), Chromium and its driver (the report's browser test)
+need=()
+command -v cp2k.psmp >/dev/null 2>&1 || need+=(cp2k)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "[setup] installing Debian packages: ${need[*]}"
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq cp2k >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -14,38 +14,47 @@ from ase.data.colors import jmol_colors
 
 from halex.errors import InputError
 
-__all__ = ["render_model", "COLOR_MODES"]
+__all__ = ["render_model", "color_table", "COLOR_MODES"]
 
 COLOR_MODES = ("element", "domain", "layer")
 _DOMAIN_COLORS = {"perovskite": "#3b75af", "chalcohalide": "#e08a2c"}
 
 
-def _colors(atoms: Atoms, by: str) -> tuple[np.ndarray, list]:
-    """RGBA colour per atom (N × 4) and legend handles."""
+def color_table(atoms: Atoms, by: str) -> tuple[np.ndarray, list[tuple[str, tuple[float, ...]]]]:
+    """RGBA colour per atom (N × 4) and the legend as (label, RGBA) pairs.
+
+    ``by`` is ``"element"`` (Jmol colours), ``"domain"`` or ``"layer"`` (coolwarm, layer 0 white).
+    The pictures and the report's 3D view share it, so both colour a model alike.
+    """
     from matplotlib import colormaps
-    from matplotlib.colors import to_rgba_array
-    from matplotlib.patches import Patch
+    from matplotlib.colors import to_rgba, to_rgba_array
 
     if by == "element":
         cols = to_rgba_array(jmol_colors[atoms.numbers])
-        legend = [
-            Patch(color=jmol_colors[z], label=s)
-            for z, s in sorted({(int(z), s) for z, s in zip(atoms.numbers, atoms.get_chemical_symbols())})
-        ]
+        legend = [(s, to_rgba(jmol_colors[z]))
+                  for z, s in sorted({(int(z), s) for z, s in zip(atoms.numbers, atoms.get_chemical_symbols())})]
         return cols, legend
+    if by not in COLOR_MODES:
+        raise InputError(f"unknown colouring {by!r}: choose one of {', '.join(COLOR_MODES)}")
     if by not in atoms.arrays:
         raise InputError(f"cannot colour by {by!r}: the model has no {by!r} array (use --color element)")
     if by == "domain":
         dom = atoms.arrays["domain"]
         cols = to_rgba_array([_DOMAIN_COLORS.get(d, "#888888") for d in dom])
-        legend = [Patch(color=_DOMAIN_COLORS.get(d, "#888888"), label=d) for d in sorted(set(dom))]
-        return cols, legend
+        return cols, [(d, to_rgba(_DOMAIN_COLORS.get(d, "#888888"))) for d in sorted(set(dom))]
     layer = atoms.arrays["layer"].astype(float)
     span = max(abs(layer.min()), abs(layer.max()), 1.0)
     cmap = colormaps["coolwarm"]
     cols = cmap(0.5 + 0.5 * layer / span)
-    legend = [Patch(color=cmap(0.5 + 0.5 * v / span), label=f"layer {int(v)}") for v in sorted(set(layer))]
-    return cols, legend
+    return cols, [(f"layer {int(v)}", tuple(cmap(0.5 + 0.5 * v / span))) for v in sorted(set(layer))]
+
+
+def _colors(atoms: Atoms, by: str) -> tuple[np.ndarray, list]:
+    """RGBA colour per atom (N × 4) and matplotlib legend handles."""
+    from matplotlib.patches import Patch
+
+    cols, legend = color_table(atoms, by)
+    return cols, [Patch(color=c, label=label) for label, c in legend]
 
 
 def render_model(atoms: Atoms, *, color_by: str = "element", title: str = ""):

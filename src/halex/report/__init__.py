@@ -3,7 +3,8 @@
 The page reads top-down as a report: a short summary of what was computed and what each
 study found, the settings as a table (any setting looser than halex's documented default
 flagged), then per study its tables with readable headers and units, its figures with
-captions, and a picture of every relaxed model. Figures are drawn by :mod:`halex.plotting`
+captions, a picture of every relaxed model and, at the end, an
+interactive 3D view of them all (:mod:`halex.report.viewer`, offline). Figures are drawn by :mod:`halex.plotting`
 and the studies' writer (:func:`halex.studies.output.write_study`) first; the report only
 links them.
 """
@@ -170,7 +171,7 @@ _STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:auto;line-height:
 
 
 def write_report(studies: list[Study], out: str | Path, folders: dict[str, str] | None = None) -> Path:
-    """``report.html``: a summary, the settings, every study's tables, captioned figures and models.
+    """``report.html``: a summary, the settings, every study's tables, captioned figures, model pictures and an interactive 3D view.
 
     Parameters
     ----------
@@ -189,7 +190,9 @@ def write_report(studies: list[Study], out: str | Path, folders: dict[str, str] 
     out = Path(out)
     folders = folders or {s.name: s.name for s in studies}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>halex exchange studies</title><style>{_STYLE}"
-             "</style></head><body>", "<h1>halex exchange studies</h1>"] + _conclusions(studies) + ["<h2>Summary</h2><ul>"]
+             "</style></head><body>", "<h1>halex exchange studies</h1>"] + _conclusions(studies) + [
+        "<p><a href='#view3d'>Interactive 3D view of every relaxed model</a></p>" if any(s.models for s in studies) else "",
+        "<h2>Summary</h2><ul>"]
     parts += [f"<li>{line}</li>" for line in _summary(studies)] + ["</ul>"]
     parts.append("<p>ΔE exchange in kcal/mol per exchanged halide: [(E(x·I) + x/2 E(PbCl2)) − (E(x·Cl) + x/2 E(PbI2))]/x; "
                  "strain of Pb–Pb distances against the standalone perovskite nanocrystal of the same size and "
@@ -210,6 +213,9 @@ def write_report(studies: list[Study], out: str | Path, folders: dict[str, str] 
             parts.append(_html_table(rows))
         parts += _figures(out, folder) + _models(out, folder)
         parts.append(f"<p>Per-layer profiles: <a href='{folder}/structure.csv'>structure.csv</a></p>")
+    from halex.report.viewer import viewer_section
+
+    parts += viewer_section({f"{s.name}/{n}": a for s in studies for n, a in s.models.items()})
     parts.append("</body></html>")
     path = out / "report.html"
     with atomic_output(path) as fh:
