@@ -2,10 +2,12 @@
 
 >>> from halex.engines import get_engine, list_engines
 >>> sorted(list_engines())
-['chgnet', 'cp2k', 'mlip']
+['7net-0', '7net-mf-0', 'chgnet', 'cp2k', 'mlip']
 
 ``"mlip"`` is the embedded default (a universal ML interatomic potential whose
-weights ship inside its PyPI package); ``"cp2k"`` runs real PBE DFT.
+weights ship inside its PyPI package); ``"cp2k"`` runs real PBE DFT; ``"7net-0"`` and
+``"7net-mf-0"`` (SevenNet, optional extra ``sevennet``) rescore studies with a second and
+third potential.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _REGISTRY: dict[str, str] = {
     "mlip": "halex.engines.mlip:CHGNetEngine",
     "chgnet": "halex.engines.mlip:CHGNetEngine",
     "cp2k": "halex.engines.cp2k:Cp2kEngine",
+    "7net-0": "halex.engines.sevennet:SevenNetEngine",
+    "7net-mf-0": "halex.engines.sevennet:SevenNetMFEngine",
 }
 
 

@@ -36,6 +36,7 @@ from ase import Atoms
 
 from halex.engines import DEFAULT_ENGINE
 from halex.errors import InputError
+from halex.studies.derive import derive_tables, favoured_start
 from halex.studies.starts import REPLICA_RATTLE_A, replica_start, warm_start
 
 #: The optimizer of every study relaxation (chosen by measurement, see docs/studies.md).
@@ -322,7 +323,6 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
         anything is computed).
     """
     from halex.models import exchange_layers
-    from halex.studies.energies import exchange_energy
 
     _check_model(model)
     n_avail = int(model.arrays["layer"][model.arrays["domain"] == "perovskite"].max())
@@ -336,8 +336,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
     parents = {f"{st}-{k}": "pristine" if k == 1 else f"{st}-{k - 1}" for st in ("interface", "bottom")
                for k in range(1, max_layers + 1)}
     res, nc, reps = _relax_all(models, settings, parents)
-    rows, diff, struct = [], [], []
-    e0 = res["pristine"].energy
+    rows, struct = [], []
     for name in models:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
     for start in ("interface", "bottom"):
@@ -347,29 +346,23 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
             x_tot = _count(models[name], settings.target) - _count(model, settings.target)
             x_step = _count(models[name], settings.target) - _count(models[prev_name], settings.target)
             rows.append({"start": start, "n_layers": k, "model": name, "x_step": x_step, "x_total": x_tot,
-                         "energy_eV": res[name].energy,
-                         "dE_step_kcal_mol": exchange_energy(res[name].energy, res[prev_name].energy, x_step, e_src, e_tgt),
-                         "dE_cum_kcal_mol": exchange_energy(res[name].energy, e0, x_tot, e_src, e_tgt),
+                         "energy_eV": None, "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                          "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms),
                          "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged,
                          **_start_column(name, res), **_replica_columns(reps[name])})
             prev_name = name
-    by = {(r["start"], r["n_layers"]): r for r in rows}
-    for k in range(1, max_layers + 1):
-        i, b = by[("interface", k)], by[("bottom", k)]
-        diff.append({"n_layers": k, "dE_step_interface_minus_bottom_kcal_mol": i["dE_step_kcal_mol"] - b["dE_step_kcal_mol"],
-                     "dE_cum_interface_minus_bottom_kcal_mol": i["dE_cum_kcal_mol"] - b["dE_cum_kcal_mol"]})
-    favoured = "interface" if by[("interface", max_layers)]["dE_cum_kcal_mol"] < by[("bottom", max_layers)]["dE_cum_kcal_mol"] else "bottom"
-    pristine_row = {"start": "none", "n_layers": 0, "model": "pristine", "x_step": 0, "x_total": 0, "energy_eV": e0,
+    pristine_row = {"start": "none", "n_layers": 0, "model": "pristine", "x_step": 0, "x_total": 0, "energy_eV": None,
                     "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                     "interfacial_strain_percent": _istrain(res["pristine"].atoms, nc["pristine"].atoms),
                     "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged,
                     **_start_column("pristine", res), **_replica_columns(reps["pristine"])}
+    tables = derive_tables("layers", {"layers": [pristine_row] + rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
+    favoured = favoured_start(tables)
     meta = {**settings.describe(), "max_layers": max_layers, "favoured_start": favoured,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     relaxed = {n: r.atoms for n, r in res.items()}
     relaxed["favoured"] = res[f"{favoured}-{max_layers}"].atoms
-    return Study("layers", {"layers": [pristine_row] + rows, "layers_difference": diff, "structure": struct}, meta, relaxed)
+    return Study("layers", {**tables, "structure": struct}, meta, relaxed)
 
 
 def _check_percents(percents: Sequence[float]) -> list[float]:
@@ -424,7 +417,6 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
         the first step, interfacial strain before → after (%), and ``structure``.
     """
     from halex.models import chalcohalide_exchange_series, exchange_interface_monolayer
-    from halex.studies.energies import exchange_energy
 
     _check_model(model)
     pct = _check_percents(percents)
@@ -442,22 +434,19 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     for name in names:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
     istrain = {n: _istrain(res[n].atoms, nc[n].atoms) for n in names}  # "after" of a step is "before" of the next
-    first = None
     for prev, name, p in zip(names[:-1], names[1:], pct[1:]):
         x = _count(models[name], settings.target) - _count(models[prev], settings.target)
-        de = exchange_energy(res[name].energy, res[prev].energy, x, e_src, e_tgt) if x > 0 else None
-        first = de if first is None else first
-        rows.append({"percent": p, "model": name, "from_model": prev, "x_step": x, "energy_eV": res[name].energy,
-                     "dE_step_kcal_mol": de,
-                     "dE_minus_first_step_kcal_mol": None if de is None or first is None else de - first,
+        rows.append({"percent": p, "model": name, "from_model": prev, "x_step": x, "energy_eV": None,
+                     "dE_step_kcal_mol": None, "dE_minus_first_step_kcal_mol": None,
                      "interfacial_strain_before_percent": istrain[prev],
                      "interfacial_strain_after_percent": istrain[name],
                      "converged": res[name].converged, **_start_column(name, res),
                      **_replica_columns(reps[name])})
+    tables = derive_tables("chalcohalide", {"chalcohalide": rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
     meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
             "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
-    return Study("chalcohalide", {"chalcohalide": rows, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
+    return Study("chalcohalide", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
 
 
 ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
@@ -489,7 +478,6 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
         and whether it exceeds twice the spread).
     """
     from halex.models import alloy_perovskite
-    from halex.studies.energies import exchange_energy
 
     _check_model(model)
     fraction = _check_alloy(fraction, random_seeds)
@@ -501,7 +489,6 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     e_src, e_tgt = _references(settings)
     res, nc, reps = _relax_all(models, settings, {n: "alloy-base" for n in models if n != "alloy-base"},
                                {"alloy-base": warm_from} if warm_from is not None else None)
-    e_base = res["alloy-base"].energy
     rows, struct = [], []
     for name in models:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
@@ -511,24 +498,13 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
         x = _count(m, settings.target) - _count(model, settings.target)
         entry = json.loads(m.info["exchange_log"])[-1]
         rows.append({"pattern": entry["pattern"], "seed": entry["seed"], "model": name, "x": x,
-                     "achieved_fraction": entry["achieved_fraction"], "energy_eV": res[name].energy,
-                     "dE_kcal_mol": exchange_energy(res[name].energy, e_base, x, e_src, e_tgt),
+                     "achieved_fraction": entry["achieved_fraction"], "energy_eV": None, "dE_kcal_mol": None,
                      "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged,
                      **_start_column(name, res), **_replica_columns(reps[name])})
-    rand = np.array([r["dE_kcal_mol"] for r in rows if r["pattern"] == "random"])
-    mean, spread = float(rand.mean()), float(rand.std(ddof=1))
-    for r in rows:
-        r["dE_minus_random_mean_kcal_mol"] = r["dE_kcal_mol"] - mean
-    summary = [{"pattern": "random", "n": len(rand), "dE_kcal_mol": mean, "spread_kcal_mol": spread,
-                "dE_minus_random_mean_kcal_mol": 0.0, "beyond_2_spread": False}]
-    for pat in ALLOY_ORDERED:
-        r = next(r for r in rows if r["pattern"] == pat)
-        d = r["dE_kcal_mol"] - mean
-        summary.append({"pattern": pat, "n": 1, "dE_kcal_mol": r["dE_kcal_mol"], "spread_kcal_mol": None,
-                        "dE_minus_random_mean_kcal_mol": d, "beyond_2_spread": bool(abs(d) > 2 * spread)})
+    tables = derive_tables("alloy", {"alloy": rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
     meta = {**settings.describe(), "fraction": fraction, "random_seeds": random_seeds,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
-    return Study("alloy", {"alloy": rows, "alloy_summary": summary, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
+    return Study("alloy", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
 
 
 #: ``--max-layers`` of ``study all`` when not given: up to this many, fewer if the model is smaller.
