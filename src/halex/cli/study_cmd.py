@@ -29,6 +29,9 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
                         "docs/studies.md)")
     p.add_argument("--cold", action="store_true",
                    help="start every model from its built geometry instead of its parent's relaxed one (slower)")
+    p.add_argument("--rescore", nargs="+", default=[], metavar="ENGINE",
+                   help="engines that recompute every ΔE as single points on the relaxed geometries, e.g. 7net-0 "
+                        "7net-mf-0: an engine-spread column next to every ΔE (default: none)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -143,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
         raise InputError(f"unknown --optimizer {args.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    from halex.studies.rescore import check_rescore_engines
+
+    check_rescore_engines(args.rescore)  # an unknown engine is refused before the model is built
     model = _model(args)
     engine = make_engine(args)  # the engine object, launch profile included, is what every worker runs
     _plan(args, engine, model)
@@ -156,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             client.get()  # an unreachable scheduler fails here, before anything is computed or written
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client, replicas=args.replicas, optimizer=args.optimizer or st.STUDY_OPTIMIZER,
-                             warm=not args.cold)
+                             warm=not args.cold, rescore=tuple(args.rescore))
     written: list = []
 
     def write(study) -> None:  # each study as soon as it is finished, with the report over all finished ones

@@ -10,8 +10,8 @@ Two models are registered by name, both trained on PBE(+U) data and loaded with 
 
 halex uses them to rescore exchange studies (``halex study … --rescore 7net-0 7net-mf-0``):
 single points on the geometries the study engine relaxed, so every ΔE gets a spread over
-engines. Measured on this project's 2-core machine they cost about 3× CHGNet per call
-(``shared/reference/measured-tools.md``; :meth:`SevenNetEngine.cost`). SevenNet is MIT-licensed.
+engines. Measured on this project's 2-core machine they cost 3.8–6.5× CHGNet per call
+(``benchmarks/results/bench_rescore.md``; :meth:`SevenNetEngine.cost`). SevenNet is MIT-licensed.
 """
 
 from __future__ import annotations
@@ -61,14 +61,16 @@ class SevenNetEngine(Engine):
         return {**self.__dict__, "_calc": None}
 
     def _new(self, model):
-        try:
-            from sevenn.calculator import SevenNetCalculator
-        except ImportError as exc:
-            raise EngineUnavailableError(f"the {self.name!r} engine needs the sevenn package ({exc}): "
-                                         "pip install -e '.[sevennet]'") from None
         with warnings.catch_warnings():
-            # "No tensor product accelerator is enabled": the accelerators are CUDA-only
+            # "No tensor product accelerator is enabled": the accelerators are CUDA-only;
+            # "torch.jit.script is deprecated": PyTorch's note on e3nn's compiled kernels
             warnings.filterwarnings("ignore", message="No tensor product accelerator")
+            warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=DeprecationWarning)
+            try:
+                from sevenn.calculator import SevenNetCalculator
+            except ImportError as exc:
+                raise EngineUnavailableError(f"the {self.name!r} engine needs the sevenn package ({exc}): "
+                                             "pip install -e '.[sevennet]'") from None
             return SevenNetCalculator(model, file_type="checkpoint" if isinstance(model, str) else "model_instance",
                                       device=self._settings["device"], modal=self._settings["modal"])
 
@@ -92,8 +94,9 @@ class SevenNetEngine(Engine):
     def cost(self, atoms) -> Cost:
         """Cost of one energy + forces call on 2 cores: 3.5 ms and 4 MB per atom, 0.6 GB to start.
 
-        Measured by ``benchmarks/bench_rescore.py`` (results in ``benchmarks/results/bench_rescore.md``)
-        on the study models: 108–729 atoms; the line errs towards the larger side there.
+        Measured by ``benchmarks/bench_rescore.py`` (``benchmarks/results/bench_rescore.md``) on
+        heterostructures of 108–729 atoms: 1.7–3.1 ms per atom, peak 0.65–1.9 GB; the line errs
+        towards the larger side there.
         """
         n = len(atoms)
         seconds, memory = 3.5e-3 * n, 0.6 + 4.0e-3 * n

@@ -135,13 +135,18 @@ def _conclusions(studies: list[Study]) -> list[str]:
     rows = [r for s in studies for r in study_conclusions(s)]
     if not rows:
         return []
+    engines = any("value_by_engine" in r for r in rows)
     body = "".join(
         f"<tr><td>{html.escape(r['question'])}</td><td>{_cell(r['value_kcal_mol'])}"
         f"{'' if r['se_kcal_mol'] is None else ' ± ' + _cell(r['se_kcal_mol'])}</td>"
         f"<td>{'—' if r['ci95_low_kcal_mol'] is None else _cell(r['ci95_low_kcal_mol']) + ' … ' + _cell(r['ci95_high_kcal_mol'])}"
-        f"</td><td><b>{html.escape(r['verdict'])}</b></td><td>{html.escape(r['method'])}</td></tr>" for r in rows)
-    return ["<h2>Conclusions</h2>", "<table><tr><th>question</th><th>value ± SE (kcal/mol per halide)</th>"
-            "<th>95 % interval</th><th>verdict</th><th>method</th></tr>" + body + "</table>",
+        f"</td>" + (f"<td>{_cell(r.get('value_by_engine'))}</td><td>{_cell(r.get('engine_spread_kcal_mol'))}</td>"
+                    if engines else "") +
+        f"<td><b>{html.escape(r['verdict'])}</b></td><td>{html.escape(r['method'])}</td></tr>" for r in rows)
+    head = ("<th>question</th><th>value ± SE (kcal/mol per halide)</th><th>95 % interval</th>"
+            + ("<th>value by engine</th><th>engine spread (kcal/mol)</th>" if engines else "")
+            + "<th>verdict</th><th>method</th>")
+    return ["<h2>Conclusions</h2>", f"<table><tr>{head}</tr>{body}</table>",
             f"<p class='flag'>Verdict rule: {html.escape(VERDICT_RULE)}. Tables: conclusions.csv.</p>"]
 
 

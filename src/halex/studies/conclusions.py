@@ -19,6 +19,10 @@ Intervals (Student t, analytic):
   ``± t s_rep √Σc²`` with ``s_rep`` the replicas' pooled standard deviation (the
   minimum-to-minimum noise of relaxations from perturbed starts); with one relaxation per
   model there is no error estimate.
+
+Engine noise: after rescoring with other engines (``--rescore``), a conclusion that holds
+(or is reversed) with the study engine is *not resolved at this noise* if any rescoring engine
+puts its value on the other side of zero; each engine's value and their spread are reported.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ __all__ = ["VERDICT_RULE", "VERDICTS", "mean_interval", "prediction_difference",
 
 VERDICTS = ("holds", "reversed", "not resolved at this noise", "no error estimate")
 VERDICT_RULE = ("holds: the 95 % interval lies entirely on the side the question asks for; reversed: entirely on "
-                "the other side; not resolved at this noise: the interval contains 0; no error estimate: fewer than "
-                "two seeds or replicas sample the noise")
+                "the other side; not resolved at this noise: the interval contains 0, or a rescoring engine puts the "
+                "value on the other side of 0; no error estimate: fewer than two seeds or replicas sample the noise")
 LEVEL = 0.95
 
 
@@ -239,6 +243,33 @@ def study_conclusions(study) -> list[dict[str, Any]]:
     -------
     list of dict
         ``study``, ``question``, ``value_kcal_mol``, ``se_kcal_mol``, ``ci95_low_kcal_mol``,
-        ``ci95_high_kcal_mol``, ``n_noise_samples``, ``method``, ``verdict``.
+        ``ci95_high_kcal_mol``, ``n_noise_samples``, ``method``, ``verdict``; after rescoring
+        (:mod:`halex.studies.rescore`) also ``value_by_engine``, ``engine_spread_kcal_mol`` and
+        ``engines_agree``, and a verdict of *holds* or *reversed* becomes *not resolved at this
+        noise* when another engine puts the value on the other side of zero.
     """
-    return {"layers": _layers, "chalcohalide": _chalcohalide, "alloy": _alloy}.get(study.name, lambda s: [])(study)
+    rows = {"layers": _layers, "chalcohalide": _chalcohalide, "alloy": _alloy}.get(study.name, lambda s: [])(study)
+    rescored = (study.meta or {}).get("rescore", {}).get("conclusions")
+    if rescored:
+        primary = str((study.meta.get("engine") or {}).get("name", "study engine"))
+        rows = [_with_engines(r, i, primary, rescored) for i, r in enumerate(rows)]
+    return rows
+
+
+def _with_engines(row: dict[str, Any], i: int, primary: str, rescored: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A conclusion row with each engine's value, their spread, and the verdict withdrawn where an engine
+    puts the value on the other side of zero (or answers another question)."""
+    values: dict[str, float | None] = {primary: row["value_kcal_mol"]}
+    for name, answers in rescored.items():
+        a = answers[i] if i < len(answers) else None
+        values[name] = a["value_kcal_mol"] if a is not None and a["question"] == row["question"] else None
+    nums = [v for v in values.values() if v is not None]
+    out = {**row, "value_by_engine": "; ".join(f"{k} {'another question' if v is None else format(v, '+.3g')}"
+                                               for k, v in values.items()),
+           "engine_spread_kcal_mol": float(max(nums) - min(nums)) if len(nums) == len(values) else None}
+    differ = [k for k, v in values.items() if v is None or (v > 0) != (row["value_kcal_mol"] > 0)]
+    out["engines_agree"] = not differ
+    if differ and row["verdict"] in ("holds", "reversed"):
+        out["verdict"] = "not resolved at this noise"
+        out["method"] = f"{row['method']}; withdrawn: {', '.join(differ)} put(s) the value on the other side of 0"
+    return out

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from halex.engines import Engine
     from halex.store import ResultStore
 
-__all__ = ["exchange_energy", "pbx2_molecule", "pbx2_reference", "REFERENCE_MODES"]
+__all__ = ["exchange_energy", "pbx2_molecule", "pbx2_reference", "pbx2_reference_structure", "REFERENCE_MODES"]
 
 REFERENCE_MODES = ("molecule", "bulk")
 
@@ -103,9 +103,9 @@ def pbx2_molecule(halide: str, vacuum: float = 8.0) -> Atoms:
     return atoms
 
 
-def pbx2_reference(halide: str, engine: str | Engine, *, mode: str = "molecule", store: ResultStore | None = None,
-                   fmax: float | None = None) -> float:
-    """Energy (eV) of one PbX2 formula unit with ``engine``: relaxed molecule or bulk phase.
+def pbx2_reference_structure(halide: str, engine: str | Engine, *, mode: str = "molecule", store: ResultStore | None = None,
+                             fmax: float | None = None) -> tuple[Atoms, float, int]:
+    """The relaxed PbX2 reference: its structure, energy (eV) and formula units.
 
     Parameters
     ----------
@@ -119,12 +119,12 @@ def pbx2_reference(halide: str, engine: str | Engine, *, mode: str = "molecule",
     store
         Result store (the relaxation is cached).
     fmax
-        Relaxation threshold (eV/Å); default 4.5e-4 Ha/Bohr.
+        Relaxation threshold (eV/Å) of the molecule; default 4.5e-4 Ha/Bohr.
 
     Returns
     -------
-    float
-        eV per formula unit.
+    tuple
+        (relaxed structure, its energy in eV, PbX2 formula units in it).
     """
     from halex.relax import relax
     from halex.units import DEFAULT_FMAX
@@ -134,11 +134,26 @@ def pbx2_reference(halide: str, engine: str | Engine, *, mode: str = "molecule",
     fmax = DEFAULT_FMAX if fmax is None else fmax
     if mode == "molecule":
         r = relax(pbx2_molecule(halide), engine, fmax=fmax, steps=500, store=store, label=f"reference Pb{halide}2 molecule")
-        return r.energy
+        return r.atoms, r.energy, 1
     from halex.search.stability import relaxed_reference
 
     name = {"Cl": "PbCl2", "I": "PbI2"}.get(halide)
     if name is None:
         raise InputError(f"no bulk Pb{halide}2 phase in the library")
     atoms, energy = relaxed_reference(name, engine, store=store)
-    return energy / int(np.sum(atoms.numbers == 82))
+    return atoms, energy, int(np.sum(atoms.numbers == 82))
+
+
+def pbx2_reference(halide: str, engine: str | Engine, *, mode: str = "molecule", store: ResultStore | None = None,
+                   fmax: float | None = None) -> float:
+    """Energy (eV) of one PbX2 formula unit with ``engine``: relaxed molecule or bulk phase.
+
+    Parameters are those of :func:`pbx2_reference_structure`.
+
+    Returns
+    -------
+    float
+        eV per formula unit.
+    """
+    _, energy, n_fu = pbx2_reference_structure(halide, engine, mode=mode, store=store, fmax=fmax)
+    return energy / n_fu

@@ -37,6 +37,7 @@ from ase import Atoms
 from halex.engines import DEFAULT_ENGINE
 from halex.errors import InputError
 from halex.studies.derive import derive_tables, favoured_start
+from halex.studies.rescore import check_rescore_engines, rescore_study
 from halex.studies.starts import REPLICA_RATTLE_A, replica_start, warm_start
 
 #: The optimizer of every study relaxation (chosen by measurement, see docs/studies.md).
@@ -82,6 +83,9 @@ class StudySettings:
         Start every model from the relaxed geometry of its parent in the study (the model
         one exchange step before it), see :mod:`halex.studies.starts`; False: every model
         from its built geometry.
+    rescore
+        Engine names that recompute every ΔE as single points on the relaxed geometries
+        (:mod:`halex.studies.rescore`): an engine-spread column next to every ΔE.
     """
 
     engine: Any = DEFAULT_ENGINE
@@ -96,11 +100,15 @@ class StudySettings:
     replicas: int = 1
     optimizer: str = STUDY_OPTIMIZER
     warm: bool = True
+    rescore: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        """Refuse bad replicas or an unknown optimizer here, before a study computes anything."""
+        """Refuse bad replicas, an unknown optimizer or rescoring engine here, before a study computes anything."""
         from halex.relax import OPTIMIZERS
+        from halex.studies.rescore import check_rescore_engines
 
+        check_rescore_engines(self.rescore)
+        self.rescore = tuple(self.rescore)
         if isinstance(self.replicas, bool) or not isinstance(self.replicas, (int, np.integer)) or self.replicas < 1:
             raise InputError(f"--replicas must be an integer >= 1, got {self.replicas!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -114,7 +122,8 @@ class StudySettings:
                 "max_steps": self.steps, "pbx2_reference": self.reference, "store": str(self.store_url),
                 "exchange": f"{self.source}->{self.target}", "replicas": self.replicas,
                 "replica_rattle_A": REPLICA_RATTLE_A, "optimizer": self.optimizer,
-                "starts": "warm (parent's relaxed geometry)" if self.warm else "built geometry"}
+                "starts": "warm (parent's relaxed geometry)" if self.warm else "built geometry",
+                "rescore_engines": list(self.rescore)}
 
 
 @dataclass
@@ -172,13 +181,16 @@ def standalone_perovskite(atoms: Atoms, vacuum: float = 8.0) -> Atoms:
     return nc
 
 
-def _check_model(atoms: Atoms) -> None:
+def _check_model(atoms: Atoms, settings: StudySettings | None = None) -> None:
+    """Refuse a model without halex arrays or a perovskite domain, or one a rescoring engine cannot compute."""
     from halex.arrays import has_halex_arrays
 
     if not has_halex_arrays(atoms):
         raise InputError("the model lacks the per-atom arrays domain/layer/role: build it with 'halex build ...'")
     if not (atoms.arrays["domain"] == "perovskite").any():
         raise InputError("the model has no perovskite domain")
+    if settings is not None:
+        check_rescore_engines(settings.rescore, atoms)
 
 
 def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: StudySettings,
@@ -324,7 +336,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
     """
     from halex.models import exchange_layers
 
-    _check_model(model)
+    _check_model(model, settings)
     n_avail = int(model.arrays["layer"][model.arrays["domain"] == "perovskite"].max())
     if isinstance(max_layers, bool) or not isinstance(max_layers, (int, np.integer)) or not 1 <= max_layers <= n_avail:
         raise InputError(f"--max-layers must be an integer in [1, {n_avail}] (the model's perovskite layers), got {max_layers!r}")
@@ -362,7 +374,7 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     relaxed = {n: r.atoms for n, r in res.items()}
     relaxed["favoured"] = res[f"{favoured}-{max_layers}"].atoms
-    return Study("layers", {**tables, "structure": struct}, meta, relaxed)
+    return rescore_study(Study("layers", {**tables, "structure": struct}, meta, relaxed), settings)
 
 
 def _check_percents(percents: Sequence[float]) -> list[float]:
@@ -418,7 +430,7 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     """
     from halex.models import chalcohalide_exchange_series, exchange_interface_monolayer
 
-    _check_model(model)
+    _check_model(model, settings)
     pct = _check_percents(percents)
     if not (model.arrays["domain"] == "chalcohalide").any():
         raise InputError("the model has no chalcohalide domain: build a heterostructure (halex build heterostructure)")
@@ -446,7 +458,8 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
             "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
-    return Study("chalcohalide", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
+    return rescore_study(Study("chalcohalide", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()}),
+                         settings)
 
 
 ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
@@ -479,7 +492,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     """
     from halex.models import alloy_perovskite
 
-    _check_model(model)
+    _check_model(model, settings)
     fraction = _check_alloy(fraction, random_seeds)
     models = {"alloy-base": model.copy()}
     for s in range(random_seeds):
@@ -504,7 +517,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     tables = derive_tables("alloy", {"alloy": rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
     meta = {**settings.describe(), "fraction": fraction, "random_seeds": random_seeds,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
-    return Study("alloy", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()})
+    return rescore_study(Study("alloy", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()}), settings)
 
 
 #: ``--max-layers`` of ``study all`` when not given: up to this many, fewer if the model is smaller.
