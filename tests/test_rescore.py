@@ -81,8 +81,9 @@ def test_rescoring_is_exact_on_analytic_engines(variants, tmp_path):
     diff = study.tables["layers_difference"][0]
     assert diff["dE_cum_interface_minus_bottom_engine_spread_kcal_mol"] == pytest.approx(
         0.1 * abs(diff["dE_cum_interface_minus_bottom_kcal_mol"]), rel=1e-6)
-    (c,) = [c for c in _conclusions(study)]
-    assert c["engine_spread_kcal_mol"] == pytest.approx(0.1 * abs(c["value_kcal_mol"]), rel=1e-6)
+    c = _conclusions(study)[0]
+    assert c["unit"] == "kcal/mol per halide" and "ΔE_cum(interface) − ΔE_cum(bottom)" in c["question"]
+    assert c["engine_spread"] == pytest.approx(0.1 * abs(c["value"]), rel=1e-6)
     assert c["engines_agree"] and "test-lj-scaled" in c["value_by_engine"]
     assert [e["name"] for e in study.meta["rescore"]["engines"]] == ["test-lj-shifted", "test-lj-scaled", "test-lj"]
 
@@ -96,15 +97,15 @@ def _conclusions(study):
 def test_a_verdict_is_withdrawn_when_an_engine_disagrees_in_sign():
     from halex.studies.conclusions import _with_engines
 
-    row = {"question": "q", "value_kcal_mol": 0.8, "verdict": "holds", "method": "t interval"}
-    agree = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "q", "value_kcal_mol": 0.3}]})
-    assert agree["verdict"] == "holds" and agree["engines_agree"] and agree["engine_spread_kcal_mol"] == pytest.approx(0.5)
-    flip = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "q", "value_kcal_mol": -0.2}]})
+    row = {"question": "q", "value": 0.8, "verdict": "holds", "method": "t interval"}
+    agree = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "q", "value": 0.3}]})
+    assert agree["verdict"] == "holds" and agree["engines_agree"] and agree["engine_spread"] == pytest.approx(0.5)
+    flip = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "q", "value": -0.2}]})
     assert flip["verdict"] == "not resolved at this noise" and not flip["engines_agree"] and "7net-0" in flip["method"]
-    other = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "another", "value_kcal_mol": 0.9}]})
-    assert other["verdict"] == "not resolved at this noise" and other["engine_spread_kcal_mol"] is None
+    other = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "another", "value": 0.9}]})
+    assert other["verdict"] == "not resolved at this noise" and other["engine_spread"] is None
     unresolved = _with_engines({**row, "verdict": "not resolved at this noise"}, 0, "mlip",
-                               {"7net-0": [{"question": "q", "value_kcal_mol": -0.2}]})
+                               {"7net-0": [{"question": "q", "value": -0.2}]})
     assert unresolved["verdict"] == "not resolved at this noise"
 
 
@@ -136,7 +137,7 @@ def test_sevennet_rescores_a_real_study(tmp_path):
         assert np.isfinite(r["dE_cum_engine_spread_kcal_mol"]) and 0 <= r["dE_cum_engine_spread_kcal_mol"] < 5
         for o in (x for x in res if x["model"] == r["model"]):
             assert np.sign(o["dE_cum_kcal_mol"]) == np.sign(r["dE_cum_kcal_mol"]), (r, o)
-    (c,) = _conclusions(study)
-    assert c["value_by_engine"].count(";") == 2 and c["engine_spread_kcal_mol"] is not None
+    c = _conclusions(study)[0]
+    assert c["value_by_engine"].count(";") == 2 and c["engine_spread"] is not None
     versions = [e["version"] for e in study.meta["rescore"]["engines"]]
     assert versions[0].startswith("sevenn") and "(PBE)" in versions[1]

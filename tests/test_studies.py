@@ -36,7 +36,7 @@ def hs_file(tmp_path_factory):
 def all_run(hs_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("all")
     r = run_cli("study", "all", "--model", str(hs_file), "--max-layers", "1", "--percents", "0", "50", "100", "--random-seeds", "2",
-                "--replicas", "2",
+                "--replicas", "2", "--seeds", "2",
                 "--db", str(out / "halex.db"),
                 "--fmax", FMAX, "--workers", "1", "-o", str(out), timeout=1500)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -58,9 +58,14 @@ def test_study_all_writes_tables_figures_report(all_run):
     assert [(r["start"], r["n_layers"]) for r in layers] == [("none", "0"), ("interface", "1"), ("bottom", "1")]
     assert len(_rows(out / "layers" / "layers_difference.csv")) == 1
     chalco = _rows(out / "chalcohalide" / "chalcohalide.csv")
-    assert [float(r["percent"]) for r in chalco] == [50.0, 100.0]
+    # --seeds 2: two nested series of site choices; 0 % and 100 % are the same models in both, relaxed once
+    assert [(r["seed"], float(r["percent"])) for r in chalco] == [("0", 50.0), ("0", 100.0), ("1", 50.0), ("1", 100.0)]
+    assert chalco[0]["from_model"] == chalco[2]["from_model"] == "chalco-0"
+    assert chalco[1]["model"] == chalco[3]["model"] == "chalco-100" and chalco[2]["model"] in ("chalco-50", "chalco-50-s1")
     alloy = _rows(out / "alloy" / "alloy.csv")
-    assert sorted(r["pattern"] for r in alloy) == ["csi-parallel", "csi-perpendicular", "pbi2-perpendicular", "random", "random"]
+    patterns = [r["pattern"] for r in alloy]
+    assert patterns.count("random") == 2 and {"csi-parallel", "csi-perpendicular", "pbi2-perpendicular"} <= set(patterns)
+    assert len(patterns) <= 2 + 2 * 3  # a plane choice identical to an earlier one is not relaxed again
     summary = _rows(out / "alloy" / "alloy_summary.csv")
     assert [r["pattern"] for r in summary][0] == "random"
     # the spread is the sample standard deviation of the random seeds' ΔE, recomputed here
@@ -86,14 +91,22 @@ def test_study_all_writes_tables_figures_report(all_run):
         e = [float(v) for v in r["replica_energies_eV"].split()]
         assert len(e) == 2 and float(r["energy_eV"]) == pytest.approx(min(e), abs=1e-6)  # 6 decimals in the CSV
         assert _f(r["replica_spread_eV"]) == pytest.approx(float(np.std(e, ddof=1)), rel=1e-3, abs=2e-6)
-    (lay,) = [r for r in concl if r["study"] == "layers"]
-    assert lay["verdict"] != "no error estimate" and _f(lay["se_kcal_mol"]) > 0
+    (lay,) = [r for r in concl if r["study"] == "layers" and "ΔE_cum" in r["question"]]
+    assert lay["verdict"] != "no error estimate" and _f(lay["se"]) > 0 and lay["unit"] == "kcal/mol per halide"
+    strain = [r for r in concl if r["study"] == "layers" and "strain(pristine)" in r["question"]]
+    assert len(strain) == 2 and all(r["unit"] == "% strain" and _f(r["se"]) > 0 for r in strain)
+    # the chalcohalide questions over 2 seeds: t interval of the per-seed differences, recomputed here
+    first = {k: [r for r in chalco if r["seed"] == k] for k in ("0", "1")}
+    d = [float(v[0]["dE_step_kcal_mol"]) - min(float(r["dE_step_kcal_mol"]) for r in v[1:]) for v in first.values()]
+    (ch,) = [r for r in concl if r["study"] == "chalcohalide" and "most favourable" in r["question"]]
+    assert _f(ch["value"]) == pytest.approx(np.mean(d), abs=1e-6)
+    assert _f(ch["se"]) == pytest.approx(np.std(d, ddof=1) / np.sqrt(2), rel=1e-5, abs=1e-9) and "2 seeds" in ch["method"]
     s_rand = float(np.std(random_dE, ddof=1))
     for r in concl:
-        if r["study"] == "alloy" and "lies below the random alloy" in r["question"]:
-            assert _f(r["se_kcal_mol"]) == pytest.approx(s_rand * np.sqrt(1 + 1 / 2), rel=1e-6)
-            half = t.ppf(0.975, 1) * _f(r["se_kcal_mol"])
-            assert _f(r["ci95_high_kcal_mol"]) - _f(r["value_kcal_mol"]) == pytest.approx(half, rel=1e-6)
+        if r["study"] == "alloy" and "lies below the random alloy" in r["question"] and "prediction" in r["method"]:
+            assert _f(r["se"]) == pytest.approx(s_rand * np.sqrt(1 + 1 / 2), rel=1e-6)
+            half = t.ppf(0.975, 1) * _f(r["se"])
+            assert _f(r["ci95_high"]) - _f(r["value"]) == pytest.approx(half, rel=1e-6)
     assert html.index("Conclusions") < html.index("Summary")
 
 
@@ -132,9 +145,11 @@ def test_energies_follow_the_formula_from_stored_energies(all_run):
     expected = ((e_after + x / 2 * e_pbcl2) - (e_before + x / 2 * e_pbi2)) / x * EV_KCAL_PER_MOL
     assert float(second["dE_step_kcal_mol"]) == pytest.approx(expected, abs=1e-6)
     assert float(second["dE_minus_first_step_kcal_mol"]) == pytest.approx(expected - float(chalco[0]["dE_step_kcal_mol"]), abs=1e-6)
-    # the two I counts in the series add up to every Cl of the first chalcohalide layer
+    # the two I counts in each series add up to every Cl of the first chalcohalide layer
     meta = json.loads((out / "chalcohalide" / "chalcohalide.json").read_text())["settings"]
-    assert sum(int(r["x_step"]) for r in chalco) == meta["sites"]
+    assert meta["seeds"] == [0, 1]
+    for k in ("0", "1"):
+        assert sum(int(r["x_step"]) for r in chalco if r["seed"] == k) == meta["sites"]
 
 
 def test_strain_of_a_nanocrystal_against_itself_is_zero():
@@ -282,8 +297,9 @@ def test_study_all_plan_fits_defaults_and_refuses_a_stage_that_cannot_run():
     small = heterostructure((2, 2, 2), 1)  # 2 perovskite layers
     plan = plan_all(small)
     assert plan["max_layers"] == 1 and "fitted to the model: 1" in plan["notes"][0]
-    # layers 2·(1 + 2·1), chalcohalide 2·6 percents, alloy 2·(1 + 5 seeds + 3 patterns): model + its NC each
-    assert plan["relaxations"] == {"layers": 6, "chalcohalide": 12, "alloy": 18}
+    # at most: layers 2·(1 + 2·1), chalcohalide 2·3 seeds·6 percents, alloy 2·(1 + 5 random + 3 seeds·3 patterns):
+    # model + its NC each
+    assert plan["relaxations"] == {"layers": 6, "chalcohalide": 36, "alloy": 30}
     with pytest.raises(InputError, match=r"--max-layers 2 exchanges every perovskite layer.*alloy.*--max-layers 1"):
         plan_all(small, max_layers=2)
     assert plan_all(heterostructure((2, 2, 4), 1))["max_layers"] == DEFAULT_MAX_LAYERS
@@ -435,9 +451,9 @@ def test_study_all_says_its_plan_or_refuses_at_once(tmp_path, monkeypatch, caplo
     finally:
         logger.removeHandler(caplog.handler)
     first = [r.getMessage() for r in caplog.records if r.name == "halex.study"][0]
-    # layers (1 + 2·1) + chalcohalide 2 + alloy (1 + 2 + 3) = 11 models, each relaxed from 2 replica
-    # starts (the default) plus its standalone nanocrystal: 33
-    assert first.startswith("plan: 33 relaxations of up to 108 atoms with mlip: ≈ "), first
+    # at most layers (1 + 2·1) + chalcohalide 3 seeds·2 + alloy (1 + 2 + 3 seeds·3) = 21 models, each relaxed
+    # from 2 replica starts (the default) plus its standalone nanocrystal: 63
+    assert first.startswith("plan: 63 relaxations of up to 108 atoms with mlip: ≈ "), first
     assert "peak memory" in first
 
 

@@ -29,6 +29,9 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
                         "docs/studies.md)")
     p.add_argument("--cold", action="store_true",
                    help="start every model from its built geometry instead of its parent's relaxed one (slower)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="samples of every free choice of sites: one chalcohalide series per seed, and the planes of "
+                        "each ordered alloy pattern when several qualify (default 3; random alloys: --random-seeds)")
     p.add_argument("--rescore", nargs="+", default=[], metavar="ENGINE",
                    help="engines that recompute every ΔE as single points on the relaxed geometries, e.g. 7net-0 "
                         "7net-mf-0: an engine-spread column next to every ΔE (default: none)")
@@ -90,13 +93,13 @@ def _models_and_references(args: argparse.Namespace, model) -> int:
     c = args.study_command
     if c == "all":
         plan = st.plan_all(model, max_layers=args.max_layers, percents=args.percents, fraction=args.fraction,
-                           random_seeds=args.random_seeds)
+                           random_seeds=args.random_seeds, seeds=args.seeds)
         return sum(plan["relaxations"].values())
     if c == "layers":
         return 2 * (1 + 2 * int(args.max_layers))
     if c == "chalcohalide":
-        return 2 * len(args.percents)
-    return 2 * (1 + int(args.random_seeds) + len(st.ALLOY_ORDERED))
+        return 2 * args.seeds * len(args.percents)
+    return 2 * (1 + int(args.random_seeds) + args.seeds * len(st.ALLOY_ORDERED))
 
 
 def _plan(args: argparse.Namespace, engine, model) -> None:
@@ -142,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.replicas < 1:
         raise InputError(f"--replicas must be >= 1, got {args.replicas}")
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be >= 1, got {args.seeds}")
     from halex.relax import OPTIMIZERS
 
     if args.optimizer is not None and args.optimizer not in OPTIMIZERS:
@@ -162,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
             client.get()  # an unreachable scheduler fails here, before anything is computed or written
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client, replicas=args.replicas, optimizer=args.optimizer or st.STUDY_OPTIMIZER,
-                             warm=not args.cold, rescore=tuple(args.rescore))
+                             warm=not args.cold, rescore=tuple(args.rescore),
+                             seeds=args.seeds)
     written: list = []
 
     def write(study) -> None:  # each study as soon as it is finished, with the report over all finished ones

@@ -33,16 +33,18 @@ _LABELS = {"x": "halides exchanged", "x_step": "halides exchanged in the step", 
 #: caption of each figure a study writes (by file stem)
 FIGURE_CAPTIONS = {
     "layers_energy_strain": "Left: exchange energy per exchanged halide after N perovskite layers are exchanged from the "
-                            "interface (circles) or from the bottom (squares), cumulative (solid) and per step (faint). "
+                            "interface (circles) or from the bottom (squares), cumulative (solid, error bars: standard "
+                            "error from the replicas) and per step (faint). "
                             "Right: interfacial strain (mean |Pb–Pb strain| of the interface layer against the "
                             "standalone nanocrystal).",
     "layers_profiles": "Per layer (negative: chalcohalide): in-plane Pb–Pb spacing per cell, Pb–Pb strain against the "
                        "standalone nanocrystal and octahedral tilt, for every relaxed model of the layers study.",
     "chalcohalide_energy_strain": "Left: exchange energy of each step of I into the first chalcohalide layers. Right: the "
-                                  "interfacial strain before and after each step.",
+                                  "interfacial strain after each step (dashed: before the first). Grey: each seed's "
+                                  "series of site choices; blue: their mean ± standard deviation.",
     "chalcohalide_profiles": "Per-layer spacing, strain and tilt of every model of the chalcohalide study.",
-    "alloy_energies": "Exchange energy of the random alloys (mean with the seeds' sample standard deviation, dots: each "
-                      "seed) and of the ordered patterns.",
+    "alloy_energies": "Exchange energy of the random alloys and of each ordered pattern: mean with the sample standard "
+                      "deviation over seeds (random sites, or which planes), dots: each seed.",
     "alloy_profiles": "Per-layer spacing, strain and tilt of every model of the alloy study.",
 }
 
@@ -137,14 +139,14 @@ def _conclusions(studies: list[Study]) -> list[str]:
         return []
     engines = any("value_by_engine" in r for r in rows)
     body = "".join(
-        f"<tr><td>{html.escape(r['question'])}</td><td>{_cell(r['value_kcal_mol'])}"
-        f"{'' if r['se_kcal_mol'] is None else ' ± ' + _cell(r['se_kcal_mol'])}</td>"
-        f"<td>{'—' if r['ci95_low_kcal_mol'] is None else _cell(r['ci95_low_kcal_mol']) + ' … ' + _cell(r['ci95_high_kcal_mol'])}"
-        f"</td>" + (f"<td>{_cell(r.get('value_by_engine'))}</td><td>{_cell(r.get('engine_spread_kcal_mol'))}</td>"
+        f"<tr><td>{html.escape(r['question'])}</td><td>{_cell(r['value'])}"
+        f"{'' if r['se'] is None else ' ± ' + _cell(r['se'])} {html.escape(r.get('unit', ''))}</td>"
+        f"<td>{'—' if r['ci95_low'] is None else _cell(r['ci95_low']) + ' … ' + _cell(r['ci95_high'])}"
+        f"</td>" + (f"<td>{_cell(r.get('value_by_engine'))}</td><td>{_cell(r.get('engine_spread'))}</td>"
                     if engines else "") +
         f"<td><b>{html.escape(r['verdict'])}</b></td><td>{html.escape(r['method'])}</td></tr>" for r in rows)
-    head = ("<th>question</th><th>value ± SE (kcal/mol per halide)</th><th>95 % interval</th>"
-            + ("<th>value by engine</th><th>engine spread (kcal/mol)</th>" if engines else "")
+    head = ("<th>question</th><th>value ± SE</th><th>95 % interval</th>"
+            + ("<th>value by engine</th><th>engine spread</th>" if engines else "")
             + "<th>verdict</th><th>method</th>")
     return ["<h2>Conclusions</h2>", f"<table><tr>{head}</tr>{body}</table>",
             f"<p class='flag'>Verdict rule: {html.escape(VERDICT_RULE)}. Tables: conclusions.csv.</p>"]

@@ -34,7 +34,8 @@ import numpy as np
 
 from halex.errors import InputError
 
-__all__ = ["VERDICT_RULE", "VERDICTS", "mean_interval", "prediction_difference", "verdict", "study_conclusions"]
+__all__ = ["VERDICT_RULE", "VERDICTS", "mean_interval", "prediction_difference", "welch_difference", "verdict",
+           "study_conclusions"]
 
 VERDICTS = ("holds", "reversed", "not resolved at this noise", "no error estimate")
 VERDICT_RULE = ("holds: the 95 % interval lies entirely on the side the question asks for; reversed: entirely on "
@@ -148,17 +149,24 @@ def verdict(low: float | None, high: float | None, *, expected: str) -> str:
     return "not resolved at this noise"
 
 
-def _row(study: str, question: str, r: dict[str, Any], expected: str, method: str) -> dict[str, Any]:
-    return {"study": study, "question": question, "value_kcal_mol": r["value"], "se_kcal_mol": r["se"],
-            "ci95_low_kcal_mol": r["low"], "ci95_high_kcal_mol": r["high"], "n_noise_samples": r["n"],
+ENERGY_UNIT = "kcal/mol per halide"
+
+
+def _row(study: str, question: str, r: dict[str, Any], expected: str, method: str, unit: str = ENERGY_UNIT) -> dict[str, Any]:
+    return {"study": study, "question": question, "value": r["value"], "unit": unit, "se": r["se"],
+            "ci95_low": r["low"], "ci95_high": r["high"], "n_noise_samples": r["n"],
             "method": method, "verdict": verdict(r["low"], r["high"], expected=expected)}
 
 
-def _pooled_replica_sd(rows: list[dict[str, Any]]) -> tuple[float | None, int]:
-    """Pooled standard deviation (eV) of the replicas of every model in ``rows`` and its degrees of freedom."""
-    ss, dof = 0.0, 0
+def _pooled_replica_sd(rows: list[dict[str, Any]], column: str = "replica_energies_eV") -> tuple[float | None, int]:
+    """Pooled standard deviation of the replicas of every model in ``rows`` (eV, or the unit of
+    ``column``) and its degrees of freedom; each model counted once."""
+    ss, dof, seen = 0.0, 0, set()
     for r in rows:
-        e = [float(v) for v in str(r.get("replica_energies_eV") or "").split()]
+        if r.get("model") in seen:
+            continue
+        seen.add(r.get("model"))
+        e = [float(v) for v in str(r.get(column) or "").split()]
         if len(e) > 1:
             ss += float(np.sum((np.asarray(e) - np.mean(e)) ** 2))
             dof += len(e) - 1
@@ -175,18 +183,20 @@ def _energy_combination(value: float, coeffs: Sequence[float], sd_eV: float | No
     return {"value": value, "se": se, "low": value - h, "high": value + h, "n": dof + 1}
 
 
-def _replica_method(sd: float | None, dof: int) -> str:
+def _replica_method(sd: float | None, dof: int, strain: bool = False) -> str:
     if sd is None:
         return "one relaxation per model: no replicas sample the minimum-to-minimum noise (run with --replicas ≥ 2)"
-    return (f"t interval; each model's energy taken to scatter by the replicas' pooled SD {1000 * sd:.0f} meV "
+    what, amount = ("interfacial strain", f"{sd:.3g} % strain") if strain else ("energy", f"{1000 * sd:.0f} meV")
+    return (f"t interval; each model's {what} taken to scatter by the replicas' pooled SD {amount} "
             f"({dof} degrees of freedom), the kept lowest replica scatters less")
 
 
 def _layers(study) -> list[dict[str, Any]]:
     from halex.units import EV_KCAL_PER_MOL
 
-    by = {(r["start"], r["n_layers"]): r for r in study.tables.get("layers", [])}
-    sd, dof = _pooled_replica_sd(study.tables.get("layers", []))
+    table = study.tables.get("layers", [])
+    by = {(r["start"], r["n_layers"]): r for r in table}
+    sd, dof = _pooled_replica_sd(table)
     rows = []
     for d in study.tables.get("layers_difference", []):
         x = by[("interface", d["n_layers"])]["x_total"]  # the same halides exchanged from either end
@@ -194,40 +204,165 @@ def _layers(study) -> list[dict[str, Any]]:
                                 sd, dof)
         rows.append(_row("layers", f"exchange from the bottom favoured over the interface (N = {d['n_layers']}): "
                          "ΔE_cum(interface) − ΔE_cum(bottom) > 0", r, "positive", _replica_method(sd, dof)))
+    return rows + _layers_strain(table, by) + _layers_profile(study)
+
+
+def _layers_strain(table: list[dict[str, Any]], by: dict) -> list[dict[str, Any]]:
+    """Interfacial strain: bottom pathway ≤ pristine < interface pathway, for each N."""
+    sd, dof = _pooled_replica_sd(table, "replica_strains_percent")
+    method = _replica_method(sd, dof, strain=True)
+    p0 = by.get(("none", 0))
+    rows = []
+    for (start, n), r in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0] != "bottom")):
+        if p0 is None or start not in ("interface", "bottom") or r.get("interfacial_strain_percent") is None:
+            continue
+        value = r["interfacial_strain_percent"] - p0["interfacial_strain_percent"]
+        q = (f"the bottom pathway does not raise the interfacial strain (N = {n}): strain(bottom) − strain(pristine) ≤ 0"
+             if start == "bottom" else
+             f"the interface pathway raises the interfacial strain (N = {n}): strain(interface) − strain(pristine) > 0")
+        rows.append(_row("layers", q, _energy_combination(value, [1.0, -1.0], sd, dof),
+                         "negative" if start == "bottom" else "positive", method, unit="% strain"))
     return rows
 
 
+def _slope(layers: np.ndarray, spacing: np.ndarray, level: float = LEVEL) -> dict[str, Any]:
+    """Least-squares slope of spacing against layer with its standard error and t interval (n − 2 dof)."""
+    from scipy.stats import linregress
+
+    if layers.size < 2:
+        return {"value": float("nan"), "se": None, "low": None, "high": None, "n": int(layers.size)}
+    fit = linregress(layers, spacing)
+    if layers.size < 3:
+        return {"value": float(fit.slope), "se": None, "low": None, "high": None, "n": 2}
+    h = _t(layers.size - 1, level) * float(fit.stderr)  # _t(n) uses n − 1 dof; a slope has n − 2
+    return {"value": float(fit.slope), "se": float(fit.stderr), "low": float(fit.slope - h), "high": float(fit.slope + h),
+            "n": int(layers.size)}
+
+
+def _layers_profile(study) -> list[dict[str, Any]]:
+    """Does the in-plane Pb–Pb spacing grow away from the chalcohalide after exchange (slope over perovskite layers)?"""
+    struct = study.tables.get("structure", [])
+    n_max = max((r["n_layers"] for r in study.tables.get("layers", [])), default=0)
+    rows = []
+    for start in ("interface", "bottom"):
+        name = f"{start}-{n_max}"
+        pts = [(r["layer"], r["spacing_A"]) for r in struct
+               if r["model"] == name and r["layer"] >= 1 and r.get("spacing_A") is not None and np.isfinite(r["spacing_A"])]
+        if len(pts) < 2:
+            continue
+        lay, sp = (np.asarray(v, float) for v in zip(*pts))
+        rows.append(_row("layers", f"after exchange from the {start} (N = {n_max}) the in-plane lattice spacing grows away "
+                         "from the chalcohalide: slope of spacing against perovskite layer > 0", _slope(lay, sp), "positive",
+                         f"least-squares slope over {len(pts)} perovskite layers, t interval from its residuals "
+                         f"({len(pts) - 2} degrees of freedom)", unit="Å per layer"))
+    return rows
+
+
+def _by_seed(steps: list[dict[str, Any]]) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in steps:
+        out.setdefault(r.get("seed", 0), []).append(r)
+    return {k: v for k, v in out.items() if len(v) >= 2}
+
+
 def _chalcohalide(study) -> list[dict[str, Any]]:
+    steps = [r for r in study.tables.get("chalcohalide", []) if r.get("dE_step_kcal_mol") is not None]
+    series = _by_seed(steps)
+    if not series:
+        return []
+    first_pct = next(iter(series.values()))[0]["percent"]
+    if len(series) >= 2:  # configurational noise sampled: t over the seeds' series
+        de = [s[0]["dE_step_kcal_mol"] - min(r["dE_step_kcal_mol"] for r in s[1:]) for s in series.values()]
+        rel = [_release(s[0]) - max(_release(r) for r in s[1:]) for s in series.values()]
+        method = (f"t interval over {len(series)} seeds of the site choice (each series' value includes its own "
+                  "minimum-to-minimum noise)")
+        e_r, s_r, m_e, m_s = mean_interval(de), mean_interval(rel), method, method
+    else:
+        e_r, m_e = _step_difference(steps, "replica_energies_eV")
+        s_r, m_s = _step_difference(steps, "replica_strains_percent")
+    return [_row("chalcohalide", f"the first step (to {first_pct:g} %) is the most favourable: "
+                 "ΔE_step(first) − min ΔE_step(later) < 0", e_r, "negative", m_e),
+            _row("chalcohalide", f"the first step (to {first_pct:g} %) releases the most interfacial strain: "
+                 "release(first) − max release(later) > 0, release = strain before − after", s_r, "positive", m_s,
+                 unit="% strain")]
+
+
+def _release(r: dict[str, Any]) -> float:
+    return float(r["interfacial_strain_before_percent"]) - float(r["interfacial_strain_after_percent"])
+
+
+def _step_difference(steps: list[dict[str, Any]], column: str) -> tuple[dict[str, Any], str]:
+    """One series: first step against the best later one, with the replicas' pooled noise of ``column``."""
     from halex.units import EV_KCAL_PER_MOL
 
-    steps = [r for r in study.tables.get("chalcohalide", []) if r.get("dE_step_kcal_mol") is not None]
-    if len(steps) < 2:
-        return []
     first = steps[0]
-    other = min(steps[1:], key=lambda r: r["dE_step_kcal_mol"])
+    energy = column == "replica_energies_eV"
+    if energy:
+        other = min(steps[1:], key=lambda r: r["dE_step_kcal_mol"])
+        value = first["dE_step_kcal_mol"] - other["dE_step_kcal_mol"]
+    else:
+        other = max(steps[1:], key=_release)
+        value = _release(first) - _release(other)
     coeff: dict[str, float] = {}
-    for row, sign in ((first, 1.0), (other, -1.0)):  # ΔE_step ∝ (E_model − E_from) / x_step
+    for row, sign in ((first, 1.0), (other, -1.0)):  # ΔE_step ∝ (E_model − E_from) / x; release = s_from − s_model
         for name, c in ((row["model"], 1.0), (row.get("from_model"), -1.0)):
-            coeff[str(name)] = coeff.get(str(name), 0.0) + sign * c * EV_KCAL_PER_MOL / row["x_step"]
-    sd, dof = _pooled_replica_sd(study.tables.get("chalcohalide", []))
-    r = _energy_combination(first["dE_step_kcal_mol"] - other["dE_step_kcal_mol"], list(coeff.values()), sd, dof)
-    return [_row("chalcohalide", f"the first step (to {first['percent']:g} %) is the most favourable: "
-                 f"ΔE_step(first) − ΔE_step(to {other['percent']:g} %) < 0", r, "negative", _replica_method(sd, dof))]
+            c = sign * c * (EV_KCAL_PER_MOL / row["x_step"] if energy else -1.0)
+            coeff[str(name)] = coeff.get(str(name), 0.0) + c
+    sd, dof = _pooled_replica_sd(steps, column)
+    method = _replica_method(sd, dof, strain=not energy)
+    return _energy_combination(value, list(coeff.values()), sd, dof), method
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float], *, level: float = LEVEL) -> dict[str, Any]:
+    """``mean(a) − mean(b)`` with the Welch standard error and Welch–Satterthwaite t interval.
+
+    Examples
+    --------
+    >>> r = welch_difference([1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0, 4.0])
+    >>> round(r["value"], 3), round(r["se"], 4)
+    (0.0, 0.9129)
+    """
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    d = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return {"value": d, "se": None, "low": None, "high": None, "n": int(x.size + y.size)}
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = float(np.sqrt(vx + vy))
+    if se == 0:
+        return {"value": d, "se": 0.0, "low": d, "high": d, "n": int(x.size + y.size)}
+    nu = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    from scipy.stats import t
+
+    h = float(t.ppf(0.5 + level / 2, nu)) * se
+    return {"value": d, "se": se, "low": d - h, "high": d + h, "n": int(x.size + y.size)}
 
 
 def _alloy(study) -> list[dict[str, Any]]:
     rows_t = study.tables.get("alloy", [])
     rand = [r["dE_kcal_mol"] for r in rows_t if r["pattern"] == "random"]
-    ordered = {r["pattern"]: r["dE_kcal_mol"] for r in rows_t if r["pattern"] != "random"}
-    method = (f"t prediction interval: one ordered configuration against {len(rand)} random alloys, whose spread "
-              "measures the configuration-to-configuration noise")
-    out = [_row("alloy", f"the ordered pattern {p} lies below the random alloy: ΔE({p}) − mean ΔE(random) < 0",
-                prediction_difference(e, rand), "negative", method) for p, e in ordered.items()]
+    ordered: dict[str, list[float]] = {}
+    for r in rows_t:
+        if r["pattern"] != "random":
+            ordered.setdefault(r["pattern"], []).append(r["dE_kcal_mol"])
+    out = []
+    for p, v in ordered.items():
+        if len(v) >= 2:
+            res, method = welch_difference(v, rand), (f"Welch t interval: {len(v)} plane choices of {p} against "
+                                                      f"{len(rand)} random alloys")
+        else:
+            res, method = prediction_difference(v[0], rand), (f"t prediction interval: one ordered configuration against "
+                                                              f"{len(rand)} random alloys, whose spread measures the "
+                                                              "configuration-to-configuration noise")
+        out.append(_row("alloy", f"the ordered pattern {p} lies below the random alloy: ΔE({p}) − mean ΔE(random) < 0",
+                        res, "negative", method))
     if len(ordered) >= 2:
-        (p1, e1), (p2, e2) = sorted(ordered.items(), key=lambda kv: kv[1])[:2]
-        out.append(_row("alloy", f"{p1} is the lowest ordered pattern: ΔE({p1}) − ΔE({p2}) < 0",
-                        prediction_difference(e1 - e2, rand, single=True), "negative",
-                        f"t interval of two single configurations, s from {len(rand)} random alloys"))
+        (p1, v1), (p2, v2) = sorted(ordered.items(), key=lambda kv: float(np.mean(kv[1])))[:2]
+        if len(v1) >= 2 and len(v2) >= 2:
+            res, method = welch_difference(v1, v2), "Welch t interval over the two patterns' plane choices"
+        else:
+            res = prediction_difference(float(np.mean(v1) - np.mean(v2)), rand, single=True)
+            method = f"t interval of two single configurations, s from {len(rand)} random alloys"
+        out.append(_row("alloy", f"{p1} is the lowest ordered pattern: ΔE({p1}) − ΔE({p2}) < 0", res, "negative", method))
     return out
 
 
@@ -242,9 +377,9 @@ def study_conclusions(study) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``study``, ``question``, ``value_kcal_mol``, ``se_kcal_mol``, ``ci95_low_kcal_mol``,
-        ``ci95_high_kcal_mol``, ``n_noise_samples``, ``method``, ``verdict``; after rescoring
-        (:mod:`halex.studies.rescore`) also ``value_by_engine``, ``engine_spread_kcal_mol`` and
+        ``study``, ``question``, ``value``, ``unit``, ``se``, ``ci95_low``, ``ci95_high``,
+        ``n_noise_samples``, ``method``, ``verdict``; after rescoring
+        (:mod:`halex.studies.rescore`) also ``value_by_engine``, ``engine_spread`` and
         ``engines_agree``, and a verdict of *holds* or *reversed* becomes *not resolved at this
         noise* when another engine puts the value on the other side of zero.
     """
@@ -259,15 +394,15 @@ def study_conclusions(study) -> list[dict[str, Any]]:
 def _with_engines(row: dict[str, Any], i: int, primary: str, rescored: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """A conclusion row with each engine's value, their spread, and the verdict withdrawn where an engine
     puts the value on the other side of zero (or answers another question)."""
-    values: dict[str, float | None] = {primary: row["value_kcal_mol"]}
+    values: dict[str, float | None] = {primary: row["value"]}
     for name, answers in rescored.items():
         a = answers[i] if i < len(answers) else None
-        values[name] = a["value_kcal_mol"] if a is not None and a["question"] == row["question"] else None
+        values[name] = a["value"] if a is not None and a["question"] == row["question"] else None
     nums = [v for v in values.values() if v is not None]
     out = {**row, "value_by_engine": "; ".join(f"{k} {'another question' if v is None else format(v, '+.3g')}"
                                                for k, v in values.items()),
-           "engine_spread_kcal_mol": float(max(nums) - min(nums)) if len(nums) == len(values) else None}
-    differ = [k for k, v in values.items() if v is None or (v > 0) != (row["value_kcal_mol"] > 0)]
+           "engine_spread": float(max(nums) - min(nums)) if len(nums) == len(values) else None}
+    differ = [k for k, v in values.items() if v is None or (v > 0) != (row["value"] > 0)]
     out["engines_agree"] = not differ
     if differ and row["verdict"] in ("holds", "reversed"):
         out["verdict"] = "not resolved at this noise"

@@ -42,13 +42,15 @@ def _layers(t: Tables, e: Mapping[str, float], refs: tuple[float, float]) -> Non
 
 
 def _chalcohalide(t: Tables, e: Mapping[str, float], refs: tuple[float, float]) -> None:
-    first = None
+    first: dict[Any, float] = {}  # the first step of each seed's series
     for r in t.get("chalcohalide", []):
         r["energy_eV"] = e[r["model"]]
         de = exchange_energy(e[r["model"]], e[r["from_model"]], r["x_step"], *refs) if r["x_step"] > 0 else None
-        first = de if first is None else first
+        k = r.get("seed", 0)
+        if de is not None and k not in first:
+            first[k] = de
         r["dE_step_kcal_mol"] = de
-        r["dE_minus_first_step_kcal_mol"] = None if de is None or first is None else de - first
+        r["dE_minus_first_step_kcal_mol"] = None if de is None or k not in first else de - first[k]
 
 
 def _alloy(t: Tables, e: Mapping[str, float], refs: tuple[float, float]) -> None:
@@ -62,11 +64,12 @@ def _alloy(t: Tables, e: Mapping[str, float], refs: tuple[float, float]) -> None
         r["dE_minus_random_mean_kcal_mol"] = r["dE_kcal_mol"] - mean
     summary = [{"pattern": "random", "n": int(rand.size), "dE_kcal_mol": mean, "spread_kcal_mol": spread,
                 "dE_minus_random_mean_kcal_mol": 0.0, "beyond_2_spread": False}]
-    for r in rows:
-        if r["pattern"] != "random":
-            d = r["dE_kcal_mol"] - mean
-            summary.append({"pattern": r["pattern"], "n": 1, "dE_kcal_mol": r["dE_kcal_mol"], "spread_kcal_mol": None,
-                            "dE_minus_random_mean_kcal_mol": d, "beyond_2_spread": bool(abs(d) > 2 * spread)})
+    for pat in dict.fromkeys(r["pattern"] for r in rows if r["pattern"] != "random"):  # mean over its plane choices
+        v = np.array([r["dE_kcal_mol"] for r in rows if r["pattern"] == pat])
+        d = float(v.mean()) - mean
+        summary.append({"pattern": pat, "n": int(v.size), "dE_kcal_mol": float(v.mean()),
+                        "spread_kcal_mol": float(v.std(ddof=1)) if v.size > 1 else None,
+                        "dE_minus_random_mean_kcal_mol": d, "beyond_2_spread": bool(abs(d) > 2 * spread)})
     t["alloy_summary"] = summary
 
 

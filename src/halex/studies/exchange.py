@@ -86,6 +86,10 @@ class StudySettings:
     rescore
         Engine names that recompute every ΔE as single points on the relaxed geometries
         (:mod:`halex.studies.rescore`): an engine-spread column next to every ΔE.
+    seeds
+        Samples of every step with a free choice of sites: the chalcohalide series (one nested
+        series per seed) and the ordered alloy patterns (which planes, when several qualify).
+        Random alloys have their own count (``random_seeds``). Identical models are relaxed once.
     """
 
     engine: Any = DEFAULT_ENGINE
@@ -101,6 +105,7 @@ class StudySettings:
     optimizer: str = STUDY_OPTIMIZER
     warm: bool = True
     rescore: tuple[str, ...] = ()
+    seeds: int = 3
 
     def __post_init__(self) -> None:
         """Refuse bad replicas, an unknown optimizer or rescoring engine here, before a study computes anything."""
@@ -111,6 +116,8 @@ class StudySettings:
         self.rescore = tuple(self.rescore)
         if isinstance(self.replicas, bool) or not isinstance(self.replicas, (int, np.integer)) or self.replicas < 1:
             raise InputError(f"--replicas must be an integer >= 1, got {self.replicas!r}")
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, (int, np.integer)) or self.seeds < 1:
+            raise InputError(f"--seeds must be an integer >= 1, got {self.seeds!r}")
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
@@ -123,7 +130,7 @@ class StudySettings:
                 "exchange": f"{self.source}->{self.target}", "replicas": self.replicas,
                 "replica_rattle_A": REPLICA_RATTLE_A, "optimizer": self.optimizer,
                 "starts": "warm (parent's relaxed geometry)" if self.warm else "built geometry",
-                "rescore_engines": list(self.rescore)}
+                "rescore_engines": list(self.rescore), "seeds": self.seeds}
 
 
 @dataclass
@@ -236,7 +243,7 @@ def _relax_all(models: dict[str, Atoms], settings: StudySettings, parents: dict[
     """Relax every model (``settings.replicas`` starts, the lowest kept) and its standalone perovskite;
     ``parents`` maps a model to the model it is warm-started from (earlier in ``models``),
     ``warm_from`` to a geometry relaxed outside the study (see :func:`_tasks`).
-    Returns ({name: result}, {name: nc result}, {name: [replica energies, eV]})."""
+    Returns ({name: kept result}, {name: nc result}, {name: [every replica's result]})."""
     from halex.studies.runner import raise_failures, run_relaxations
     from halex.units import DEFAULT_FMAX
 
@@ -245,13 +252,12 @@ def _relax_all(models: dict[str, Atoms], settings: StudySettings, parents: dict[
                                    steps=settings.steps, optimizer=settings.optimizer, client=settings.client,
                                    retries=settings.retries)
     raise_failures(failed)
-    res, energies = {}, {}
+    res, runs = {}, {}
     for n in models:
-        runs = [done[n if r == 0 else f"{n}~r{r}"] for r in range(settings.replicas)]
-        energies[n] = [float(x.energy) for x in runs]
-        res[n] = min(runs, key=lambda x: x.energy)
+        runs[n] = [done[n if r == 0 else f"{n}~r{r}"] for r in range(settings.replicas)]
+        res[n] = min(runs[n], key=lambda x: x.energy)
     nc = {n: done.get(f"{n}/nc", done[n]) for n in models}  # a bare nanocrystal is its own reference
-    return res, nc, energies
+    return res, nc, runs
 
 
 def _start_column(name: str, res: dict[str, Any]) -> dict[str, Any]:
@@ -259,10 +265,13 @@ def _start_column(name: str, res: dict[str, Any]) -> dict[str, Any]:
     return {"start_from": res[name].parent or "built geometry"}
 
 
-def _replica_columns(energies: list[float]) -> dict[str, Any]:
-    """Row columns of a model's replicas: their energies and sample standard deviation (eV)."""
+def _replica_columns(runs: list, nc: Atoms) -> dict[str, Any]:
+    """Row columns of a model's replicas: their energies with their sample standard deviation (eV),
+    and their interfacial strains (%), the minimum-to-minimum noise of the strain questions."""
+    energies = [float(r.energy) for r in runs]
     return {"replica_energies_eV": " ".join(f"{e:.6f}" for e in energies),
-            "replica_spread_eV": float(np.std(energies, ddof=1)) if len(energies) > 1 else None}
+            "replica_spread_eV": float(np.std(energies, ddof=1)) if len(energies) > 1 else None,
+            "replica_strains_percent": " ".join(f"{_istrain(r.atoms, nc):.4f}" for r in runs)}
 
 
 def _references(settings: StudySettings) -> tuple[float, float]:
@@ -361,13 +370,13 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
                          "energy_eV": None, "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                          "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms),
                          "mismatch_percent": _mismatch(res[name].atoms), "converged": res[name].converged,
-                         **_start_column(name, res), **_replica_columns(reps[name])})
+                         **_start_column(name, res), **_replica_columns(reps[name], nc[name].atoms)})
             prev_name = name
     pristine_row = {"start": "none", "n_layers": 0, "model": "pristine", "x_step": 0, "x_total": 0, "energy_eV": None,
                     "dE_step_kcal_mol": None, "dE_cum_kcal_mol": None,
                     "interfacial_strain_percent": _istrain(res["pristine"].atoms, nc["pristine"].atoms),
                     "mismatch_percent": _mismatch(res["pristine"].atoms), "converged": res["pristine"].converged,
-                    **_start_column("pristine", res), **_replica_columns(reps["pristine"])}
+                    **_start_column("pristine", res), **_replica_columns(reps["pristine"], nc["pristine"].atoms)}
     tables = derive_tables("layers", {"layers": [pristine_row] + rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
     favoured = favoured_start(tables)
     meta = {**settings.describe(), "max_layers": max_layers, "favoured_start": favoured,
@@ -415,7 +424,8 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     n_layers
         Chalcohalide layers from the interface that take part.
     seed
-        Seed of the site choice.
+        Seed of the site choice of the first series; ``settings.seeds`` series use seeds
+        ``seed, seed + 1, …``.
     exchange_monolayer
         Exchange the interfacial CsCl monolayer first.
     warm_from
@@ -435,31 +445,53 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     if not (model.arrays["domain"] == "chalcohalide").any():
         raise InputError("the model has no chalcohalide domain: build a heterostructure (halex build heterostructure)")
     base = exchange_interface_monolayer(model, source=settings.source, target=settings.target) if exchange_monolayer else model
-    series = chalcohalide_exchange_series(base, n_layers, [p / 100 for p in pct], seed=seed, source=settings.source,
-                                          target=settings.target)
-    models = {f"chalco-{p:g}": m for p, m in zip(pct, series)}
+    seeds = [seed + i for i in range(settings.seeds)]
+    models: dict[str, Atoms] = {}
+    parents: dict[str, str] = {}
+    chains, sites = {}, {}
+    for k in seeds:  # one nested series per seed of the site choice; identical models are relaxed once
+        series = chalcohalide_exchange_series(base, n_layers, [p / 100 for p in pct], seed=k, source=settings.source,
+                                              target=settings.target)
+        chain = []
+        for p, m in zip(pct, series):
+            name = _same_model(models, m) or f"chalco-{p:g}" + ("" if k == seeds[0] else f"-s{k}")
+            if name not in models:
+                models[name] = m
+                if chain:
+                    parents[name] = chain[-1]
+            chain.append(name)
+        chains[k], sites[k] = chain, json.loads(series[-1].info["exchange_log"])[-1].get("sites")
     e_src, e_tgt = _references(settings)
-    names = list(models)
-    res, nc, reps = _relax_all(models, settings, dict(zip(names[1:], names[:-1])),
-                               {names[0]: warm_from} if warm_from is not None else None)
+    firsts = {c[0] for c in chains.values()}
+    res, nc, reps = _relax_all(models, settings, parents, {n: warm_from for n in firsts} if warm_from is not None else None)
     rows, struct = [], []
-    for name in names:
+    for name in models:
         struct += _structure_rows(name, res[name].atoms, nc[name].atoms)
-    istrain = {n: _istrain(res[n].atoms, nc[n].atoms) for n in names}  # "after" of a step is "before" of the next
-    for prev, name, p in zip(names[:-1], names[1:], pct[1:]):
-        x = _count(models[name], settings.target) - _count(models[prev], settings.target)
-        rows.append({"percent": p, "model": name, "from_model": prev, "x_step": x, "energy_eV": None,
-                     "dE_step_kcal_mol": None, "dE_minus_first_step_kcal_mol": None,
-                     "interfacial_strain_before_percent": istrain[prev],
-                     "interfacial_strain_after_percent": istrain[name],
-                     "converged": res[name].converged, **_start_column(name, res),
-                     **_replica_columns(reps[name])})
+    istrain = {n: _istrain(res[n].atoms, nc[n].atoms) for n in models}  # "after" of a step is "before" of the next
+    for k, chain in chains.items():
+        for prev, name, p in zip(chain[:-1], chain[1:], pct[1:]):
+            x = _count(models[name], settings.target) - _count(models[prev], settings.target)
+            rows.append({"seed": k, "percent": p, "model": name, "from_model": prev, "x_step": x, "energy_eV": None,
+                         "dE_step_kcal_mol": None, "dE_minus_first_step_kcal_mol": None,
+                         "interfacial_strain_before_percent": istrain[prev],
+                         "interfacial_strain_after_percent": istrain[name],
+                         "converged": res[name].converged, **_start_column(name, res),
+                         **_replica_columns(reps[name], nc[name].atoms)})
     tables = derive_tables("chalcohalide", {"chalcohalide": rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
-    meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed,
-            "interface_monolayer_exchanged": exchange_monolayer, "sites": json.loads(series[-1].info["exchange_log"])[-1].get("sites"),
+    meta = {**settings.describe(), "percents": pct, "n_layers": n_layers, "seed": seed, "seeds": seeds,
+            "interface_monolayer_exchanged": exchange_monolayer, "sites": sites[seeds[0]],
+            "sites_by_seed": {str(k): v for k, v in sites.items()},
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     return rescore_study(Study("chalcohalide", {**tables, "structure": struct}, meta, {n: r.atoms for n, r in res.items()}),
                          settings)
+
+
+def _same_model(models: dict[str, Atoms], atoms: Atoms) -> str | None:
+    """The name of a model in ``models`` with the same species on the same sites as ``atoms``, if any."""
+    for name, m in models.items():
+        if len(m) == len(atoms) and np.array_equal(m.numbers, atoms.numbers) and np.allclose(m.positions, atoms.positions):
+            return name
+    return None
 
 
 ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
@@ -497,8 +529,11 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     models = {"alloy-base": model.copy()}
     for s in range(random_seeds):
         models[f"random-{s}"] = alloy_perovskite(model, fraction, pattern="random", seed=s, source=settings.source, target=settings.target)
-    for pat in ALLOY_ORDERED:
-        models[pat] = alloy_perovskite(model, fraction, pattern=pat, seed=0, source=settings.source, target=settings.target)
+    for pat in ALLOY_ORDERED:  # which planes, when several qualify: settings.seeds choices, identical ones once
+        for k in range(settings.seeds):
+            m = alloy_perovskite(model, fraction, pattern=pat, seed=k, source=settings.source, target=settings.target)
+            if _same_model(models, m) is None:
+                models[pat if k == 0 else f"{pat}-s{k}"] = m
     e_src, e_tgt = _references(settings)
     res, nc, reps = _relax_all(models, settings, {n: "alloy-base" for n in models if n != "alloy-base"},
                                {"alloy-base": warm_from} if warm_from is not None else None)
@@ -513,7 +548,7 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
         rows.append({"pattern": entry["pattern"], "seed": entry["seed"], "model": name, "x": x,
                      "achieved_fraction": entry["achieved_fraction"], "energy_eV": None, "dE_kcal_mol": None,
                      "interfacial_strain_percent": _istrain(res[name].atoms, nc[name].atoms), "converged": res[name].converged,
-                     **_start_column(name, res), **_replica_columns(reps[name])})
+                     **_start_column(name, res), **_replica_columns(reps[name], nc[name].atoms)})
     tables = derive_tables("alloy", {"alloy": rows}, {n: r.energy for n, r in res.items()}, (e_src, e_tgt))
     meta = {**settings.describe(), "fraction": fraction, "random_seeds": random_seeds,
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
@@ -525,7 +560,7 @@ DEFAULT_MAX_LAYERS = 3
 
 
 def plan_all(model: Atoms, *, max_layers: int | None = None, percents: Sequence[float] = (0, 20, 40, 60, 80, 100),
-             fraction: float = 0.2, random_seeds: int = 5, chalcohalide_layers: int = 2) -> dict[str, Any]:
+             fraction: float = 0.2, random_seeds: int = 5, chalcohalide_layers: int = 2, seeds: int = 3) -> dict[str, Any]:
     """Check that every stage of :func:`all_studies` can run on ``model``, before anything is computed.
 
     Parameters
@@ -537,6 +572,8 @@ def plan_all(model: Atoms, *, max_layers: int | None = None, percents: Sequence[
         Cl is left for the alloy stage (a note says so).
     percents, fraction, random_seeds, chalcohalide_layers
         As in :func:`all_studies`.
+    seeds
+        Site-choice samples (:attr:`StudySettings.seeds`).
 
     Returns
     -------
@@ -580,7 +617,8 @@ def plan_all(model: Atoms, *, max_layers: int | None = None, percents: Sequence[
     n_chal = min(chalcohalide_layers, len(np.unique(model.arrays["layer"][chal])))
     if n_chal < chalcohalide_layers:
         notes.append(f"the model has {n_chal} chalcohalide layer(s): the chalcohalide study uses {n_chal}")
-    relaxations = {"layers": 2 * (1 + 2 * max_layers), "chalcohalide": 2 * len(pct), "alloy": 2 * (1 + random_seeds + len(ALLOY_ORDERED))}
+    relaxations = {"layers": 2 * (1 + 2 * max_layers), "chalcohalide": 2 * seeds * len(pct),
+                   "alloy": 2 * (1 + random_seeds + seeds * len(ALLOY_ORDERED))}  # at most: identical models run once
     return {"max_layers": int(max_layers), "chalcohalide_layers": int(n_chal), "relaxations": relaxations, "notes": notes}
 
 
@@ -617,7 +655,7 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int | None
     from halex.models import exchange_interface_monolayer, exchange_layers
 
     plan = plan_all(model, max_layers=max_layers, percents=percents, fraction=fraction, random_seeds=random_seeds,
-                    chalcohalide_layers=chalcohalide_layers)
+                    chalcohalide_layers=chalcohalide_layers, seeds=settings.seeds)
     for note in plan["notes"]:
         log.info("[study] %s", note)
     log.debug("[study] plan: %s relaxations (%s)", sum(plan["relaxations"].values()),

@@ -37,8 +37,17 @@ def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
         json.dump({"settings": meta, "rows": [{k: json_safe(v) for k, v in r.items()} for r in rows]}, fh, indent=1, default=str)
 
 
+def _replica_error(rows: list[dict[str, Any]], x: float) -> float | None:
+    """Standard error (kcal/mol per halide) of a ΔE over x halides between two models, from the replicas' pooled SD."""
+    from halex.studies.conclusions import _pooled_replica_sd
+    from halex.units import EV_KCAL_PER_MOL
+
+    sd, _ = _pooled_replica_sd(rows)
+    return None if sd is None or not x else sd * np.sqrt(2.0) * EV_KCAL_PER_MOL / x
+
+
 def _layers_figure(t: dict[str, list[dict[str, Any]]]):
-    """ΔE (cumulative and step) and interfacial strain against exchanged layers, both starts."""
+    """ΔE (cumulative and step) with replica error bars and interfacial strain against exchanged layers, both starts."""
     from halex.plotting.figures import new_figure
 
     fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
@@ -46,7 +55,9 @@ def _layers_figure(t: dict[str, list[dict[str, Any]]]):
     for start, mk in (("interface", "o-"), ("bottom", "s-")):
         rows = [r for r in t["layers"] if r["start"] == start]
         n = [r["n_layers"] for r in rows]
-        ax1.plot(n, [r["dE_cum_kcal_mol"] for r in rows], mk, label=f"from the {start} (cumulative)")
+        err = [_replica_error(t["layers"], r["x_total"]) for r in rows]
+        ax1.errorbar(n, [r["dE_cum_kcal_mol"] for r in rows], yerr=None if None in err else err, fmt=mk, capsize=3,
+                     label=f"from the {start} (cumulative)")
         ax1.plot(n, [r["dE_step_kcal_mol"] for r in rows], mk, alpha=0.4, label=f"from the {start} (step)")
         ax2.plot([0] + n, [strain0] + [r["interfacial_strain_percent"] for r in rows], mk, label=start)
     ax1.axhline(0, color="k", lw=0.5)
@@ -59,35 +70,47 @@ def _layers_figure(t: dict[str, list[dict[str, Any]]]):
 
 
 def _chalcohalide_figure(t: dict[str, list[dict[str, Any]]]):
-    """ΔE of each step and the interfacial strain before and after it, against percent I."""
+    """ΔE of each step and the interfacial strain after it against percent I: every seed's series
+    (faint) and their mean ± standard deviation over seeds."""
     from halex.plotting.figures import new_figure
 
     rows = t["chalcohalide"]
-    pct = [r["percent"] for r in rows]
+    seeds = list(dict.fromkeys(r.get("seed", 0) for r in rows))
     fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
-    ax1.plot(pct, [r["dE_step_kcal_mol"] for r in rows], "o-")
+    for ax, col in ((ax1, "dE_step_kcal_mol"), (ax2, "interfacial_strain_after_percent")):
+        for k in seeds:
+            mine = [r for r in rows if r.get("seed", 0) == k and r[col] is not None]
+            ax.plot([r["percent"] for r in mine], [r[col] for r in mine], "-", color="0.6", lw=0.8, alpha=0.7)
+        pct = sorted({r["percent"] for r in rows})
+        vals = [[r[col] for r in rows if r["percent"] == p and r[col] is not None] for p in pct]
+        ok = [i for i, v in enumerate(vals) if v]
+        ax.errorbar([pct[i] for i in ok], [np.mean(vals[i]) for i in ok],
+                    yerr=[np.std(vals[i], ddof=1) if len(vals[i]) > 1 else 0.0 for i in ok], fmt="o-", capsize=4,
+                    color="C0", label=f"mean ± SD over {len(seeds)} seed(s); grey: each seed")
+    strain0 = rows[0]["interfacial_strain_before_percent"] if rows else None
+    if strain0 is not None:
+        ax2.axhline(strain0, color="k", ls="--", lw=0.8, label="before the first step")
     ax1.axhline(0, color="k", lw=0.5)
     ax1.set_ylabel("ΔE of the step (kcal/mol per halide)")
-    ax2.plot(pct, [r["interfacial_strain_before_percent"] for r in rows], "s--", label="before")
-    ax2.plot(pct, [r["interfacial_strain_after_percent"] for r in rows], "o-", label="after")
-    ax2.set_ylabel("interfacial strain (%)")
-    ax2.legend(fontsize=8)
+    ax2.set_ylabel("interfacial strain after the step (%)")
     for ax in (ax1, ax2):
         ax.set_xlabel("I in the first chalcohalide layers (%)")
+        ax.legend(fontsize=8)
     return fig
 
 
 def _alloy_figure(t: dict[str, list[dict[str, Any]]]):
-    """ΔE of each alloy pattern; the random mean with the seeds' spread and every seed."""
+    """ΔE of each alloy pattern: mean with the standard deviation over its seeds, and every seed."""
     from halex.plotting.figures import new_figure
 
     summ = t["alloy_summary"]
     fig, ax = new_figure(figsize=(6, 4))
     xs = np.arange(len(summ))
     ax.bar(xs, [s["dE_kcal_mol"] for s in summ], yerr=[s["spread_kcal_mol"] or 0 for s in summ], capsize=4,
-           color=["0.6"] + ["C0", "C1", "C2"][: len(summ) - 1])
-    rand = [r["dE_kcal_mol"] for r in t["alloy"] if r["pattern"] == "random"]
-    ax.plot(np.zeros(len(rand)), rand, "k.", label="random seeds")
+           color=["0.6"] + [f"C{i}" for i in range(len(summ) - 1)])
+    for x, s in zip(xs, summ):
+        vals = [r["dE_kcal_mol"] for r in t["alloy"] if r["pattern"] == s["pattern"]]
+        ax.plot(np.full(len(vals), x), vals, "k.", label="each seed" if x == 0 else None)
     ax.set_xticks(xs, [s["pattern"] for s in summ], rotation=15)
     ax.set_ylabel("ΔE exchange (kcal/mol per halide)")
     ax.legend(fontsize=8)

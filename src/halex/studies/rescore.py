@@ -39,7 +39,7 @@ __all__ = ["rescore_study", "check_rescore_engines", "engine_spread_columns", "S
 log = logging.getLogger("halex.studies")
 
 SPREAD_RULE = "engine spread: the largest minus the smallest value over the study engine and every rescoring engine"
-_DE = re.compile(r"^dE_.*_kcal_mol$")
+_DE = re.compile(r"^dE(_.*)?_kcal_mol$")
 
 
 def check_rescore_engines(names: Sequence[str], model: Atoms | None = None) -> list:
@@ -153,7 +153,7 @@ def rescore_study(study: Study, settings: StudySettings) -> Study:
                                      **{c: v for c, v in r.items() if _DE.match(c)}})
         meta["engines"].append({**engine.describe(), "reference_energies_eV_per_formula_unit":
                                 {f"Pb{settings.source}2": refs[0], f"Pb{settings.target}2": refs[1]}})
-        meta["conclusions"][engine.name] = [{"question": c["question"], "value_kcal_mol": c["value_kcal_mol"]}
+        meta["conclusions"][engine.name] = [{"question": c["question"], "value": c["value"]}
                                             for c in study_conclusions(Study(study.name, tables, study.meta))]
     tables = {**engine_spread_columns(base, per_engine), "rescore": rescore_rows}
     if "structure" in study.tables:
