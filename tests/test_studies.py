@@ -513,3 +513,27 @@ def test_bad_protocol_or_a_study_too_large_for_memory_is_refused(tmp_path, extra
     r = run_cli("study", "all", "--size", "2", "2", "2", "1", *extra, "-o", str(tmp_path / "out"), "--db", str(tmp_path / "x.db"))
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
+
+
+def test_size_paper_is_the_source_study_depth(tmp_path, monkeypatch):
+    """--size paper: 6 perovskite layers, the layers study runs N = 1…5 from both ends; the stages
+    after it (monolayer, chalcohalide, alloy) keep one layer of Cl to alloy (plan_all accepts it)."""
+    import halex.studies.exchange as st
+    from halex.cli.main import main
+
+    seen = {}
+
+    class NoRun(Exception):
+        pass
+
+    def first_stage(model, max_layers, settings):
+        seen.update(model=model, max_layers=max_layers)
+        raise NoRun
+
+    monkeypatch.setattr(st, "layers_study", first_stage)
+    with pytest.raises(NoRun):
+        main(["study", "all", "--size", "paper", "--workers", "1", "--db", str(tmp_path / "p.db"), "-o", str(tmp_path / "out")])
+    model = seen["model"]
+    perovskite = model.arrays["domain"] == "perovskite"
+    assert int(model.arrays["layer"][perovskite].max()) == 6 and seen["max_layers"] == 5
+    assert st.plan_all(model, max_layers=5)["relaxations"]["layers"] == 2 * (1 + 2 * 5)

@@ -55,9 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _common(s, model_required=False)
     s.add_argument("--model", default=None, help="heterostructure file (default: built from --size)")
     s.add_argument("--size", nargs="+", default=["default"],
-                   help="'default' (perovskite 4 4 4 + 2 chalcohalide layers) or N1 N2 N3 LAYERS")
+                   help="'default' (perovskite 4 4 4 + 2 chalcohalide layers), 'paper' (the source study's depth: "
+                        "perovskite 4 4 6, so the layers study runs N = 1…5 from both ends) or N1 N2 N3 LAYERS")
     s.add_argument("--max-layers", type=int, default=None,
-                   help="perovskite layers of the layers study (default 3, fewer when the model has fewer than 4)")
+                   help="perovskite layers of the layers study (default 3, fewer when the model has fewer than 4; "
+                        "5 with --size paper)")
     s.add_argument("--percents", nargs="+", type=float, default=[0, 20, 40, 60, 80, 100],
                    help="percent I of the chalcohalide study (default 0 20 ... 100)")
     s.add_argument("--fraction", type=float, default=0.2)
@@ -74,10 +76,16 @@ def _model(args):
 
     if args.size == ["default"]:
         return heterostructure()
+    if args.size == ["paper"]:
+        from halex.studies.exchange import PAPER_SIZE
+
+        if args.max_layers is None:
+            args.max_layers = PAPER_SIZE["max_layers"]
+        return heterostructure(PAPER_SIZE["perovskite"], PAPER_SIZE["chalcohalide_layers"])
     try:
         n1, n2, n3, layers = (int(v) for v in args.size)
     except ValueError:
-        raise InputError(f"--size must be 'default' or four integers N1 N2 N3 LAYERS, got {' '.join(args.size)}") from None
+        raise InputError(f"--size must be 'default', 'paper' or four integers N1 N2 N3 LAYERS, got {' '.join(args.size)}") from None
     return heterostructure((n1, n2, n3), layers)
 
 

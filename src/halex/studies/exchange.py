@@ -557,6 +557,10 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
 
 #: ``--max-layers`` of ``study all`` when not given: up to this many, fewer if the model is smaller.
 DEFAULT_MAX_LAYERS = 3
+#: ``study all --size paper``: the source study's depth, 6 perovskite layers, so that the layers study
+#: exchanges N = 1…5 from either end and the alloy stage keeps one layer of Cl; the footprint and the
+#: chalcohalide are those of the default model.
+PAPER_SIZE = {"perovskite": (4, 4, 6), "chalcohalide_layers": 2, "max_layers": 5}
 
 
 def plan_all(model: Atoms, *, max_layers: int | None = None, percents: Sequence[float] = (0, 20, 40, 60, 80, 100),
