@@ -1,0 +1,140 @@
+"""A lattice model of Cl/I on a particle's halide sites, fitted by regularised regression.
+
+The energy of an occupation σ (σ_i = 1: I on site i, 0: Cl) is the exchange-reaction energy of
+SPEC §4 summed over the exchanged halides,
+
+    E(σ) = Σ_i h_{kind(i)} σ_i + Σ_{i<j, shell s} J_s σ_i σ_j   (eV),
+
+fitted to ``y(σ) = E_model(σ) − E_model(0) + (n_I / 2)(E_PbCl2 − E_PbI2)``: the energy of
+``model(0) + (n_I/2) PbI2 → model(σ) + (n_I/2) PbCl2``, so that an iodide exchange chemical
+potential Δμ = 0 means "the reaction is neutral" and Δμ > 0 favours iodide. ``h_kind`` is the
+exchange energy of an isolated site of that environment, ``J_s`` the interaction of two I at
+shell ``s``. The fit is scikit-learn's ``RidgeCV`` without intercept (E(0) = 0 by construction);
+its cross-validated error is reported per exchanged halide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from halex.errors import InputError
+from halex.pathway.lattice import HalideLattice
+
+__all__ = ["LatticeModel", "features", "fit_lattice_model", "reaction_energy"]
+
+
+def reaction_energy(e_config: float, e_pristine: float, n_exchanged: int, e_pbcl2: float, e_pbi2: float) -> float:
+    """Energy (eV) of exchanging ``n_exchanged`` halides with PbI2 → PbCl2 (Δμ = 0 reference).
+
+    Examples
+    --------
+    >>> reaction_energy(-10.0, -11.0, 2, -5.0, -4.0)   # 1 eV + (2/2)(−5 + 4) eV
+    0.0
+    """
+    return float(e_config - e_pristine + 0.5 * n_exchanged * (e_pbcl2 - e_pbi2))
+
+
+def features(lattice: HalideLattice, occ: np.ndarray) -> np.ndarray:
+    """Feature vector of an occupation: I count per site kind, then I–I pair count per shell.
+
+    Examples
+    --------
+    >>> from halex.models import perovskite_nanocrystal
+    >>> from halex.pathway.lattice import halide_lattice
+    >>> lat = halide_lattice(perovskite_nanocrystal((2, 2, 2), "Cl"), n_shells=2)
+    >>> f = features(lat, np.ones(lat.n_sites, np.int8))
+    >>> int(f[: len(lat.kinds)].sum()), int(f[len(lat.kinds):].sum()) == len(lat.pairs)
+    (36, True)
+    """
+    occ = np.asarray(occ)
+    if occ.shape != (lattice.n_sites,):
+        raise InputError(f"an occupation needs {lattice.n_sites} entries, got shape {occ.shape}")
+    site = np.bincount(lattice.kind, weights=occ.astype(float), minlength=len(lattice.kinds))
+    p = lattice.pairs
+    both = (occ[p[:, 0]] > 0) & (occ[p[:, 1]] > 0)
+    pair = np.bincount(p[both, 2], minlength=len(lattice.shells)).astype(float)
+    return np.concatenate([site, pair])
+
+
+@dataclass
+class LatticeModel:
+    """Fitted site energies per kind and pair energies per shell (eV).
+
+    Attributes
+    ----------
+    site_energy
+        ``h`` per site kind (eV): energy of the exchange reaction for one isolated site.
+    pair_energy
+        ``J`` per shell (eV).
+    cv
+        Cross-validation report of the fit (``rmse_meV_per_halide``, ``rmse_kcal_mol_per_halide``,
+        ``n_configurations``, ``n_terms``, ``alpha``), empty for a model given by hand.
+    """
+
+    site_energy: np.ndarray
+    pair_energy: np.ndarray
+    cv: dict[str, Any]
+
+    def fields(self, lattice: HalideLattice) -> tuple[np.ndarray, np.ndarray]:
+        """Per-site field ``h_i`` and per-neighbour-entry coupling ``J`` (CSR, as the lattice)."""
+        return (np.asarray(self.site_energy, float)[lattice.kind],
+                np.asarray(self.pair_energy, float)[lattice.neighbour_shell])
+
+    def energy(self, lattice: HalideLattice, occ: np.ndarray) -> float:
+        """E(σ) in eV."""
+        return float(features(lattice, occ) @ np.concatenate([self.site_energy, self.pair_energy]))
+
+
+def fit_lattice_model(lattice: HalideLattice, occupations: np.ndarray, energies: np.ndarray, *,
+                      alphas: tuple[float, ...] = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), folds: int = 5) -> LatticeModel:
+    """Fit site and pair energies to reaction energies of configurations (RidgeCV, no intercept).
+
+    Parameters
+    ----------
+    lattice
+        The halide lattice.
+    occupations
+        (n_configurations, n_sites) occupations.
+    energies
+        Reaction energies ``y(σ)`` in eV (:func:`reaction_energy`).
+    alphas
+        Ridge penalties tried; the one with the lowest leave-one-out error is used.
+    folds
+        K of the K-fold cross-validation that reports the error.
+
+    Returns
+    -------
+    LatticeModel
+
+    Raises
+    ------
+    InputError
+        Fewer configurations than the model has terms plus two (the message says how many).
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    from halex.units import EV_KCAL_PER_MOL
+
+    occ = np.asarray(occupations)
+    y = np.asarray(energies, float)
+    X = np.array([features(lattice, o) for o in occ])
+    n_terms = X.shape[1]
+    if len(y) != len(X):
+        raise InputError(f"{len(X)} occupations but {len(y)} energies")
+    if len(y) < n_terms + 2:
+        raise InputError(f"{len(y)} training configurations are too few for {n_terms} model terms "
+                         f"({len(lattice.kinds)} site kinds + {len(lattice.shells)} pair shells): need at least {n_terms + 2}")
+    model = RidgeCV(alphas=alphas, fit_intercept=False).fit(X, y)
+    pred = cross_val_predict(RidgeCV(alphas=alphas, fit_intercept=False), X, y,
+                             cv=KFold(min(folds, len(y)), shuffle=True, random_state=0))
+    per = (pred - y) / np.maximum(occ.sum(axis=1), 1)
+    rmse = float(np.sqrt(np.mean(per**2)))
+    cv = {"rmse_meV_per_halide": 1000 * rmse, "rmse_kcal_mol_per_halide": rmse * EV_KCAL_PER_MOL,
+          "n_configurations": int(len(y)), "n_terms": int(n_terms), "alpha": float(model.alpha_), "folds": int(min(folds, len(y))),
+          "predicted_eV": pred.tolist(), "target_eV": y.tolist()}
+    coef = np.asarray(model.coef_, float)
+    return LatticeModel(coef[: len(lattice.kinds)], coef[len(lattice.kinds):], cv)

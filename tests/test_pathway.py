@@ -1,0 +1,170 @@
+"""Lattice Monte Carlo of the exchange pathway: exact enumeration, detailed balance, the
+Fermi-function limit, a fit round trip through data from another model, hysteresis."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from halex.errors import InputError
+from halex.models import heterostructure, perovskite_nanocrystal
+from halex.pathway import (
+    KB_EV,
+    LatticeModel,
+    canonical,
+    features,
+    fit_lattice_model,
+    halide_lattice,
+    sgc,
+    titration,
+    total_energy,
+    two_phase_regions,
+)
+
+pytest.importorskip("numba")
+
+
+def _small(seed=0):
+    """A real lattice of ≤ 16 sites (a 1×1×2 nanocrystal's halides) with a random model on it."""
+    lat = halide_lattice(perovskite_nanocrystal((1, 1, 2), "Cl"), n_shells=2)
+    assert lat.n_sites <= 16
+    rng = np.random.default_rng(seed)
+    model = LatticeModel(rng.normal(0.0, 0.04, len(lat.kinds)), rng.normal(0.0, 0.03, len(lat.shells)), {})
+    return lat, model
+
+
+def _exact(lat, model, dmu, temperature, n_fixed=None):
+    """⟨σ_i⟩ by enumerating every occupation (Boltzmann weights of E − Δμ n)."""
+    beta = 1 / (KB_EV * temperature)
+    occs = np.array(list(itertools.product((0, 1), repeat=lat.n_sites)), np.int8)
+    if n_fixed is not None:
+        occs = occs[occs.sum(axis=1) == n_fixed]
+    H = np.array([model.energy(lat, o) - (0 if n_fixed is not None else dmu * o.sum()) for o in occs])
+    w = np.exp(-beta * (H - H.min()))
+    return (w[:, None] * occs).sum(axis=0) / w.sum()
+
+
+def test_lattice_of_the_heterostructure():
+    hs = heterostructure((2, 2, 2), 1)
+    lat = halide_lattice(hs)
+    sym = np.array(hs.get_chemical_symbols())
+    pv = (hs.arrays["domain"] == "perovskite") & (sym == "Cl")
+    ch = (hs.arrays["domain"] == "chalcohalide") & (hs.arrays["layer"] == -1) & (sym == "Cl")
+    assert lat.n_sites == pv.sum() + ch.sum()
+    # the first shell holds X–X across an octahedron edge (a/√2 = 3.96 Å) and not the next perovskite
+    # distance (a = 5.6 Å); chalcohalide pairs at similar distances join it
+    assert 5.605 / np.sqrt(2) < lat.shells[0] < 5.605 - 0.3
+    assert {k.split()[0] for k in lat.kinds} == {"perovskite", "chalcohalide"}
+    occ = lat.occupation(hs)
+    assert occ.sum() == 0 and lat.occupation(lat.decorate(np.ones(lat.n_sites))).sum() == lat.n_sites
+    # the CSR lists are symmetric: j in N(i) ⇔ i in N(j), same shell
+    rows = np.repeat(np.arange(lat.n_sites), np.diff(lat.indptr))
+    fwd = set(zip(rows.tolist(), lat.neighbours.tolist(), lat.neighbour_shell.tolist()))
+    assert fwd == {(j, i, s) for i, j, s in fwd}
+    with pytest.raises(InputError, match="has no Br/Br halide sites"):
+        halide_lattice(hs, source="Br", target="Br")
+
+
+def test_mc_averages_equal_exact_enumeration():
+    """Semi-grand canonical and canonical averages of every site's occupation on a 14-site lattice
+    against enumeration of all 2^14 occupations, within 5 standard errors of the MC mean."""
+    lat, model = _small()
+    h, J = model.fields(lat)
+    for dmu in (-0.05, 0.02):
+        exact = _exact(lat, model, dmu, 500.0)
+        runs = []
+        for s in range(6):
+            occ = np.zeros(lat.n_sites, np.int8)
+            sgc(occ, h, lat.indptr, lat.neighbours, J, dmu=dmu, temperature=500.0, sweeps=500, seed=100 + s,
+                sample_every_sweep=False)
+            runs.append(sgc(occ, h, lat.indptr, lat.neighbours, J, dmu=dmu, temperature=500.0, sweeps=20000, seed=s)["mean_occ"])
+        runs = np.array(runs)
+        se = runs.std(axis=0, ddof=1) / np.sqrt(len(runs))
+        assert np.all(np.abs(runs.mean(axis=0) - exact) < 5 * se + 2e-3), (runs.mean(axis=0), exact)
+    n = lat.n_sites // 3
+    exact = _exact(lat, model, 0.0, 500.0, n_fixed=n)
+    occ = np.zeros(lat.n_sites, np.int8)
+    occ[:n] = 1
+    r = canonical(occ, h, lat.indptr, lat.neighbours, J, temperature=500.0, sweeps=100000, seed=3)
+    assert occ.sum() == n  # the canonical ensemble keeps the iodide count
+    assert np.abs(r["mean_occ"] - exact).max() < 0.01
+
+
+def test_non_interacting_sites_follow_the_fermi_function():
+    """J = 0: ⟨σ_i⟩ = 1 / (1 + exp((h_i − Δμ) / k_B T)), the analytic titration of independent sites."""
+    lat = halide_lattice(perovskite_nanocrystal((2, 2, 2), "Cl"))
+    model = LatticeModel(np.linspace(-0.08, 0.08, len(lat.kinds)), np.zeros(len(lat.shells)), {})
+    h, J = model.fields(lat)
+    occ = np.zeros(lat.n_sites, np.int8)
+    r = sgc(occ, h, lat.indptr, lat.neighbours, J, dmu=0.01, temperature=400.0, sweeps=40000, seed=1)
+    fermi = 1 / (1 + np.exp((h - 0.01) / (KB_EV * 400.0)))
+    assert np.abs(r["mean_occ"] - fermi).max() < 0.02
+
+
+def test_detailed_balance_of_single_trials():
+    """One site, one trial from each state: P(Cl→I) / P(I→Cl) = exp(−β(h − Δμ)) (Metropolis)."""
+    h, dmu, temperature = np.array([0.03]), 0.0, 300.0
+    empty = (np.array([0, 0]), np.zeros(0, np.int64), np.zeros(0))
+    up = down = 0
+    trials = 20000
+    for s in range(trials):
+        a = np.zeros(1, np.int8)
+        sgc(a, h, *empty, dmu=dmu, temperature=temperature, sweeps=1, seed=s, sample_every_sweep=False)
+        up += int(a[0])
+        b = np.ones(1, np.int8)
+        sgc(b, h, *empty, dmu=dmu, temperature=temperature, sweeps=1, seed=s, sample_every_sweep=False)
+        down += 1 - int(b[0])
+    assert down == trials  # downhill moves are always accepted
+    expected = np.exp(-0.03 / (KB_EV * temperature))
+    assert up / down == pytest.approx(expected, abs=4 * np.sqrt(expected * (1 - expected) / trials))
+
+
+def test_energy_bookkeeping_matches_the_features():
+    lat, model = _small(2)
+    h, J = model.fields(lat)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        occ = rng.integers(0, 2, lat.n_sites).astype(np.int8)
+        assert total_energy(occ, h, lat.indptr, lat.neighbours, J) == pytest.approx(model.energy(lat, occ), abs=1e-12)
+
+
+def test_fit_recovers_a_model_from_data_made_by_a_richer_one():
+    """Energies from site + pair terms plus a three-body term and noise the fitted model does not
+    have: the fit recovers the site and pair energies and its CV error is that of what it misses."""
+    lat = halide_lattice(perovskite_nanocrystal((2, 2, 2), "Cl"), n_shells=2)
+    rng = np.random.default_rng(4)
+    truth = LatticeModel(rng.normal(-0.1, 0.05, len(lat.kinds)), np.array([0.04, -0.01]), {})
+    occs = (rng.random((150, lat.n_sites)) < rng.random((150, 1))).astype(np.int8)
+    third = 0.002 * np.array([np.sum(o[: lat.n_sites // 3]) ** 1.5 for o in occs])  # not in the fitted model
+    noise = rng.normal(0, 0.005, len(occs))
+    y = np.array([truth.energy(lat, o) for o in occs]) + third + noise
+    fit = fit_lattice_model(lat, occs, y)
+    assert np.abs(fit.pair_energy - truth.pair_energy).max() < 0.005
+    assert np.abs(fit.site_energy - truth.site_energy).max() < 0.03
+    assert 0 < fit.cv["rmse_meV_per_halide"] < 5 and fit.cv["n_configurations"] == 150
+    with pytest.raises(InputError, match="too few for .* need at least"):
+        fit_lattice_model(lat, occs[:5], y[:5])
+    assert features(lat, occs[0]).shape == (len(lat.kinds) + len(lat.shells),)
+
+
+def test_titration_finds_the_jump_of_an_attractive_lattice_and_none_without_interactions():
+    """Strongly attractive I–I pairs: the forward and backward sweeps split (a first-order jump);
+    without interactions the curves coincide."""
+    lat = halide_lattice(perovskite_nanocrystal((3, 3, 3), "Cl"), n_shells=1)
+    dmus = np.linspace(0.0, 0.6, 13)
+    sticky = LatticeModel(np.full(len(lat.kinds), 0.30), np.array([-0.08]), {})
+    t = titration(lat, sticky, dmus, temperature=300.0, sweeps=30, equilibrate=30)
+    regions = two_phase_regions(t["dmu_eV"], t["x_cl_forward"], t["x_cl_backward"])
+    assert regions and regions[0]["jump_x_cl"] > 0.5
+    assert t["x_cl_forward"][0] > 0.95 and t["x_cl_forward"][-1] < 0.05
+    free = LatticeModel(np.full(len(lat.kinds), 0.30), np.array([0.0]), {})
+    t = titration(lat, free, dmus, temperature=300.0, sweeps=60, equilibrate=20)
+    assert two_phase_regions(t["dmu_eV"], t["x_cl_forward"], t["x_cl_backward"]) == []
+    mid = int(np.argmin(np.abs(dmus - 0.3)))
+    assert t["x_cl_forward"][mid] == pytest.approx(0.5, abs=0.06)  # Fermi: half exchanged at Δμ = h
+    with pytest.raises(InputError, match="increasing"):
+        titration(lat, free, [0.2, 0.1], temperature=300.0)
+    with pytest.raises(InputError, match="temperature"):
+        titration(lat, free, dmus, temperature=0.0)
