@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from ase.calculators.calculator import Calculator, all_changes
 
 from halex.errors import InputError
 from halex.models import heterostructure, perovskite_nanocrystal
@@ -24,6 +25,59 @@ from halex.pathway import (
 )
 
 pytest.importorskip("numba")
+
+#: Lennard-Jones σ (Å) per element of the species-aware classical test engine: I is larger than Cl
+SIGMA = {"Cs": 3.4, "Pb": 3.0, "Cl": 3.1, "I": 3.6, "S": 3.0}
+
+
+class _MixedLJ(Calculator):
+    """Lennard-Jones with Lorentz–Berthelot σ per element pair (ε = 0.05 eV, cut at 8 Å, shifted):
+    a classical energy that tells Cl from I, so the lattice machinery has something to fit."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        pos = self.atoms.get_positions()
+        sig = np.array([SIGMA[s] for s in self.atoms.get_chemical_symbols()])
+        d = pos[:, None, :] - pos[None, :, :]
+        r = np.linalg.norm(d, axis=-1)
+        np.fill_diagonal(r, np.inf)
+        s = 0.5 * (sig[:, None] + sig[None, :])
+        inside = r < 8.0
+        sr6 = np.where(inside, (s / r) ** 6, 0.0)
+        cut6 = np.where(inside, (s / 8.0) ** 6, 0.0)
+        e = 4 * 0.05 * (sr6**2 - sr6 - (cut6**2 - cut6))
+        dedr = np.where(inside, 4 * 0.05 * (-12 * sr6**2 + 6 * sr6) / r, 0.0)
+        f = -np.sum((dedr / r)[:, :, None] * d, axis=1)
+        self.results = {"energy": 0.5 * float(e.sum()), "forces": f}
+
+
+def _mixed_engine_class():
+    from conftest import _lj_engine_class
+
+    class MixedLJEngine(_lj_engine_class()):
+        name = "test-mixed-lj"
+
+        def calculator(self, directory=None):
+            return _MixedLJ()
+
+    return MixedLJEngine
+
+
+def __getattr__(name):  # "test_pathway:MixedLJEngine", the registry's lazy target
+    if name == "MixedLJEngine":
+        return _mixed_engine_class()
+    raise AttributeError(name)
+
+
+@pytest.fixture
+def mixed_engine():
+    from halex.engines import _REGISTRY, get_engine, register_engine
+
+    register_engine("test-mixed-lj", "test_pathway:MixedLJEngine")
+    yield get_engine("test-mixed-lj")
+    _REGISTRY.pop("test-mixed-lj", None)
 
 
 def _small(seed=0):
@@ -168,3 +222,61 @@ def test_titration_finds_the_jump_of_an_attractive_lattice_and_none_without_inte
         titration(lat, free, [0.2, 0.1], temperature=300.0)
     with pytest.raises(InputError, match="temperature"):
         titration(lat, free, dmus, temperature=0.0)
+
+
+def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, capsys):
+    """halex pathway on a heterostructure and its free nanocrystal: the training set is relaxed
+    through the store (a rerun is all cache hits), and every output is written with its verdicts."""
+    import json
+
+    from halex.cli.main import main
+    from halex.io import write_structure
+
+    write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
+    args = ["pathway", str(tmp_path / "hs.extxyz"), "--engine", "test-mixed-lj", "--compare-free-nc", "--fmax", "0.2",
+            "--rounds", "2", "--per-round", "4", "--sweeps", "20", "--db", str(tmp_path / "p.db"), "-o", str(tmp_path / "out")]
+    assert main(args) == 0
+    from ase.db import connect
+
+    n_rows = connect(tmp_path / "p.db").count()
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["particles"]) == {"particle", "free-nc"}
+    part = summary["particles"]["particle"]
+    assert part["cv"]["rmse_meV_per_halide"] > 0 and part["training_rounds"][0]["configurations"] > 10
+    assert {"conversion_order", "segmented_state", "two_phase_regions"} <= set(part["verdicts"])
+    assert not any(k.startswith("chalcohalide") for k in summary["particles"]["free-nc"]["site_energy_eV"])
+    for f in ("titration.csv", "titration.json", "titration.png", "parity.png", "layers_particle.png", "layers_free-nc.png",
+              "report.html", "particle_xcl50.extxyz", "free-nc_xcl25.extxyz"):
+        assert (out / f).stat().st_size > 100, f
+    from halex.io import read_structure
+
+    snap = read_structure(out / "particle_xcl50.extxyz")
+    assert "layer" in snap.arrays and "I" in snap.get_chemical_symbols()
+    assert "converts first" in capsys.readouterr().out
+    assert main(args) == 0 and connect(tmp_path / "p.db").count() == n_rows  # rerun: nothing relaxed again
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--temperature", "0"], "temperature must be > 0"),
+    (["--dmu", "0.5", "0.1", "5"], "increasing range"),
+])
+def test_pathway_cli_refuses_bad_input(tmp_path, extra, message):
+    from conftest import run_cli
+    from halex.io import write_structure
+
+    write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
+    r = run_cli("pathway", str(tmp_path / "hs.extxyz"), *extra, "--db", str(tmp_path / "x.db"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
+
+
+def test_pathway_refuses_a_model_without_halide_sites(tmp_path):
+    from conftest import run_cli
+    from halex.io import write_structure
+
+    hs = heterostructure((2, 2, 2), 1)
+    keep = ~np.isin(hs.get_chemical_symbols(), ["Cl"])
+    write_structure(tmp_path / "nohal.extxyz", hs[keep])
+    r = run_cli("pathway", str(tmp_path / "nohal.extxyz"), "--db", str(tmp_path / "x.db"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "no Cl/I halide sites" in r.stderr

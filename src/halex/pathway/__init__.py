@@ -7,10 +7,10 @@ shells) → :mod:`~halex.pathway.model` (the fitted energy) → :mod:`~halex.pat
 (forward/backward sweeps, two-phase regions).
 """
 
-from halex.pathway.lattice import HalideLattice, halide_lattice
+from halex.pathway.lattice import HalideLattice, halide_lattice, layer_order
 from halex.pathway.mc import KB_EV, anneal, canonical, sgc, total_energy
 from halex.pathway.model import LatticeModel, features, fit_lattice_model, reaction_energy
 from halex.pathway.titration import layer_groups, titration, two_phase_regions
 
-__all__ = ["HalideLattice", "halide_lattice", "LatticeModel", "features", "fit_lattice_model", "reaction_energy",
+__all__ = ["HalideLattice", "halide_lattice", "layer_order", "LatticeModel", "features", "fit_lattice_model", "reaction_energy",
            "sgc", "canonical", "anneal", "total_energy", "KB_EV", "titration", "two_phase_regions", "layer_groups"]

@@ -26,7 +26,7 @@ from ase import Atoms
 
 from halex.errors import InputError
 
-__all__ = ["HalideLattice", "halide_lattice"]
+__all__ = ["HalideLattice", "halide_lattice", "layer_order"]
 
 _PB_CUT, _CS_CUT = 3.7, 4.6  # Å: first Pb and Cs neighbours of a halide (Pb–X ≈ 2.8–3.2 Å, Cs–X ≈ 4.0 Å)
 
@@ -178,3 +178,20 @@ def halide_lattice(atoms: Atoms, *, chalcohalide_layers: int = 1, n_shells: int 
     pairs = np.stack([i, j, shell_of[i, j]], axis=1)[i < j].astype(np.int64)
     return HalideLattice(atoms.copy(), sites, kind, kinds, lay[sites].astype(np.int64), dom[sites].astype(str), shells,
                          indptr, j.astype(np.int64), shell_of[i, j].astype(np.int64), source, target, pairs)
+
+
+def layer_order(lattice: HalideLattice) -> list[list[np.ndarray]]:
+    """Site masks of whole layers in the orders the exchange studies use: perovskite layers from the
+    interface (0, 1, …), from the bottom (…, 1, 0), and, with chalcohalide sites, the chalcohalide
+    layers first and then the perovskite from the interface."""
+    pv = sorted({int(v) for v in lattice.layer[lattice.domain == "perovskite"]})
+    ch = sorted({int(v) for v in lattice.layer[lattice.domain == "chalcohalide"]}, reverse=True)
+
+    def mask(domain: str, layer: int) -> np.ndarray:
+        return (lattice.domain == domain) & (lattice.layer == layer)
+
+    up = [mask("perovskite", l) for l in pv]
+    orders = [up, up[::-1]]
+    if ch:
+        orders.append([mask("chalcohalide", l) for l in ch] + up)
+    return orders

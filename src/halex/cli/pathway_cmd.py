@@ -1,0 +1,82 @@
+"""halex pathway MODEL -o OUT: lattice model, Monte Carlo titration and verdicts (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from halex.cli._common import add_engine_options, output_path
+
+log = logging.getLogger("halex.pathway")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="heterostructure or nanocrystal (extxyz with domain/layer/role)")
+    p.add_argument("-o", "--output", required=True, type=output_path("folder"),
+                   help="output folder (titration tables, figures, snapshots, summary.json, report.html)")
+    add_engine_options(p)
+    p.add_argument("--compare-free-nc", action="store_true",
+                   help="also run the free-standing perovskite nanocrystal cut from the model")
+    p.add_argument("--temperature", type=float, default=None, help="K (default 298.15: room-temperature exchange)")
+    p.add_argument("--dmu", nargs=3, type=float, default=None, metavar=("FROM", "TO", "N"),
+                   help="Δμ grid in eV (default: the fitted site energies ± 0.3 eV, 41 points)")
+    p.add_argument("--fmax", type=float, default=None, help="relaxation threshold of the training set (eV/Å)")
+    p.add_argument("--max-steps", type=int, default=1000, help="optimizer steps per training relaxation")
+    p.add_argument("--rounds", type=int, default=3, help="active-learning rounds at most (default 3)")
+    p.add_argument("--per-round", type=int, default=10, help="configurations added per round (default 10)")
+    p.add_argument("--shells", type=int, default=2, help="pair shells of the lattice model (default 2)")
+    p.add_argument("--chalcohalide-layers", type=int, default=1, help="chalcohalide layers whose halides are sites")
+    p.add_argument("--sweeps", type=int, default=200, help="sampled Monte Carlo sweeps per Δμ (default 200)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from halex.cli._common import make_engine
+    from halex.errors import InputError
+    from halex.io import read_structure
+    from halex.pathway.lattice import halide_lattice
+    from halex.pathway.output import write_pathway
+    from halex.pathway.workflow import DEFAULT_TEMPERATURE_K, default_dmu_grid, fit_particle, titrate_particle
+    from halex.store import default_store_url
+    from halex.units import DEFAULT_FMAX
+
+    temperature = DEFAULT_TEMPERATURE_K if args.temperature is None else args.temperature
+    if not temperature > 0:
+        raise InputError(f"--temperature must be > 0 K, got {args.temperature}")
+    if args.dmu is not None and not (args.dmu[1] > args.dmu[0] and int(args.dmu[2]) >= 2):
+        raise InputError(f"--dmu FROM TO N needs an increasing range (FROM < TO) and N >= 2, got {args.dmu}")
+    if args.rounds < 1 or args.per_round < 1 or args.sweeps < 1:
+        raise InputError("--rounds, --per-round and --sweeps must be >= 1")
+    atoms = read_structure(args.model)
+    particles = [("particle", atoms)]
+    if args.compare_free_nc:
+        from halex.studies.exchange import standalone_perovskite
+
+        particles.append(("free-nc", standalone_perovskite(atoms)))
+    for _, a in particles:  # a model without halide sites is refused before anything is relaxed
+        halide_lattice(a, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells)
+    engine = make_engine(args)
+    engine.require("energy")
+    db = args.db or default_store_url()
+    fmax = args.fmax or DEFAULT_FMAX
+    fits = [fit_particle(a, name, engine, db, temperature=temperature, fmax=fmax, rounds=args.rounds,
+                         per_round=args.per_round, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells,
+                         steps=args.max_steps) for name, a in particles]
+    dmus = (np.linspace(args.dmu[0], args.dmu[1], int(args.dmu[2])) if args.dmu is not None
+            else default_dmu_grid([f["model"] for f in fits]))  # one grid for every particle, so the curves compare
+    results = [titrate_particle(f, dmus, temperature=temperature, sweeps=args.sweeps) for f in fits]
+    meta = {"engine": engine.describe(), "store": str(db), "temperature_K": temperature, "fmax_eV_per_A": fmax,
+            "rounds": args.rounds, "per_round": args.per_round, "shells": args.shells, "sweeps": args.sweeps,
+            "chalcohalide_layers": args.chalcohalide_layers, "model": str(Path(args.model))}
+    report = write_pathway(results, args.output, meta)
+    for r in results:
+        v = r["verdicts"]
+        order = ", ".join(x["layer"] for x in v["conversion_order"] if x["half_converted_at_dmu_eV"] is not None)
+        print(f"{r['name']}: CV RMSE {r['model'].cv['rmse_meV_per_halide']:.1f} meV per halide; converts first: "
+              f"{order or 'none'}; segmented: {'yes' if v['segmented_state'] else 'no'}; "
+              f"two-phase regions: {len(v['two_phase_regions'])}")
+    print(f"report: {report}")
+    return 0

@@ -1,0 +1,133 @@
+"""Write a pathway run: CSV + JSON tables, figures, snapshots, summary.json and report.html."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halex.io import atomic_output, json_safe
+
+__all__ = ["write_pathway"]
+
+
+def _titration_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
+    t = res["titration"]
+    rows = []
+    for i, d in enumerate(t["dmu_eV"]):
+        row = {"particle": res["name"], "dmu_eV": d, "x_cl_forward": t["x_cl_forward"][i], "x_cl_backward": t["x_cl_backward"][i]}
+        row.update({f"i_fraction_{name.replace(' ', '_')}": t["i_fraction_forward"][i][k] for k, name in enumerate(t["layers"])})
+        rows.append(row)
+    return rows
+
+
+def _titration_figure(results: list[dict[str, Any]]):
+    from halex.plotting.figures import new_figure
+
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(11, 4))
+    for k, res in enumerate(results):
+        t = res["titration"]
+        ax1.plot(t["dmu_eV"], t["x_cl_forward"], "o-", color=f"C{k}", ms=3, label=f"{res['name']}: forward")
+        ax1.plot(t["dmu_eV"], t["x_cl_backward"], "s--", color=f"C{k}", ms=3, mfc="none", label=f"{res['name']}: backward")
+        c = res["canonical"]
+        ax2.plot(c["iodide_supplied_fraction"], 1 - np.asarray(c["iodide_supplied_fraction"]), ":", color="0.7")
+        for j, name in enumerate(c["layers"]):
+            ax2.plot(c["iodide_supplied_fraction"], np.asarray(c["i_fraction"])[:, j], "-", lw=1,
+                     color=f"C{k}", alpha=0.3 + 0.7 * j / max(1, len(c["layers"]) - 1))
+    ax1.set_xlabel("iodide exchange chemical potential Δμ (eV)")
+    ax1.set_ylabel("X_Cl of the lattice sites")
+    ax1.legend(fontsize=8)
+    ax2.set_xlabel("iodide supplied (fraction of the sites)")
+    ax2.set_ylabel("I fraction per layer (light: interface side)")
+    return fig
+
+
+def _heatmap(res: dict[str, Any]):
+    from halex.plotting.figures import new_figure
+
+    t = res["titration"]
+    f = np.asarray(t["i_fraction_forward"], float).T
+    fig, ax = new_figure(figsize=(8, 0.35 * len(t["layers"]) + 2))
+    im = ax.imshow(f, aspect="auto", origin="lower", cmap="viridis", vmin=0, vmax=1,
+                   extent=(t["dmu_eV"][0], t["dmu_eV"][-1], -0.5, len(t["layers"]) - 0.5))
+    ax.set_yticks(range(len(t["layers"])), t["layers"], fontsize=7)
+    n_ch = sum(name.startswith("chalcohalide") for name in t["layers"])
+    if 0 < n_ch < len(t["layers"]):
+        ax.axhline(n_ch - 0.5, color="w", ls="--", lw=1.5)
+        ax.text(t["dmu_eV"][0], n_ch - 0.5, " interface", color="w", va="bottom", fontsize=8)
+    ax.set_xlabel("Δμ (eV), forward sweep")
+    fig.colorbar(im, ax=ax, label="I fraction")
+    ax.set_title(f"{res['name']}: I fraction per layer")
+    return fig
+
+
+def _parity(results: list[dict[str, Any]]):
+    from halex.plotting.figures import new_figure
+
+    fig, ax = new_figure(figsize=(5, 5))
+    for k, res in enumerate(results):
+        cv = res["model"].cv
+        y, p = np.asarray(cv["target_eV"]), np.asarray(cv["predicted_eV"])
+        ax.plot(y, p, ".", color=f"C{k}", label=f"{res['name']}: CV RMSE {cv['rmse_meV_per_halide']:.1f} meV/halide")
+    lim = ax.get_xlim()
+    ax.plot(lim, lim, "k-", lw=0.5)
+    ax.set_xlabel("relaxed reaction energy (eV)")
+    ax.set_ylabel("lattice model, cross-validated (eV)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _summary(res: dict[str, Any]) -> dict[str, Any]:
+    lat, model = res["lattice"], res["model"]
+    return {"sites": lat.n_sites, "site_kinds": lat.kinds, "shells_A": lat.shells.tolist(),
+            "site_energy_eV": dict(zip(lat.kinds, model.site_energy.tolist())),
+            "pair_energy_eV": model.pair_energy.tolist(), "cv": {k: v for k, v in model.cv.items() if not k.endswith("_eV")},
+            "training_rounds": res["history"]["rounds"], "verdicts": res["verdicts"]}
+
+
+def _sentences(res: dict[str, Any]) -> list[str]:
+    v = res["verdicts"]
+    order = [r["layer"] for r in v["conversion_order"] if r["half_converted_at_dmu_eV"] is not None]
+    seg = v["segmented_state"]
+    jumps = v["two_phase_regions"]
+    return [f"<b>{html.escape(res['name'])}</b>: layers convert in the order {html.escape(', '.join(order) or 'none')}.",
+            "A segmented state (a perovskite layer ≥ 80 % I next to one ≤ 20 % I) "
+            + (f"appears at Δμ = {seg['dmu_eV']:.3f} eV." if seg else "does not appear."),
+            ("A two-phase region (forward and backward sweeps differ): "
+             + "; ".join(f"Δμ {j['dmu_low_eV']:.3f}–{j['dmu_high_eV']:.3f} eV, ΔX_Cl {j['jump_x_cl']:.2f}" for j in jumps))
+            if jumps else "No two-phase region: the titration is continuous at this temperature."]
+
+
+def write_pathway(results: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) -> Path:
+    """Tables, figures, snapshots, summary.json and report.html of a pathway run; returns report.html."""
+    from halex.pathway.workflow import snapshots
+    from halex.plotting.figures import save_figure
+    from halex.studies.output import _write_table
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_table(out / "titration", [r for res in results for r in _titration_rows(res)], meta)
+    figs = [save_figure(_titration_figure(results), out / "titration.png"), save_figure(_parity(results), out / "parity.png")]
+    figs += [save_figure(_heatmap(res), out / f"layers_{res['name']}.png") for res in results]
+    for res in results:
+        snapshots(res, out, meta["temperature_K"])
+    summary = {"settings": meta, "particles": {res["name"]: _summary(res) for res in results}}
+    with atomic_output(out / "summary.json") as fh:
+        json.dump(json_safe(summary), fh, indent=1, default=str)
+    lines = [s for res in results for s in _sentences(res)]
+    page = ["<!doctype html><html><head><meta charset='utf-8'><title>halex exchange pathway</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}</style></head><body>",
+            "<h1>halex exchange pathway</h1><h2>Verdicts</h2><ul>" + "".join(f"<li>{s}</li>" for s in lines) + "</ul>",
+            "<h2>Lattice models</h2><ul>" + "".join(
+                f"<li>{html.escape(res['name'])}: {res['lattice'].n_sites} sites, CV RMSE "
+                f"{res['model'].cv['rmse_meV_per_halide']:.1f} meV = {res['model'].cv['rmse_kcal_mol_per_halide']:.3f} "
+                f"kcal/mol per halide over {res['model'].cv['n_configurations']} relaxed configurations</li>" for res in results)
+            + "</ul>"]
+    page += [f"<figure><img src='{p.name}'></figure>" for p in figs]
+    page.append(f"<p>Settings: {html.escape(json.dumps(json_safe(meta), default=str))}</p></body></html>")
+    with atomic_output(out / "report.html") as fh:
+        fh.write("\n".join(page))
+    return out / "report.html"
