@@ -10,7 +10,7 @@ import inspect
 
 import pytest
 
-PACKAGES = ["halex.stem", "halex.xrd", "halex.ta", "halex.optics", "halex.studies"]
+PACKAGES = ["halex.stem", "halex.xrd", "halex.ta", "halex.optics", "halex.studies", "halex.pathway"]
 
 
 def _public(package):

@@ -181,9 +181,19 @@ def halide_lattice(atoms: Atoms, *, chalcohalide_layers: int = 1, n_shells: int 
 
 
 def layer_order(lattice: HalideLattice) -> list[list[np.ndarray]]:
-    """Site masks of whole layers in the orders the exchange studies use: perovskite layers from the
-    interface (0, 1, …), from the bottom (…, 1, 0), and, with chalcohalide sites, the chalcohalide
-    layers first and then the perovskite from the interface."""
+    """Site masks of whole layers in the orders the exchange studies use.
+
+    Parameters
+    ----------
+    lattice
+        The halide lattice.
+
+    Returns
+    -------
+    list of list of ndarray
+        Perovskite layers from the interface (0, 1, …), from the bottom (…, 1, 0) and, with
+        chalcohalide sites, the chalcohalide layers first and then the perovskite from the interface.
+    """
     pv = sorted({int(v) for v in lattice.layer[lattice.domain == "perovskite"]})
     ch = sorted({int(v) for v in lattice.layer[lattice.domain == "chalcohalide"]}, reverse=True)
 

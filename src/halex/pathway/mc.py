@@ -110,7 +110,20 @@ def _check(occ: np.ndarray, h: np.ndarray, indptr: np.ndarray, temperature: floa
 
 
 def total_energy(occ: np.ndarray, h: np.ndarray, indptr: np.ndarray, nbr: np.ndarray, J: np.ndarray) -> float:
-    """E(σ) = Σ h_i σ_i + ½ Σ_i Σ_{j∈N(i)} J_ij σ_i σ_j (eV)."""
+    """E(σ) = Σ h_i σ_i + ½ Σ_i Σ_{j∈N(i)} J_ij σ_i σ_j.
+
+    Parameters
+    ----------
+    occ
+        Occupations (1: I).
+    h, indptr, nbr, J
+        Site fields and CSR couplings (eV).
+
+    Returns
+    -------
+    float
+        eV.
+    """
     occ = np.asarray(occ, float)
     rows = np.repeat(np.arange(occ.size), np.diff(indptr))
     return float(h @ occ + 0.5 * np.sum(J * occ[rows] * occ[nbr]))
@@ -160,7 +173,26 @@ def sgc(occ: np.ndarray, h: np.ndarray, indptr: np.ndarray, nbr: np.ndarray, J: 
 
 def canonical(occ: np.ndarray, h: np.ndarray, indptr: np.ndarray, nbr: np.ndarray, J: np.ndarray, *, temperature: float,
               sweeps: int, seed: int = 0, sample_every_sweep: bool = True) -> dict:
-    """Canonical (fixed n_I) Metropolis run with I ⇄ Cl swaps, in place; returns as :func:`sgc`."""
+    """Canonical (fixed n_I) Metropolis run with I ⇄ Cl swaps (in place on ``occ``).
+
+    Parameters
+    ----------
+    occ, h, indptr, nbr, J
+        As in :func:`sgc`.
+    temperature
+        K.
+    sweeps
+        Trials / number of sites.
+    seed
+        Random seed.
+    sample_every_sweep
+        Accumulate the occupations after every sweep.
+
+    Returns
+    -------
+    dict
+        As :func:`sgc`.
+    """
     beta = _check(occ, h, indptr, temperature)
     n_trials = int(sweeps) * occ.size
     sums = np.zeros(occ.size)
@@ -171,7 +203,26 @@ def canonical(occ: np.ndarray, h: np.ndarray, indptr: np.ndarray, nbr: np.ndarra
 
 def anneal(occ: np.ndarray, h: np.ndarray, indptr: np.ndarray, nbr: np.ndarray, J: np.ndarray, *, t_start: float = 2000.0,
            t_end: float = 50.0, steps: int = 20, sweeps: int = 50, seed: int = 0) -> float:
-    """Canonical annealing down a geometric temperature ladder (in place); returns the final E (eV)."""
+    """Canonical annealing down a geometric temperature ladder (in place on ``occ``).
+
+    Parameters
+    ----------
+    occ, h, indptr, nbr, J
+        As in :func:`sgc`.
+    t_start, t_end
+        First and last temperature (K).
+    steps
+        Temperatures of the ladder.
+    sweeps
+        Sweeps per temperature.
+    seed
+        Random seed.
+
+    Returns
+    -------
+    float
+        The final energy (eV).
+    """
     if not (t_start > t_end > 0) or steps < 2:
         raise InputError(f"annealing needs t_start > t_end > 0 K and at least 2 steps, got {t_start}, {t_end}, {steps}")
     for k, temp in enumerate(np.geomspace(t_start, t_end, steps)):

@@ -29,6 +29,20 @@ __all__ = ["LatticeModel", "features", "fit_lattice_model", "reaction_energy"]
 def reaction_energy(e_config: float, e_pristine: float, n_exchanged: int, e_pbcl2: float, e_pbi2: float) -> float:
     """Energy (eV) of exchanging ``n_exchanged`` halides with PbI2 → PbCl2 (Δμ = 0 reference).
 
+    Parameters
+    ----------
+    e_config, e_pristine
+        Energies (eV) of the configuration and of the pristine particle.
+    n_exchanged
+        Halides exchanged.
+    e_pbcl2, e_pbi2
+        Energies (eV) of one PbCl2 and one PbI2 formula unit.
+
+    Returns
+    -------
+    float
+        eV (not per halide).
+
     Examples
     --------
     >>> reaction_energy(-10.0, -11.0, 2, -5.0, -4.0)   # 1 eV + (2/2)(−5 + 4) eV
@@ -39,6 +53,18 @@ def reaction_energy(e_config: float, e_pristine: float, n_exchanged: int, e_pbcl
 
 def features(lattice: HalideLattice, occ: np.ndarray) -> np.ndarray:
     """Feature vector of an occupation: I count per site kind, then I–I pair count per shell.
+
+    Parameters
+    ----------
+    lattice
+        The halide lattice.
+    occ
+        Occupation per site (1: I).
+
+    Returns
+    -------
+    ndarray
+        ``len(kinds) + len(shells)`` counts.
 
     Examples
     --------

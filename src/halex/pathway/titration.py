@@ -23,7 +23,18 @@ __all__ = ["titration", "two_phase_regions", "layer_groups"]
 
 
 def layer_groups(lattice: HalideLattice) -> list[tuple[str, np.ndarray]]:
-    """(label, site mask) per layer, chalcohalide first, then perovskite from the interface."""
+    """Site masks per layer.
+
+    Parameters
+    ----------
+    lattice
+        The halide lattice.
+
+    Returns
+    -------
+    list of (str, ndarray)
+        (``"domain layer"``, site mask), chalcohalide first, then perovskite from the interface.
+    """
     keys = sorted({(d, int(l)) for d, l in zip(lattice.domain, lattice.layer)}, key=lambda k: (k[0] != "chalcohalide", k[1]))
     return [(f"{d} {l}", (lattice.domain == d) & (lattice.layer == l)) for d, l in keys]
 
@@ -84,6 +95,20 @@ def titration(lattice: HalideLattice, model: LatticeModel, dmus: Sequence[float]
 def two_phase_regions(dmu: Sequence[float], x_forward: Sequence[float], x_backward: Sequence[float], *,
                       threshold: float = 0.05) -> list[dict[str, float]]:
     """Δμ intervals where the forward and backward sweeps differ by more than ``threshold`` in X_Cl.
+
+    Parameters
+    ----------
+    dmu
+        Δμ grid (eV).
+    x_forward, x_backward
+        X_Cl of the two sweeps on that grid.
+    threshold
+        Smallest difference that counts.
+
+    Returns
+    -------
+    list of dict
+        ``dmu_low_eV``, ``dmu_high_eV``, ``width_eV``, ``jump_x_cl`` per region.
 
     Examples
     --------

@@ -99,7 +99,7 @@ def canonical_titration(lattice: HalideLattice, model: LatticeModel, fractions: 
 
 def fit_particle(atoms: Atoms, name: str, engine, store_url: str, *, temperature: float, fmax: float, rounds: int,
                  per_round: int, chalcohalide_layers: int = 1, n_shells: int = 2, steps: int = 1000,
-                 client=None) -> dict[str, Any]:
+                 client=None, n_random: int | None = None) -> dict[str, Any]:
     """The particle's halide lattice and its lattice model, fitted by active learning on relaxed energies."""
     from halex.pathway.train import active_learning
 
@@ -109,7 +109,7 @@ def fit_particle(atoms: Atoms, name: str, engine, store_url: str, *, temperature
     log.info("[pathway] %s: %d halide sites, %d site kinds, %d pair shells", name, lattice.n_sites, len(lattice.kinds),
              len(lattice.shells))
     model, history = active_learning(lattice, engine, store_url, fmax=fmax, temperature=temperature, rounds=rounds,
-                                     per_round=per_round, steps=steps, client=client)
+                                     per_round=per_round, steps=steps, client=client, n_random=n_random)
     return {"name": name, "lattice": lattice, "model": model, "history": history}
 
 

@@ -148,7 +148,18 @@ def pbx2_reference(halide: str, engine: str | Engine, *, mode: str = "molecule",
                    fmax: float | None = None) -> float:
     """Energy (eV) of one PbX2 formula unit with ``engine``: relaxed molecule or bulk phase.
 
-    Parameters are those of :func:`pbx2_reference_structure`.
+    Parameters
+    ----------
+    halide
+        ``"Cl"`` or ``"I"``.
+    engine
+        Engine name or instance.
+    mode
+        ``"molecule"`` or ``"bulk"`` (:func:`pbx2_reference_structure`).
+    store
+        Result store (the relaxation is cached).
+    fmax
+        Relaxation threshold (eV/Å) of the molecule; default 4.5e-4 Ha/Bohr.
 
     Returns
     -------
