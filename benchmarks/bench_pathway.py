@@ -1,7 +1,7 @@
 """Speed of halex's lattice Monte Carlo against icet's canonical Monte Carlo (mchammer).
 
 halex: canonical and semi-grand-canonical trials on the halide lattice of a free CsPbCl3
-nanocrystal of about 5,000 sites (pair shells up to the third), one core (numba kernels,
+nanocrystal of about 5,600 sites (12 × 12 × 12 octahedra) (pair shells up to the third), one core (numba kernels,
 compiled before timing). icet: ``CanonicalEnsemble`` on a periodic CsPb(Cl,I)3 supercell with
 the same number of halide sites (12 × 12 × 12 cells, 5,184 sites), a cluster expansion with
 pairs to 6 Å, run in its own environment (``bash benchmarks/setup_anchors.sh icet``), same
@@ -50,7 +50,7 @@ def _halex() -> list[dict]:
     from halex.models import perovskite_nanocrystal
     from halex.pathway import LatticeModel, canonical, halide_lattice, sgc
 
-    lat = halide_lattice(perovskite_nanocrystal((11, 11, 11), "Cl"), n_shells=3)
+    lat = halide_lattice(perovskite_nanocrystal((12, 12, 12), "Cl"), n_shells=3)
     rng = np.random.default_rng(0)
     model = LatticeModel(rng.normal(0, 0.05, len(lat.kinds)), rng.normal(0, 0.02, len(lat.shells)), {})
     h, J = model.fields(lat)

@@ -11,8 +11,8 @@ Ensembles (β = 1 / k_B T, energies in eV):
 * **semi-grand canonical** (:func:`sgc`): a trial flips one site Cl ⇄ I; the Hamiltonian is
   ``E(σ) − Δμ n_I`` with Δμ the iodide exchange chemical potential (Δμ = 0: the exchange
   reaction of SPEC §4 is neutral); Metropolis acceptance ``min(1, exp(−β ΔH))``;
-* **canonical** (:func:`canonical`): a trial swaps an I and a Cl site, so n_I is fixed
-  ("iodide supplied");
+* **canonical** (:func:`canonical`): a trial swaps an I and a Cl site, chosen uniformly among
+  the I–Cl pairs, so n_I is fixed ("iodide supplied");
 * **annealing** (:func:`anneal`): canonical runs down a temperature ladder.
 """
 
@@ -77,19 +77,24 @@ def _kernels():
     def can_run(occ, h, indptr, nbr, J, beta, n_trials, seed, sum_occ, every):
         np.random.seed(seed)
         n = occ.size
+        iodide = np.flatnonzero(occ == 1)
+        chloride = np.flatnonzero(occ == 0)
+        n_i, n_cl = iodide.size, chloride.size
         accepted = 0
         samples = 0
         for t in range(n_trials):
-            i = np.random.randint(n)
-            j = np.random.randint(n)
-            if occ[i] != occ[j]:
-                if occ[i] == 0:  # i: Cl, j: I; move the I from j to i
-                    i, j = j, i
+            if n_i > 0 and n_cl > 0:  # every trial proposes an I–Cl swap, uniformly over the pairs
+                a = np.random.randint(n_i)
+                b = np.random.randint(n_cl)
+                i = iodide[a]
+                j = chloride[b]
                 # the I on i moves to the empty site j; i's own occupation must not count in j's field
                 dE = field(j, occ, h, indptr, nbr, J, i) - field(i, occ, h, indptr, nbr, J, -1)
                 if dE <= 0.0 or np.random.random() < np.exp(-beta * dE):
                     occ[i] = 0
                     occ[j] = 1
+                    iodide[a] = j
+                    chloride[b] = i
                     accepted += 1
             if every > 0 and (t + 1) % every == 0:
                 for s in range(n):
