@@ -670,9 +670,26 @@ def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", 
         log.info("dropping %d of %d candidate columns (not significant at %.1f σ or not converged)",
                  int((~keep).sum()), len(keep), significance)
         pos = np.column_stack([fit.x[keep], fit.y[keep]])
-        fit = refine_columns(data, pos, noise=noise, background=background, width=float(np.median(fit.width[keep])),
-                             max_iter=max_iter)
+        refit = refine_columns(data, pos, noise=noise, background=background, width=float(np.median(fit.width[keep])),
+                               max_iter=max_iter)
+        if refit.converged.mean() < 0.9:
+            # the likelihood is flat where the column model misfits the image (broad, overlapping
+            # columns of an inverted bright-field image): the refit wanders from a converged
+            # solution, so the kept columns of the converged pass are returned instead
+            log.info("refit converged for only %d of %d columns; keeping the previous pass", int(refit.converged.sum()),
+                     len(pos))
+            return _subset(fit, keep)
+        fit = refit
     return fit
+
+
+def _subset(fit: ColumnFit, keep: np.ndarray) -> ColumnFit:
+    """The columns ``keep`` of ``fit`` (per-column arrays sliced, scalars kept)."""
+    import dataclasses
+
+    n = len(fit.x)
+    return dataclasses.replace(fit, **{f.name: getattr(fit, f.name)[keep] for f in dataclasses.fields(fit)
+                                       if isinstance(getattr(fit, f.name), np.ndarray) and getattr(fit, f.name).shape[:1] == (n,)})
 
 
 def volumes_at_fixed_width(data: np.ndarray, x: np.ndarray, y: np.ndarray, amplitude: np.ndarray, width: np.ndarray,
