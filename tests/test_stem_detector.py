@@ -64,4 +64,4 @@ def test_quoted_position_errors_are_checked_against_the_lattice_scatter():
     assert not any("scatter" in w for w in good.summary["warnings"])
     bad = analyze_image(dataclasses.replace(image, data=30.0 * image.data), noise="poisson")
     assert bad.summary["precision"]["ratio"] == pytest.approx(np.sqrt(30.0), rel=0.5)
-    assert any("Pb–Pb spacings scatter" in w for w in bad.summary["warnings"])
+    assert any("spacings (Pb–Pb, or between equivalent columns) scatter" in w for w in bad.summary["warnings"])

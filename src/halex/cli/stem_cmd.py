@@ -17,7 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--override-calibration", action="store_true", help="use --pixel-size even if the file disagrees")
     a.add_argument("--kind", default=None, choices=["haadf", "phase"],
                    help="image kind (default: the file's kind tag, which halex stem simulate writes; else haadf)")
-    a.add_argument("--zone", default="001", choices=["001", "101"])
+    a.add_argument("--zone", default="auto", choices=["auto", "001", "101"],
+                   help="zone axis of a CsPbX3 image (default auto: read from the columns; a given zone must agree)")
+    a.add_argument("--contrast", default="auto", choices=["auto", "bright", "dark"],
+                   help="bright columns (HAADF, phase) or dark (ABF); default: detected")
     a.add_argument("--min-separation", type=float, default=1.5, help="closest column distance in Å (default 1.5)")
     a.add_argument("--threshold", type=float, default=4.0, help="candidate peaks: σ above background (default 4)")
     a.add_argument("--significance", type=float, default=DEFAULT_SIGNIFICANCE,
@@ -87,10 +90,13 @@ def _truth_for(args: argparse.Namespace, image) -> dict:
         raise AnalysisError(f"{args.image}: no halex projection origin in the file: --truth works on images written by "
                             "'halex stem simulate' (TIFF)")
     zone = str(meta.get("halex_zone", "")).strip("[]")
-    if zone and zone != args.zone:
+    if zone and args.zone != "auto" and zone != args.zone:
         raise AnalysisError(f"the image was simulated along [{zone}], not [{args.zone}]: pass --zone {zone}")
+    zone = zone or args.zone
+    if zone not in ("001", "101"):
+        raise AnalysisError(f"{args.image}: the file does not say its zone axis: give --zone with --truth")
     # project the model as the simulation did and place it with the origin written into the file
-    truth = project_columns(read_structure(args.truth), args.zone, z_exponent=Z_EXPONENT[image.kind])
+    truth = project_columns(read_structure(args.truth), zone, z_exponent=Z_EXPONENT[image.kind])
     truth["x_A"] = truth["h_A"] - float(meta["halex_origin_h"])
     truth["y_A"] = float(meta["halex_origin_v"]) - truth["v_A"]
     truth["x_px"], truth["y_px"] = truth["x_A"] / image.pixel_size, truth["y_A"] / image.pixel_size
@@ -98,6 +104,7 @@ def _truth_for(args: argparse.Namespace, image) -> dict:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    import numpy as np
 
     from halex.io import format_uncertain
     from halex.stem.analysis import analyze_image, line_profile, parse_profile, score_against_truth
@@ -108,14 +115,18 @@ def _analyze(args: argparse.Namespace) -> int:
     image = read_image(args.image, pixel_size=args.pixel_size, kind=args.kind, override=args.override_calibration)
     analysis = analyze_image(image, zone=args.zone, min_separation=args.min_separation, threshold=args.threshold,
                              significance=args.significance, background=args.background, gain=args.gain,
-                             offset=args.offset, noise=args.noise)
+                             offset=args.offset, noise=args.noise, contrast=args.contrast)
     for seg in segments:
         analysis.profiles.append(line_profile(analysis, seg))
     score = score_against_truth(analysis, _truth_for(args, image)) if args.truth else None
     written = write_analysis(analysis, args.output, score=score)
     s = analysis.summary
-    print(f"{s['n_columns']} columns ({s['n_indexed']} on the perovskite lattice), sublattices {s['sublattices']}, "
-          f"halides {s['halides']}")
+    cell = s["cell"]
+    print(f"projection: {cell['description']}; pseudo-cubic a = {format_uncertain(cell['a_A'], cell['a_sem_A'], 'Å')} "
+          f"(spread {cell['a_sd_A']:.3f} Å)" if np.isfinite(cell["a_A"]) else f"projection: {cell['description']}")
+    pops = s["halide_populations"]
+    print(f"{s['n_columns']} columns ({s['n_indexed']} on the lattice), sublattices {s['sublattices']}, "
+          f"halide columns: {pops['verdict']}" + (f" {s['halides']}" if "populations" in pops["verdict"] else ""))
     for name, d in s["domains"].items():
         a = d["a_x_A"]
         if a.get("mean") is not None:

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from halex.errors import AnalysisError, InputError
+from halex.stem.cell import ProjectedCell, projected_cell
 from halex.stem.fit import ColumnFit, fit_columns, volumes_at_fixed_width
 from halex.stem.io import StemImage
 from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure, missing_halide_sites
 from halex.units import DEFAULT_SIGNIFICANCE
 
-__all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth",
+__all__ = ["StemAnalysis", "analyze_image", "analyze_positions", "score_against_truth", "detect_contrast", "lattice_only",
            "line_profile", "parse_profile", "COLUMN_FIELDS"]
 
 log = logging.getLogger(__name__)
@@ -124,13 +125,43 @@ def _chalcohalide_period(columns: dict[str, np.ndarray], a_ref: float) -> tuple[
     return float(np.median(d)), float(1.2533 * d.std(ddof=1) / np.sqrt(len(d)))
 
 
+def _off_lattice_domain(cols: dict[str, np.ndarray], idx: LatticeIndex, domains: dict, a_ref: float,
+                        notes: list[str]) -> None:
+    """Report the columns off the perovskite lattice as a chalcohalide domain only if at least
+    10 of them form one connected region (neighbours within 1.3 × the longer half-lattice
+    step); scattered off-lattice columns (noise peaks, surface adatoms) are relabelled
+    ``unassigned`` and a note says so (in place). The domain's in-plane repeat is compared
+    with the perovskite's in :func:`_summarise` (``mismatch``, with its significance)."""
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    f = np.sqrt(2.0) if idx.zone == "101" else 1.0
+    m = cols["domain"] == "chalcohalide"
+    xy = np.column_stack([cols["x_A"][m], cols["y_A"][m]])
+    reach = 1.3 * max(np.linalg.norm(idx.b1), np.linalg.norm(idx.b2))
+    _, lab = connected_components(cKDTree(xy).sparse_distance_matrix(cKDTree(xy), reach).tocsr(), directed=False)
+    big = np.bincount(lab).max() if len(lab) else 0
+    if big >= 10:
+        per, err = _chalcohalide_period(cols, a_ref / f)
+        domains["chalcohalide"] = {"columns": int(m.sum()), "connected_columns": int(big),
+                                   "a_x_A": {"mean": f * per, "sem": f * err, "n": None,
+                                             "note": "in-plane repeat of same-volume columns along the interface, "
+                                                     "pseudo-cubic units"}}
+        return
+    cols["domain"] = np.where(m, "unassigned", cols["domain"]).astype(str)
+    notes.append(f"{int(m.sum())} columns lie off the perovskite lattice, but no 10 of them form one region (largest "
+                 f"{big}): no second domain is reported")
+
+
 def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, zone: str, kind: str,
-                      extra: dict[str, np.ndarray] | None = None,
-                      detected: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], LatticeIndex, dict]:
+                      extra: dict[str, np.ndarray] | None = None, detected: np.ndarray | None = None,
+                      label_halides: str | None = None) -> tuple[dict[str, np.ndarray], LatticeIndex, dict]:
     """Index, label and measure columns given their positions (Å) and volumes.
 
     Shared by :func:`analyze_image` and the truth scoring, so a model's "true" tilt or
     lattice parameter is computed by exactly the same definitions as the measured one.
+    ``label_halides`` is None to label the halide columns, or the reason they are not
+    labelled (e.g. a dark-contrast image), which the summary then records.
     """
     xy = np.column_stack([x_A, y_A])
     idx = index_columns(x_A, y_A, volume, zone)
@@ -138,8 +169,12 @@ def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, z
                                    "volume": np.asarray(volume, float)}
     cols.update(extra or {})
     cols["sublattice"] = idx.sublattice
-    frac, lab = classify_halides(cols["volume"], idx.sublattice, xy, zone=zone, kind=kind,
-                                 sigma_volume=cols.get("sigma_volume"))
+    if label_halides is None:
+        frac, lab, pops = classify_halides(cols["volume"], idx.sublattice, xy, zone=zone, kind=kind,
+                                           sigma_volume=cols.get("sigma_volume"))
+    else:
+        frac, lab = np.full(len(xy), np.nan), np.full(len(xy), "", dtype=object).astype(str)
+        pops = {"verdict": "not measurable", "reason": label_halides}
     cols["halide"], cols["iodide_fraction"] = lab, frac
     cols["domain"] = _perovskite_domains(cols, idx)
     cols["i"] = np.where(idx.indexed, idx.ij[:, 0], -1)
@@ -148,6 +183,7 @@ def analyze_positions(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, *, z
     cols["detected"] = det
     cols.update(measure(xy, idx, use=det))
     summary = _summarise(cols, idx)
+    summary["halide_populations"] = pops
     return cols, idx, summary
 
 
@@ -161,21 +197,19 @@ def _summarise(cols: dict[str, np.ndarray], idx: LatticeIndex) -> dict[str, Any]
             domains[d]["xxcs_deg"] = _gauss_fit(cols["xxcs_deg"][m])
     pv = np.isin(cols["domain"], [d for d in domains])
     a_ref = float(np.nanmedian(cols["a_x_A"][pv])) if np.isfinite(cols["a_x_A"][pv]).any() else float("nan")
+    notes: list[str] = []
     if (cols["domain"] == "chalcohalide").sum():
-        per, err = _chalcohalide_period(cols, a_ref / (np.sqrt(2) if idx.zone == "101" else 1.0))
-        f = np.sqrt(2.0) if idx.zone == "101" else 1.0
-        domains["chalcohalide"] = {"columns": int((cols["domain"] == "chalcohalide").sum()),
-                                   "a_x_A": {"mean": f * per, "sem": f * err, "n": None,
-                                             "note": "in-plane repeat of same-volume columns along the interface, "
-                                                     "pseudo-cubic units"}}
+        _off_lattice_domain(cols, idx, domains, a_ref, notes)
     mism = {}
     names = [d for d in domains if np.isfinite(domains[d]["a_x_A"].get("mean", np.nan))]
     for i, d1 in enumerate(names):
         for d2 in names[i + 1:]:
             a1, a2 = domains[d1]["a_x_A"]["mean"], domains[d2]["a_x_A"]["mean"]
             e1, e2 = domains[d1]["a_x_A"].get("sem", np.nan), domains[d2]["a_x_A"].get("sem", np.nan)
-            mism[f"{d1} vs {d2}"] = {"percent": 100 * (a1 - a2) / a2,
-                                     "err_percent": 100 * abs(a1 / a2) * np.hypot(e1 / a1, e2 / a2)}
+            pct, err = 100 * (a1 - a2) / a2, 100 * abs(a1 / a2) * np.hypot(e1 / a1, e2 / a2)
+            mism[f"{d1} vs {d2}"] = {"percent": pct, "err_percent": err,
+                                     "columns": [domains[d1]["columns"], domains[d2]["columns"]],
+                                     "significant": bool(abs(pct) > 3.0 * err)}
     # row-by-row in-plane spacing (rows of Pb columns, j index), distance along y from the top
     rows = []
     pb = np.isfinite(cols["a_x_A"])
@@ -188,7 +222,7 @@ def _summarise(cols: dict[str, np.ndarray], idx: LatticeIndex) -> dict[str, Any]
             "n_columns": int(len(cols["x_A"])), "n_indexed": int(idx.indexed.sum()),
             "sublattices": {str(s): int((cols["sublattice"] == s).sum()) for s in sorted(set(cols["sublattice"].tolist()))},
             "halides": {h: int((cols["halide"] == h).sum()) for h in ("Cl", "I", "mixed")},
-            "domains": domains, "mismatch": mism, "rows": rows}
+            "domains": domains, "mismatch": mism, "rows": rows, "warnings": notes}
 
 
 def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dict[str, Any], list[str]]:
@@ -228,7 +262,7 @@ def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dic
            "ratio": float(ratio), "n": int(ok.sum())}
     flags = []
     if not 0.5 <= ratio <= 2.0:
-        flags.append(f"the fitted Pb–Pb spacings scatter by {observed:.4f} Å, {ratio:.1f}× what the quoted position "
+        flags.append(f"the fitted lattice spacings (Pb–Pb, or between equivalent columns) scatter by {observed:.4f} Å, {ratio:.1f}× what the quoted position "
                      f"errors ({sig:.4f} Å) imply: the errors do not describe this image (scan distortion, drift, "
                      f"strain or the noise model); take {observed:.4f} Å, not the quoted errors, as the precision")
     return out, flags
@@ -291,22 +325,78 @@ def detector_counts(data: np.ndarray, *, gain: float | None = None, offset: floa
     return out, "poisson", flags
 
 
-def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float = 1.5, threshold: float = 4.0,
+def detect_contrast(data: np.ndarray, pixel_size: float) -> tuple[str, float]:
+    """Whether the columns are bright (HAADF, phase) or dark (annular bright field).
+
+    The image is smoothed at 0.3 Å and its 4 Å background subtracted; columns are small
+    compared with the space between them, so their sign sets the sign of the skewness of
+    what is left: positive for bright columns, negative for dark ones.
+
+    Returns
+    -------
+    tuple
+        ``("bright" | "dark" | "unclear", skewness)``; "unclear" when |skewness| < 0.2.
+    """
+    from scipy import ndimage, stats
+
+    sm = ndimage.gaussian_filter(np.asarray(data, float), 0.3 / pixel_size)
+    hp = sm - ndimage.gaussian_filter(np.asarray(data, float), 4.0 / pixel_size)
+    g = float(stats.skew(hp.ravel()))
+    return ("bright" if g >= 0.2 else "dark" if g <= -0.2 else "unclear"), g
+
+
+def _contrast(image: StemImage, contrast: str) -> tuple[np.ndarray, str, dict, list[str]]:
+    """The image with bright columns (a dark-contrast image inverted), its contrast, record and flags."""
+    if contrast not in ("auto", "bright", "dark"):
+        raise InputError(f"contrast must be 'auto', 'bright' or 'dark', got {contrast!r}")
+    found, g = detect_contrast(image.data, image.pixel_size)
+    rec: dict[str, Any] = {"given": contrast, "detected": found, "skewness": g}
+    flags = []
+    use = found if contrast == "auto" else contrast
+    if use == "unclear":
+        use = "bright"
+        flags.append(f"the column contrast is unclear (skewness {g:.2f}): read as bright columns; give --contrast")
+    elif contrast != "auto" and found != "unclear" and found != contrast:
+        flags.append(f"--contrast {contrast} given, but the image looks {found} (skewness {g:.2f})")
+    rec["used"] = use
+    data = image.data if use == "bright" else float(np.max(image.data)) - image.data
+    return data, use, rec, flags
+
+
+def analyze_image(image: StemImage, *, zone: str = "auto", min_separation: float = 1.5, threshold: float = 4.0,
                   significance: float = DEFAULT_SIGNIFICANCE, background: str = "constant", gain: float | None = None,
-                  offset: float | None = None, noise: str | None = None) -> StemAnalysis:
+                  offset: float | None = None, noise: str | None = None, contrast: str = "auto") -> StemAnalysis:
     """Fit every column of ``image`` and measure it (see module docstring).
 
     ``min_separation`` (Å), ``threshold`` (σ above background for candidates) and
     ``significance`` (A/σ_A to keep a column) go to :func:`~halex.stem.fit.fit_columns`.
     The noise model and the counts come from :func:`detector_counts` (``gain``, ``offset``,
-    ``noise``); its flags are in ``summary["warnings"]``.
+    ``noise``); its flags are in ``summary["warnings"]``. ``contrast`` is ``"auto"``
+    (:func:`detect_contrast`), ``"bright"`` or ``"dark"`` (inverted before the fit, fitted
+    with Gaussian noise, and never given halide labels). The projected cell comes from the
+    fitted columns (:func:`halex.stem.cell.projected_cell`); ``zone`` ``"auto"`` takes its
+    zone, a given zone must agree with it. An image that shows no CsPbX3 projection with
+    its halide columns is measured in lattice-only mode (:func:`lattice_only`).
     """
-    data, noise, flags = detector_counts(image.data, gain=gain, offset=offset, noise=noise, kind=image.kind)
+    raw, use, crec, cflags = _contrast(image, contrast)
+    data, noise, flags = detector_counts(raw, gain=gain, offset=offset, noise=noise if use == "bright" else "gaussian",
+                                         kind=image.kind)
+    flags = cflags + flags
     for text in flags:
         log.warning("halex: warning: %s", text)
     px = image.pixel_size
     fit = fit_columns(data, pixel_size=px, noise=noise, min_separation=min_separation, threshold=threshold,
                       significance=significance, background=background)
+    cell = projected_cell(np.column_stack([fit.x * px, fit.y * px]), np.column_stack([fit.volume, fit.amplitude]))
+    zone, label_reason, zflags = _choose_zone(cell, zone, use)
+    for text in zflags:
+        log.warning("halex: warning: %s", text)
+    flags += zflags
+    if zone is None:
+        out = lattice_only(image, fit, cell)
+        out.summary["warnings"] = flags + out.summary["warnings"]
+        out.summary.update(contrast=crec, detector={"gain": gain, "offset": offset})
+        return out
     # sublattices from the fitted columns (free-width volumes), then halide identity:
     # (1) pure-X sites of the indexed lattice where no column was
     # significant (weak Cl columns at low dose) are added at their predicted positions, so
@@ -346,8 +436,11 @@ def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float 
              "sigma_volume": svol_fw, "volume_free_width": np.r_[fit.volume, nan],
              "background": np.r_[fit.background, nan],
              "significance": np.r_[fit.significance, vol_fw[len(fit.x):] / np.maximum(svol_fw[len(fit.x):], 1e-300)]}
-    cols, idx, summary = analyze_positions(x * px, y * px, vol_fw, zone=zone, kind=image.kind, extra=extra, detected=det)
+    cols, idx, summary = analyze_positions(x * px, y * px, vol_fw, zone=zone, kind=image.kind, extra=extra, detected=det,
+                                           label_halides=label_reason)
     summary["predicted_halide_sites"] = int(nadd)
+    summary["cell"] = cell.as_dict()
+    summary["contrast"] = crec
     precision, pflags = precision_check(cols, zone)
     summary["precision"] = precision
     for text in pflags:
@@ -358,6 +451,94 @@ def analyze_image(image: StemImage, *, zone: str = "001", min_separation: float 
                    fit={"noise_model": fit.noise_model, "noise_sigma": fit.noise_sigma, "iterations": fit.iterations,
                         "median_sigma_x_A": float(np.median(fit.sigma_x) * px), "median_width_A": float(np.median(fit.width) * px)})
     return StemAnalysis(image, zone, cols, summary, idx, fit)
+
+
+def _choose_zone(cell: ProjectedCell, zone: str, contrast: str) -> tuple[str | None, str | None, list[str]]:
+    """The zone to analyse (None: lattice-only mode), why halides are not labelled (None: they
+    are), and flags; a given zone that the image contradicts is an error."""
+    from halex.stem.cell import PROJECTIONS
+
+    if zone not in ("auto", "001", "101"):
+        raise InputError(f"unknown zone axis {zone!r}; choose auto, 001 or 101")
+    desc = PROJECTIONS[cell.projection][0]
+    shape = f"column lattice {np.linalg.norm(cell.b1):.3f} × {np.linalg.norm(cell.b2):.3f} Å"
+    if cell.zone is None:
+        flags = [f"the image shows {desc} ({shape}); no CsPbX3 projection with its halide columns: lattice-only mode"]
+        if zone != "auto":
+            flags[0] += f" (--zone {zone} not applied)"
+        return None, None, flags
+    if zone != "auto" and zone != cell.zone:
+        raise AnalysisError(f"--zone {zone} given, but the image shows the perovskite [{cell.zone}] projection ({shape}, "
+                            f"class counts {cell.class_counts}): pass --zone {cell.zone} or --zone auto")
+    reason = None
+    if contrast == "dark":
+        reason = "dark-contrast (bright-field) image: column darkness is not a calibrated Z contrast"
+    elif not cell.halide_columns_visible:
+        reason = "; ".join(cell.notes)
+    return cell.zone, reason, ([f"no halide labels: {reason}"] if reason else [])
+
+
+def _class_names(cell: ProjectedCell) -> np.ndarray:
+    """Sublattice name of every column in lattice-only mode: classes of equal brightness merged,
+    then named by rank ("bright", "dim"; "column" if one class; "unassigned" off the lattice)."""
+    groups: list[list[int]] = []
+    for c in (c for c in range(4) if cell.class_counts[c]):
+        for g in groups:
+            if all(cell.same[c][m] for m in g):
+                g.append(c)
+                break
+        else:
+            groups.append([c])
+    groups.sort(key=lambda g: -float(np.nanmedian([cell.class_volume[c] for c in g])))
+    names = ["column"] if len(groups) == 1 else ["bright", "dim"] if len(groups) == 2 else \
+        [f"class {k + 1}" for k in range(len(groups))]
+    out = np.full(len(cell.ij), "unassigned", dtype=object)
+    for g, name in zip(groups, names):
+        out[np.isin(cell.parity_class, g)] = name
+    return out.astype(str)
+
+
+def lattice_only(image: StemImage, fit: ColumnFit, cell: ProjectedCell) -> StemAnalysis:
+    """Measure what an image without the CsPbX3 column classes allows: the lattice of the
+    visible columns and their brightness classes, with no halide labels.
+
+    ``a_x_A`` / ``a_y_A`` of a column are the pseudo-cubic lattice parameters from the
+    steps that join it to its equivalent neighbours along the first / second direction of
+    the projection (:mod:`halex.stem.cell`), e.g. A–A along [001] and, ×√2, along [1-10]
+    of an ABO3 [110] image.
+    """
+    from halex.stem.lattice import _pairs
+
+    px = image.pixel_size
+    xy = np.column_stack([fit.x * px, fit.y * px])
+    n, nan = len(xy), np.full(len(xy), np.nan)
+    ok, ij = cell.indexed, cell.ij
+    steps = {"abo3-001": [((1, 1), 1.0), ((1, -1), 1.0)], "abo3-110": [((2, 0), 1.0), ((0, 1), np.sqrt(2.0))]}
+    a_dir = [nan.copy(), nan.copy()]
+    for k, (st, f) in enumerate(steps.get(cell.projection, [])):
+        i, j = _pairs(ij, ok, st)
+        a_dir[k][i] = f * np.linalg.norm(xy[j] - xy[i], axis=1)
+    sub = _class_names(cell)
+    cols = {"x_px": fit.x, "y_px": fit.y, "x_A": xy[:, 0], "y_A": xy[:, 1], "sigma_x_A": fit.sigma_x * px,
+            "sigma_y_A": fit.sigma_y * px, "height": fit.amplitude, "width_A": fit.width * px, "volume": fit.volume,
+            "sigma_volume": fit.sigma_volume, "volume_free_width": fit.volume, "detected": np.ones(n, bool),
+            "background": fit.background, "significance": fit.significance, "sublattice": sub,
+            "domain": np.where(ok, "lattice", "unassigned").astype(str), "halide": np.full(n, "", dtype=object).astype(str),
+            "iodide_fraction": nan.copy(), "i": np.where(ok, ij[:, 0], -1), "j": np.where(ok, ij[:, 1], -1),
+            "a_x_A": a_dir[0], "a_y_A": a_dir[1], "tilt_deg": nan.copy(), "xxcs_deg": nan.copy()}
+    idx = LatticeIndex(cell.b1, cell.b2, np.where(ok[:, None], ij, -999999), ok, sub, cell.projection, cols["domain"])
+    summary = _summarise(cols, idx)
+    precision, pflags = precision_check(cols, "001")
+    for text in pflags:
+        log.warning("halex: warning: %s", text)
+    summary.update(cell=cell.as_dict(), precision=precision, predicted_halide_sites=0,
+                   halide_populations={"verdict": "not measurable", "reason": "; ".join(cell.notes)},
+                   warnings=list(summary["warnings"]) + list(cell.notes) + pflags,
+                   image={"source": image.source, "shape": list(image.shape), "pixel_size_A": px, "kind": image.kind},
+                   fit={"noise_model": fit.noise_model, "noise_sigma": fit.noise_sigma, "iterations": fit.iterations,
+                        "median_sigma_x_A": float(np.median(fit.sigma_x) * px),
+                        "median_width_A": float(np.median(fit.width) * px)})
+    return StemAnalysis(image, cell.projection, cols, summary, idx, fit)
 
 
 def parse_profile(text: str) -> tuple[float, float, float, float]:

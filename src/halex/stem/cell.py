@@ -3,8 +3,11 @@
 Nothing about the crystal is assumed: the cell comes from the columns the fit found.
 
 1. **Column lattice.** The nearest-neighbour vectors of all columns are clustered
-   (a k-d tree on the vectors, greedy by population). The two shortest well-populated,
-   non-collinear clusters are Gauss-reduced into the basis ``b1`` (shorter) and ``b2``.
+   (a k-d tree on the vectors, greedy by population, each centre refined by a mean shift
+   in a window of 0.1 × the nearest-neighbour distance). Of the clusters at least 0.35 ×
+   as populated as the largest (the majority lattice, not a denser minority phase), the
+   pair with the smallest cell that spans all of them as integer combinations is
+   Gauss-reduced into the basis ``b1`` (shorter) and ``b2``.
 2. **Indexing.** Columns get integer indices on that basis by the breadth-first walk of
    :mod:`halex.stem.lattice`, so slow strain and bending do not break the indexing.
 3. **Brightness classes.** The four parity classes ``(i mod 2, j mod 2)`` are compared.
@@ -122,23 +125,52 @@ def column_basis(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     free = np.ones(len(v), bool)
     centres, pops = [], []
     for k in np.argsort(-counts):
+        if counts[k] < 0.2 * len(xy):
+            break  # no later ball can be larger than its full count
         if not free[k]:
             continue
         ball = [j for j in tree.query_ball_point(v[k], 0.25 * d0) if free[j]]
         free[ball] = False
         if len(ball) < 0.2 * len(xy):
-            break
-        centres.append(v[ball].mean(0))
+            continue
+        c = v[ball].mean(0)
+        for _ in range(3):  # mean shift in a tighter window: off-lattice vectors do not pull it
+            near = v[tree.query_ball_point(c, 0.1 * d0)]
+            c = near.mean(0) if len(near) else c
+        centres.append(c)
         pops.append(len(ball))
     if len(centres) < 2:
         raise AnalysisError("the columns form no two-dimensional lattice (fewer than two populated neighbour "
                             "directions); is this an atomic-resolution image along a zone axis?")
-    centres = sorted(centres, key=lambda c: float(np.linalg.norm(c)))
-    b1 = centres[0]
-    others = [c for c in centres[1:] if abs(np.cross(b1, c)) > 0.5 * np.linalg.norm(b1) * np.linalg.norm(c)]
-    if not others:
-        raise AnalysisError("all neighbour directions of the columns are parallel: no two-dimensional lattice")
-    return _reduce(b1, others[0])
+    # the majority lattice, not a denser minority phase, sets the basis: of the directions at
+    # least 0.35 × as populated as the most populated one, the smallest cell that spans them all
+    strong = [c for c, n in zip(centres, pops) if n >= 0.35 * pops[0]]
+    while len(strong) >= 2:
+        best = _spanning_pair(strong, 0.2 * d0)
+        if best is not None:
+            break
+        strong = strong[:-1]  # the least populated direction is not on the lattice: drop it
+    if len(strong) < 2 or best is None:
+        raise AnalysisError("the columns' neighbour directions do not form one two-dimensional lattice; is this an "
+                            "atomic-resolution image along a zone axis?")
+    return _reduce(best[1], best[2])
+
+
+def _spanning_pair(vectors: list[np.ndarray], tol: float) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """``(area, p, q)`` of the non-collinear pair with the smallest cell that gives every vector
+    as an integer combination within ``tol``, or None."""
+    best = None
+    V = np.array(vectors).T
+    for i, p in enumerate(vectors):
+        for q in vectors[i + 1:]:
+            area = abs(p[0] * q[1] - p[1] * q[0])
+            if area < 0.5 * np.linalg.norm(p) * np.linalg.norm(q):
+                continue
+            B = np.column_stack([p, q])
+            resid = np.linalg.norm(B @ np.rint(np.linalg.solve(B, V)) - V, axis=0)
+            if resid.max() < tol and (best is None or area < best[0] - 1e-9):
+                best = (area, p, q)
+    return best
 
 
 def _reduce(b1: np.ndarray, b2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,10 +240,12 @@ def _projection(b1: np.ndarray, b2: np.ndarray, counts: list[int], same: list[li
     if all(same[p][q] for p in full for q in full):
         return "one-class" if not empty else "unrecognised"
     if rect and abs(ratio - 1.0) < 0.1 and not empty:
-        if same[0][3] and same[1][2] and not same[0][1]:
+        # the two diagonal pairs of the 2 × 2 pattern, {0, 3} and {1, 2} (which pair is which
+        # depends on where the walk started): a checkerboard has both pairs uniform; CsPbX3
+        # [001] has one pair B+X against A, which differ, and the pure-X pair
+        if same[0][3] and same[1][2]:
             return "abo3-001"
-        if not same[0][3] and all(not same[x][y] for x in (1, 2) for y in (0, 3)):
-            return "perovskite-001"
+        return "perovskite-001"
     if rect and abs(ratio / np.sqrt(2.0) - 1.0) < 0.1:
         if len(empty) == 1:
             return "perovskite-101"

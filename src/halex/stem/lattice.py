@@ -256,8 +256,14 @@ MIN_CL_I_SPREAD = 0.4
 
 def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray, *, zone: str, kind: str,
                      z_exponent: float | None = None, radius: float = 12.0, seed: int = 0,
-                     sigma_volume: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     sigma_volume: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Iodide fraction estimate and label (``Cl``/``I``/``mixed``) of every pure X column.
+
+    Labels are given only where the volumes show two (or three) populations: a Gaussian
+    mixture chosen by BIC, whose extreme components are at least 3 column standard errors
+    and :data:`MIN_CL_I_SPREAD` in calibrated fraction apart. Otherwise the X columns stay
+    unlabelled and the verdict is "single population": the absolute Z calibration (column
+    thickness, the detector's real Z exponent) is not trusted to name one population.
 
     Each pure X column's volume is divided by the median volume of the reference columns
     (Cs along [001], Pb along [101]) within ``radius`` Å, and compared with the ratios a
@@ -289,8 +295,11 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
 
     Returns
     -------
-    tuple of numpy.ndarray
-        ``(fraction, label)`` over all columns (NaN / ``""`` for non-X columns).
+    tuple
+        ``(fraction, label, populations)``: the calibrated iodide fraction and the label
+        over all columns (NaN / ``""`` for non-X and unlabelled columns), and the test's
+        record (``verdict``, ``n_columns``, ``bic`` per component count, ``components``
+        with their median fraction and size, ``calibrated_iodide_fraction`` median).
     """
     from scipy.spatial import cKDTree
 
@@ -302,7 +311,8 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
     frac = np.full(len(volume), np.nan)
     label = np.full(len(volume), "", dtype=object)
     if not isx.any() or not isref.any():
-        return frac, label.astype(str)
+        return frac, label.astype(str), {"verdict": "not measurable", "n_columns": int(isx.sum()),
+                                         "reason": "no pure-X or no reference columns"}
     tref = cKDTree(xy[isref])
     vref = volume[isref]
     loc = np.array([np.median(vref[nb]) if nb else np.median(vref)
@@ -314,8 +324,13 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
     r_cl, r_i = density * (_Z["Cl"] / _Z[ref]) ** n_exp, density * (_Z["I"] / _Z[ref]) ** n_exp
     f = (r - r_cl) / (r_i - r_cl)
     frac[isx] = f
-    lab = np.where(f < 1 / 3, "Cl", np.where(f > 2 / 3, "I", "mixed")).astype(object)
-    if isx.sum() >= 12:
+    lab = np.full(isx.sum(), "", dtype=object)
+    pops: dict = {"verdict": "single population", "n_columns": int(isx.sum()),
+                  "calibrated_iodide_fraction": float(np.median(f))}
+    if isx.sum() < 12:
+        pops["verdict"] = "not measurable"
+        pops["reason"] = f"only {int(isx.sum())} pure-X columns (need ≥ 12 for the population test)"
+    else:
         from sklearn.mixture import GaussianMixture
 
         # badly fitted columns (f of 10 or more) must not drag a component: clip, and name
@@ -328,6 +343,7 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
                 break
             gm = GaussianMixture(k, random_state=seed, n_init=3).fit(X)
             bic = gm.bic(X)
+            pops.setdefault("bic", {})[str(k)] = float(bic)
             if bic < best_bic:
                 best, best_bic = gm, bic
         comp = best.predict(X)
@@ -356,11 +372,13 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
             lab = np.array([names.get(c, "mixed") for c in comp], dtype=object)
             f = (f - means[order[0]]) / spread
             frac[isx] = f
-        else:  # one population: name it by the calibrated fraction of its median
-            m = float(np.median(fc))
-            lab = np.full(isx.sum(), "Cl" if m < 1 / 3 else "I" if m > 2 / 3 else "mixed", dtype=object)
+            pops["verdict"] = f"{len(order)} populations"
+            pops["components"] = [{"median_fraction": means[c], "columns": int((comp == c).sum())} for c in order]
+        else:
+            pops["reason"] = (f"the volumes show one population (BIC and the {MIN_CL_I_SPREAD} spread / "
+                              "3-standard-error separation rule): no halide labels")
     label[isx] = lab
-    return frac, label.astype(str)
+    return frac, label.astype(str), pops
 
 
 def _pairs(ij: np.ndarray, ok: np.ndarray, step: tuple[int, int], target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
