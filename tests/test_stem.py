@@ -275,3 +275,71 @@ def test_the_kind_tag_of_a_halex_tiff_is_honoured(tmp_path, nc):
     untagged = tmp_path / "plain.npy"
     np.save(untagged, img.data)
     assert read_image(untagged, pixel_size=img.pixel_size).kind == "haadf"
+
+
+# --- the projected cell from the image -----------------------------------------------------
+
+@pytest.mark.parametrize("zone", ["001", "101"])
+def test_projected_cell_of_the_perovskite_projections(nc, zone):
+    """True columns of a CsPbCl3 cube: the projection with its halide columns, a = 5.605 Å."""
+    from halex.stem.cell import projected_cell
+
+    _, t = simulate_image(nc, zone=zone)
+    cell = projected_cell(np.column_stack([t["x_A"], t["y_A"]]), t["weight"])
+    assert cell.projection == f"perovskite-{zone}" and cell.zone == zone
+    assert cell.a_A == pytest.approx(5.605, abs=1e-6) and cell.halide_columns_visible
+
+
+@pytest.fixture(scope="module")
+def srtio3():
+    from ase import Atoms
+
+    sto = Atoms("SrTiO3", scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
+                cell=[3.905] * 3, pbc=True).repeat((7, 7, 4))
+    sto.center(vacuum=5.0)
+    return sto
+
+
+@pytest.mark.parametrize("zone, projection", [("001", "abo3-001"), ("101", "abo3-110")])
+def test_an_oxide_perovskite_is_measured_not_labelled(srtio3, zone, projection):
+    """SrTiO3 (a = 3.905 Å), O columns too weak to be seen: once read as a CsPbX3 [001] image
+    with a √2 too large, the A sites split into "Cs" and "Pb+X" and the B sites called mixed
+    halide. Now: the ABO3 projection, a within 0.5 %, two brightness classes, no labels."""
+    img, _ = simulate_image(srtio3, zone=zone, kind="haadf", dose=1e5, seed=0)
+    a = analyze_image(img)
+    cell = a.summary["cell"]
+    assert cell["projection"] == projection and cell["a_A"] == pytest.approx(3.905, rel=0.005)
+    assert set(a.columns["halide"]) == {""} and a.summary["halide_populations"]["verdict"] == "not measurable"
+    assert set(a.summary["sublattices"]) <= {"bright", "dim", "unassigned"} and "chalcohalide" not in a.summary["domains"]
+    assert any("lattice-only mode" in w for w in a.summary["warnings"])
+
+
+def test_a_zone_the_image_contradicts_is_an_error(tmp_path, hs):
+    from halex.stem.io import write_image
+
+    img, _ = simulate_image(hs, zone="101", kind="haadf", dose=1e5, seed=0)
+    write_image(tmp_path / "sim.tif", img)
+    r = _halex("stem", "analyze", "sim.tif", "--zone", "001", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2 and "perovskite [101] projection" in r.stderr and "--zone 101" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_dark_contrast_is_detected_and_never_labelled(hs):
+    """The inverted image of a heterostructure (dark columns, as in annular bright field):
+    detected as dark, indexed as [001], lattice as from the bright image, no halide labels."""
+    import dataclasses
+
+    img, _ = simulate_image(hs, zone="001", kind="haadf", dose=1e5, seed=3)
+    dark = analyze_image(dataclasses.replace(img, data=float(img.data.max()) + 10.0 - img.data))
+    assert dark.summary["contrast"]["used"] == "dark" and dark.zone == "001"
+    assert set(dark.columns["halide"]) == {""} and "dark-contrast" in dark.summary["halide_populations"]["reason"]
+    assert dark.summary["cell"]["a_A"] == pytest.approx(5.605, abs=0.02)
+
+
+def test_an_image_without_a_lattice_is_an_error(tmp_path):
+    from scipy import ndimage
+
+    np.save(tmp_path / "blobs.npy", 100 * ndimage.gaussian_filter(np.random.default_rng(1).random((256, 256)), 3))
+    r = _halex("stem", "analyze", "blobs.npy", "--pixel-size", "0.1", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 2 and "lattice" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -134,7 +134,8 @@ def _analyze(args: argparse.Namespace) -> int:
                    if "gauss_centre" in a else "")
             print(f"  {name:<14} a (in-plane) = {format_uncertain(a['mean'], a.get('sem'), 'Å')}{fit}")
     for name, m in s["mismatch"].items():
-        print(f"  mismatch {name}: {format_uncertain(m['percent'], m['err_percent'], '%')}")
+        print(f"  mismatch {name}: {format_uncertain(m['percent'], m['err_percent'], '%')}"
+              + ("" if m.get("significant", True) else " (not significant: within 3 standard errors of 0)"))
     if score is not None:
         print(f"score: {score['matched']} of {score['true_columns']} true columns matched ({score['found']} found)"
               + (f", halide labels {100 * score['halide_accuracy']:.1f} % correct" if "halide_accuracy" in score else ""))

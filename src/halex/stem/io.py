@@ -177,6 +177,10 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, float | None, dict]:
                 raise CalibrationError(f"{path}: non-square pixels ({scales[0]:g} × {scales[1]:g} Å) are not supported")
             px = scales[0]
     meta = {"signal": str(sig.get("metadata", {}).get("General", {}).get("title", "")), "n_signals": len(signals)}
+    if px is None and len(axes) >= 2 and not any(ax.get("units") for ax in axes[-2:]):
+        bare = float(axes[-1].get("scale", 1.0))
+        if bare != 1.0:
+            meta["scale_without_unit"] = bare
     return np.asarray(sig["data"]), px, meta
 
 
@@ -229,6 +233,10 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     except Exception as exc:
         raise FileFormatError(f"cannot read image {str(path)!r}: {type(exc).__name__}: {exc}") from None
     arr = check_image(data, name=str(path))
+    if px_meta is None and pixel_size is None and "scale_without_unit" in meta:
+        raise CalibrationError(f"{path}: the file's axes have a scale ({meta['scale_without_unit']:g} per pixel) but no "
+                               "unit; give the pixel size in Å (--pixel-size / pixel_size=), e.g. "
+                               f"{10 * meta['scale_without_unit']:g} if the scale is in nm")
     px = _resolve_pixel(px_meta, pixel_size, str(path), override)
     if px_meta is None:
         log.info("%s: no calibration in the file, using the given pixel size %.4g Å", path, px)
