@@ -26,8 +26,9 @@ Measurements (lengths in Å, angles in degrees):
 * halide identity of pure X columns: the column volume over the local median volume of a
   reference sublattice (Cs for [001], Pb for [101]) is mapped to the iodide fraction
   ``f = (r − r_Cl) / (r_I − r_Cl)`` with ``r_X = Z_X^n / Z_ref^n`` (n = 1.7 HAADF, 0.7 phase),
-  then a Gaussian mixture (1–3 components, BIC) groups the columns and a component is Cl
-  (mean f < 1/3), I (> 2/3) or mixed.
+  then a Gaussian mixture (1–3 components, BIC) groups the columns; only two or three
+  resolved populations are labelled (lowest Cl, highest I, a middle one mixed), one
+  population is left unlabelled ("single population").
 """
 
 from __future__ import annotations
