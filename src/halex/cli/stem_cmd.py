@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--profile", action="append", default=[], metavar="x0,y0,x1,y1",
                    help="intensity profile along a segment in pixels (repeatable)")
     a.add_argument("--truth", default=None, help="model the image was simulated from: score the analysis against it")
+    a.add_argument("--figures", default="all", choices=["none", "basic", "all"],
+                   help="figures to draw: basic = column overlay, domain map, spacing histograms and profiles; "
+                        "all adds the lattice, row, tilt and X–X–Cs maps (default all)")
     s = sub.add_parser("simulate", help="HAADF or phase image of a model with Poisson/shot noise")
     s.add_argument("model", help="structure file")
     s.add_argument("-o", "--output", required=True, type=output_path("image"), help="image file (.tif, calibrated) or .npy")
@@ -119,7 +122,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for seg in segments:
         analysis.profiles.append(line_profile(analysis, seg))
     score = score_against_truth(analysis, _truth_for(args, image)) if args.truth else None
-    written = write_analysis(analysis, args.output, score=score)
+    written = write_analysis(analysis, args.output, score=score, figures=args.figures)
     s = analysis.summary
     cell = s["cell"]
     print(f"projection: {cell['description']}; pseudo-cubic a = {format_uncertain(cell['a_A'], cell['a_sem_A'], 'Å')} "

@@ -247,7 +247,7 @@ def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dic
     tuple
         ``({position_sigma_A, expected_spacing_sd_A, observed_spacing_sd_A, ratio, n}, flags)``.
     """
-    from scipy.stats import median_abs_deviation
+    from halex.stem.fit import robust_sd
 
     ok = np.isfinite(cols["a_x_A"]) & np.isfinite(cols.get("sigma_x_A", np.full(len(cols["a_x_A"]), np.nan)))
     ok &= ~np.isin(cols["domain"], ["unassigned", "chalcohalide"])
@@ -256,7 +256,7 @@ def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dic
     sig = float(np.median(cols["sigma_x_A"][ok]))
     expected = np.sqrt(2.0) * sig * (np.sqrt(2.0) if zone == "101" else 1.0)
     a = cols["a_x_A"][ok]
-    observed = float(median_abs_deviation(a, scale="normal"))
+    observed = float(robust_sd(a))
     ratio = observed / max(expected, 1e-300)
     out = {"position_sigma_A": sig, "expected_spacing_sd_A": float(expected), "observed_spacing_sd_A": observed,
            "ratio": float(ratio), "n": int(ok.sum())}
@@ -328,20 +328,21 @@ def detector_counts(data: np.ndarray, *, gain: float | None = None, offset: floa
 def detect_contrast(data: np.ndarray, pixel_size: float) -> tuple[str, float]:
     """Whether the columns are bright (HAADF, phase) or dark (annular bright field).
 
-    The image is smoothed at 0.3 Å and its 4 Å background subtracted; columns are small
-    compared with the space between them, so their sign sets the sign of the skewness of
-    what is left: positive for bright columns, negative for dark ones.
+    The image is smoothed at 0.3 Å and its background (an 8 Å box mean) subtracted;
+    columns are small compared with the space between them, so their sign sets the sign
+    of the skewness of what is left: positive for bright columns, negative for dark ones.
 
     Returns
     -------
     tuple
         ``("bright" | "dark" | "unclear", skewness)``; "unclear" when |skewness| < 0.2.
     """
-    from scipy import ndimage, stats
+    from scipy import ndimage
 
-    sm = ndimage.gaussian_filter(np.asarray(data, float), 0.3 / pixel_size)
-    hp = sm - ndimage.gaussian_filter(np.asarray(data, float), 4.0 / pixel_size)
-    g = float(stats.skew(hp.ravel()))
+    d = np.asarray(data, float)
+    hp = ndimage.gaussian_filter(d, 0.3 / pixel_size) - ndimage.uniform_filter(d, max(3, int(round(8.0 / pixel_size))))
+    hp = hp - hp.mean()
+    g = float((hp**3).mean() / max(float((hp**2).mean()), 1e-300) ** 1.5)
     return ("bright" if g >= 0.2 else "dark" if g <= -0.2 else "unclear"), g
 
 

@@ -197,7 +197,7 @@ def _classes(xy: np.ndarray, ij: np.ndarray, ok: np.ndarray, volume: np.ndarray,
     does not hide (or fake) a difference between sublattices.
     """
     from scipy.spatial import cKDTree
-    from scipy.stats import median_abs_deviation
+    from halex.stem.fit import robust_sd
 
     cls = np.full(len(ij), -1)
     cls[ok] = 2 * np.mod(ij[ok, 0], 2) + np.mod(ij[ok, 1], 2)
@@ -210,7 +210,7 @@ def _classes(xy: np.ndarray, ij: np.ndarray, ok: np.ndarray, volume: np.ndarray,
         if len(v):
             med[c] = np.median(v, axis=0)
         if len(v) > 1:
-            sem[c] = 1.2533 * median_abs_deviation(v, axis=0, scale="normal") / np.sqrt(len(v))
+            sem[c] = 1.2533 * robust_sd(v, axis=0) / np.sqrt(len(v))
     same = [[True] * 4 for _ in range(4)]
     trees = {c: cKDTree(xy[cls == c]) for c in range(4) if counts[c]}
     for p in range(4):
@@ -224,7 +224,7 @@ def _classes(xy: np.ndarray, ij: np.ndarray, ok: np.ndarray, volume: np.ndarray,
             if len(d) < 3:
                 continue
             m = np.median(d, axis=0)
-            se = 1.2533 * median_abs_deviation(d, axis=0, scale="normal") / np.sqrt(len(d))
+            se = 1.2533 * robust_sd(d, axis=0) / np.sqrt(len(d))
             differ = (np.abs(m) > 4.0 * se) & (np.abs(m) > 0.05 * np.maximum(np.abs(med[p]), np.abs(med[q])))
             same[p][q] = same[q][p] = not bool(differ.any())
     return cls, counts, med[:, 0].tolist(), sem[:, 0].tolist(), same

@@ -14,7 +14,7 @@ from halex.plotting.figures import save_figure
 if TYPE_CHECKING:
     from halex.stem.analysis import StemAnalysis
 
-__all__ = ["analysis_figures"]
+__all__ = ["analysis_figures", "display_image", "FIGURE_SETS"]
 
 _SUB = {"Pb+X": "#1f77b4", "Pb": "#1f77b4", "Cs": "#ff7f0e", "Cs+X": "#ff7f0e", "X": "#2ca02c", "unassigned": "#7f7f7f"}
 _HAL = {"Cl": "#2ca02c", "I": "#9467bd", "mixed": "#d62728"}
@@ -22,19 +22,34 @@ _DOM = {"CsPbCl3": "#2ca02c", "CsPbI3": "#9467bd", "CsPb(Cl,I)3": "#d62728", "pe
         "chalcohalide": "#8c564b", "unassigned": "#7f7f7f"}
 
 
-def _base(a: StemAnalysis, title: str):
+#: longest side (pixels) of the background image in the figures: a 6.5-inch panel at 150 dpi
+#: shows about 900 pixels, so larger images are block-averaged to this before drawing
+DISPLAY_PIXELS = 512
+
+
+def display_image(data: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The background image of every map, rendered once: block-averaged to at most
+    :data:`DISPLAY_PIXELS` per side, with its 1st and 99.5th percentiles as the grey scale."""
+    f = max(1, int(np.ceil(max(data.shape) / DISPLAY_PIXELS)))
+    ny, nx = (data.shape[0] // f) * f, (data.shape[1] // f) * f
+    small = data[:ny, :nx].reshape(ny // f, f, nx // f, f).mean(axis=(1, 3)) if f > 1 else data
+    lo, hi = np.percentile(small, [1, 99.5])
+    return small, float(lo), float(hi)
+
+
+def _base(a: StemAnalysis, title: str, shown: tuple[np.ndarray, float, float] | None = None):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
-    img = a.image.data
+    img, lo, hi = shown if shown is not None else display_image(a.image.data)
     px = a.image.pixel_size
-    lo, hi = np.percentile(img, [1, 99.5])
     # pixel centres sit at integer pixel coordinates: the image spans −½ … n − ½ pixels, in Å
-    ny, nx = img.shape
-    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=(-0.5 * px, (nx - 0.5) * px, (ny - 0.5) * px, -0.5 * px))
+    ny, nx = a.image.shape
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=(-0.5 * px, (nx - 0.5) * px, (ny - 0.5) * px, -0.5 * px),
+              interpolation="nearest")
     ax.set_title(title)
     ax.set_xlabel("x (Å)")
     ax.set_ylabel("y (Å)")
@@ -54,16 +69,25 @@ def _scale_bar(ax, width_A: float) -> None:
                                   size_vertical=width_A / 150))
 
 
-def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, path: Path, cmap: str = "viridis"):
+def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, path: Path, cmap: str = "viridis",
+                 shown=None) -> bool:
+    """A map of ``values`` at the columns (rasterised markers); False, and nothing drawn, if all are NaN."""
     c = a.columns
     m = np.isfinite(values)
-    fig, ax = _base(a, title)
-    if m.any():
-        lo, hi = np.percentile(values[m], [2, 98])
-        sc = ax.scatter(c["x_A"][m], c["y_A"][m], c=values[m], s=30, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9,
-                        edgecolors="k", linewidths=0.3)
-        fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
+    if not m.any():
+        return False
+    fig, ax = _base(a, title, shown)
+    lo, hi = np.percentile(values[m], [2, 98])
+    sc = ax.scatter(c["x_A"][m], c["y_A"][m], c=values[m], s=30 * _marker_scale(a), cmap=cmap, vmin=lo,
+                    vmax=hi if hi > lo else lo + 1e-9, edgecolors="k", linewidths=0.3, rasterized=True)
+    fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
     save_figure(fig, path)
+    return True
+
+
+def _marker_scale(a: StemAnalysis) -> float:
+    """Marker area factor: 1 up to 400 columns, smaller for more so that markers do not overlap."""
+    return float(min(1.0, 400.0 / max(len(a.columns["x_A"]), 1)) ** 0.5)
 
 
 def _spacing_histograms(a: StemAnalysis):
@@ -97,53 +121,55 @@ def _spacing_histograms(a: StemAnalysis):
     return fig
 
 
-def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
-    """Write the analysis figures (PNG) into ``out``; returns their paths."""
+#: figure sets of ``halex stem analyze --figures``
+FIGURE_SETS = ("none", "basic", "all")
+
+
+def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Path]:
+    """Write the analysis figures (PNG) into ``out``; returns their paths.
+
+    ``which``: ``"basic"`` draws the column overlay, the domain map, the spacing
+    histograms and the line profiles; ``"all"`` adds the lattice-parameter, row-spacing,
+    tilt and X–X–Cs maps; ``"none"`` draws nothing. The background image is rendered
+    once (:func:`display_image`) and the markers are rasterised, so a map of thousands of
+    columns costs about as much as one of a hundred.
+    """
     import matplotlib.pyplot as plt
 
+    if which not in FIGURE_SETS:
+        from halex.errors import InputError
+
+        raise InputError(f"figures must be one of {', '.join(FIGURE_SETS)}, got {which!r}")
     out = Path(out)
     c = a.columns
-    paths = []
+    paths: list[Path] = []
+    if which == "none":
+        return paths
+    shown = display_image(a.image.data)
+    ms = 4 * _marker_scale(a) ** 0.5
     # 1 column overlay by sublattice (X columns by halide label)
-    fig, ax = _base(a, f"columns ({len(c['x_A'])}) — [{a.zone}]")
+    fig, ax = _base(a, f"columns ({len(c['x_A'])}) — [{a.zone}]", shown)
     for s in sorted(set(c["sublattice"])):
         m = (c["sublattice"] == s) & (c["halide"] == "")
         if m.any():
-            ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=4, mfc="none", mec=_SUB.get(s, "#7f7f7f"), label=s)
+            ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=ms, mfc="none", mec=_SUB.get(s, "#7f7f7f"), label=s, rasterized=True)
     for h, col in _HAL.items():
         m = c["halide"] == h
         if m.any():
-            ax.plot(c["x_A"][m], c["y_A"][m], "s", ms=4, mfc="none", mec=col, label=f"X = {h}")
+            ax.plot(c["x_A"][m], c["y_A"][m], "s", ms=ms, mfc="none", mec=col, label=f"X = {h}", rasterized=True)
     ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
     paths.append(save_figure(fig, out / "columns_overlay.png"))
     # 2 domain map
-    fig, ax = _base(a, "domains")
+    fig, ax = _base(a, "domains", shown)
     for d in sorted(set(c["domain"])):
         m = c["domain"] == d
-        ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=5, color=_DOM.get(d, "#17becf"), label=d)
+        ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=ms + 1, color=_DOM.get(d, "#17becf"), label=d, rasterized=True)
     ax.legend(loc="upper right", fontsize=7)
     paths.append(save_figure(fig, out / "domain_map.png"))
-    # 3 lattice-parameter maps
-    for q, name in (("a_x_A", "a along x (in-plane)"), ("a_y_A", "a along y (stacking)")):
-        _scatter_map(a, c[q], f"lattice parameter, {name}", "a (Å)", out / f"lattice_map_{q[2]}.png", cmap="coolwarm")
-        paths.append(out / f"lattice_map_{q[2]}.png")
-    # 4 histograms per domain with Gaussian fits
+    # 3 histograms per domain with Gaussian fits
     paths.append(save_figure(_spacing_histograms(a), out / "spacing_histograms.png"))
-    # 5 row-by-row spacing
-    rows = a.summary["rows"]
-    if rows:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.errorbar([r["y_A"] for r in rows], [r["a_x_A"] for r in rows], yerr=[r["sem_A"] for r in rows], fmt="o-")
-        ax.set_xlabel("row position y (Å, down = towards the interface)")
-        ax.set_ylabel("mean in-plane Pb–Pb spacing (Å)")
-        ax.set_title("row-by-row spacing parallel to the interface")
-        paths.append(save_figure(fig, out / "row_spacing.png"))
-    # 6 tilt map, 7 X–X–Cs map
-    _scatter_map(a, c["tilt_deg"], "octahedral tilt in projection (Pb–Pb–X angle)", "tilt (°)", out / "tilt_map.png", "magma")
-    paths.append(out / "tilt_map.png")
-    if a.zone == "101":
-        _scatter_map(a, c["xxcs_deg"], "X–X–Cs angle (ideal 54.7°)", "angle (°)", out / "xxcs_map.png", "coolwarm")
-        paths.append(out / "xxcs_map.png")
+    if which == "all":
+        paths += _detail_maps(a, out, shown)
     # 8 line profiles
     for k, p in enumerate(a.profiles):
         fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -156,4 +182,29 @@ def analysis_figures(a: StemAnalysis, out: Path) -> list[Path]:
         ax.set_xlabel("distance along the profile (Å)")
         ax.set_ylabel("intensity")
         paths.append(save_figure(fig, out / f"profile_{k + 1}.png"))
+    return paths
+
+
+def _detail_maps(a: StemAnalysis, out: Path, shown) -> list[Path]:
+    """Lattice-parameter maps, row-by-row spacing, tilt and ([101]) X–X–Cs maps."""
+    import matplotlib.pyplot as plt
+
+    c, paths = a.columns, []
+    for q, name in (("a_x_A", "a along x (in-plane)"), ("a_y_A", "a along y (stacking)")):
+        if _scatter_map(a, c[q], f"lattice parameter, {name}", "a (Å)", out / f"lattice_map_{q[2]}.png", "coolwarm", shown):
+            paths.append(out / f"lattice_map_{q[2]}.png")
+    rows = a.summary["rows"]
+    if rows:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.errorbar([r["y_A"] for r in rows], [r["a_x_A"] for r in rows], yerr=[r["sem_A"] for r in rows], fmt="o-")
+        ax.set_xlabel("row position y (Å, down = towards the interface)")
+        ax.set_ylabel("mean in-plane Pb–Pb spacing (Å)")
+        ax.set_title("row-by-row spacing parallel to the interface")
+        paths.append(save_figure(fig, out / "row_spacing.png"))
+    if _scatter_map(a, c["tilt_deg"], "octahedral tilt in projection (Pb–Pb–X angle)", "tilt (°)", out / "tilt_map.png",
+                    "magma", shown):
+        paths.append(out / "tilt_map.png")
+    if a.zone == "101" and _scatter_map(a, c["xxcs_deg"], "X–X–Cs angle (ideal 54.7°)", "angle (°)",
+                                        out / "xxcs_map.png", "coolwarm", shown):
+        paths.append(out / "xxcs_map.png")
     return paths

@@ -50,13 +50,24 @@ WIDTH_BOUNDS = (0.5, 2.0)
 SETTLE_SWEEPS = 3
 
 
+def robust_sd(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    """1.4826 × the median absolute deviation (the normal-consistent scale), in NumPy alone:
+    the same number as ``scipy.stats.median_abs_deviation(..., scale="normal")`` without
+    importing scipy.stats (half a second at start-up)."""
+    v = np.asarray(values, float)
+    med = np.median(v, axis=axis, keepdims=True)
+    out = 1.482602218505602 * np.median(np.abs(v - med), axis=axis)
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def estimate_noise(data: np.ndarray) -> float:
     """Standard deviation of white noise in ``data`` from the median absolute deviation of
     the difference of diagonal neighbours (robust to structure at the column scale)."""
-    from scipy.stats import median_abs_deviation
-
-    d = (data[1:, 1:] - data[:-1, :-1]) / np.sqrt(2.0)
-    return float(median_abs_deviation(d, axis=None, scale="normal"))
+    d = ((data[1:, 1:] - data[:-1, :-1]) / np.sqrt(2.0)).ravel()
+    # 1.4826 × MAD (the normal-consistent scale); np.partition finds the medians in linear time
+    med = float(np.partition(d, d.size // 2)[d.size // 2])
+    a = np.abs(d - med)
+    return float(1.482602218505602 * np.partition(a, a.size // 2)[a.size // 2])
 
 
 def find_columns(data: np.ndarray, *, pixel_size: float, min_separation: float = 1.5, smoothing: float = 0.3,
@@ -159,6 +170,8 @@ class ColumnFit:
     iterations: int
     noise_model: str
     noise_sigma: float | None
+    params: np.ndarray | None = None  # raw parameters per column (x, y, A, s, b[, slopes]), for a warm refit
+    start_width: float | None = None  # start width (px) that set the fit windows
 
     def __len__(self) -> int:
         return len(self.x)
@@ -422,7 +435,7 @@ def _neighbour_lists(pos: np.ndarray, reach: float) -> list[np.ndarray]:
 
 
 def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=False, reach=None,
-            width_bounds=None, tol_rel=0.0, noise_var=1.0):
+            width_bounds=None, tol_rel=0.0, noise_var=1.0, warm=None):
     """Jacobi/LM sweeps (module docstring); the returned Fisher matrix has unit Gaussian noise.
 
     ``noise_var`` is the variance of Gaussian pixel noise (image units²), used only to
@@ -434,15 +447,22 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     # neighbours' tails reach further than the fit window: model image from 4-width windows
     W2 = _Windows(data.shape, pos, max(r, int(np.ceil(4.0 * width0))))
     d = np.where(W.inside, data.ravel()[W.flat], 0.0)
-    sw = _Sweeper(W, d, _start_parameters(d, W, pos, width0, noise, plane), pos, noise, plane, width0,
+    p0 = _start_parameters(d, W, pos, width0, noise, plane) if warm is None else np.array(warm[0], float)
+    sw = _Sweeper(W, d, p0, pos, noise, plane, width0,
                   float(r) if reach is None else float(reach), WIDTH_BOUNDS if width_bounds is None else width_bounds,
-                  tol, tol_rel, noise_var, 0 if fixed_others else SETTLE_SWEEPS)
+                  tol, tol_rel, noise_var, 0 if fixed_others or warm is not None else SETTLE_SWEEPS)
     threads = min(os.cpu_count() or 1, 8) if n >= 400 else 1
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     near = _neighbour_lists(pos, 2.0 * max(r, width0 * 4.0)) if not fixed_others else None
     try:
         it = 0
         sel = np.arange(n)
+        if warm is not None:  # a warm refit: converged columns far from the changes stay as they are
+            sw.converged[:] = warm[1]
+            act = np.flatnonzero(warm[2])
+            sel = np.unique(np.concatenate([act, *[near[k] for k in act]])) if len(act) and near is not None else sel
+            if not len(sel):
+                sel = np.arange(n)
         for it in range(1, max_iter + 1):
             others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, sw.p)
             m = len(sel)
@@ -457,7 +477,7 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
                 list(pool.map(lambda c: sw.sweep(c, others, e_own, it), chunks))
             if it > sw.settle and sw.converged.all():
                 break
-            if it > sw.settle + 2 and near is not None:
+            if (it > sw.settle + 2 or warm is not None) and near is not None:
                 # active set: the columns still moving and their neighbours (whose optimum a
                 # moving neighbour shifts); a converged column far from any stays as it is
                 moving = np.flatnonzero(~sw.converged)
@@ -469,12 +489,13 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
     others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, sw.p)
     mu, _, J = _model_and_jac(W, sw.p, others, plane, e=e_own)
     F = _fisher(J, _weights(mu, W.inside, noise))
-    return {"p": sw.p, "F": F, "converged": sw.converged, "iterations": it, "mu": mu, "d": d, "W": W}
+    return {"p": sw.p, "F": F, "converged": sw.converged, "iterations": it, "mu": mu, "d": d, "W": W, "width0": width0}
 
 
 def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poisson", width: float | None = None,
                    window: int | None = None, background: str = "constant", max_iter: int = 50,
-                   tol: float = 1e-4, tol_rel: float = 0.02, noise_sigma: float | None = None) -> ColumnFit:
+                   tol: float = 1e-4, tol_rel: float = 0.02, noise_sigma: float | None = None,
+                   warm: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> ColumnFit:
     """Refine all columns of ``data`` by maximum likelihood (see module docstring).
 
     Parameters
@@ -498,6 +519,10 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         2 %: further steps could not change any result beyond its error bar).
     noise_sigma
         Noise standard deviation for the Gaussian model; default :func:`estimate_noise` of the image.
+    warm
+        ``(params, converged, active)`` of a previous fit of the same columns
+        (:attr:`ColumnFit.params`): start from those parameters and step only the
+        ``active`` columns and their neighbours (e.g. those next to dropped columns).
 
     Returns
     -------
@@ -523,7 +548,7 @@ def refine_columns(data: np.ndarray, positions: np.ndarray, *, noise: str = "poi
         noise_sigma = estimate_noise(data) or None
     noise_var = 1.0 if noise == "poisson" or noise_sigma is None else noise_sigma**2
     res = _refine(data, pos, width0=width, r=r, noise=noise, plane=plane, max_iter=max_iter, tol=tol, reach=reach,
-                  tol_rel=tol_rel, noise_var=noise_var)
+                  tol_rel=tol_rel, noise_var=noise_var, warm=warm)
     p = res["p"]
     moved = (np.abs(p[:, 0] - pos[:, 0]) >= reach - 1e-9) | (np.abs(p[:, 1] - pos[:, 1]) >= reach - 1e-9)
     conv = res["converged"] & ~moved
@@ -576,7 +601,7 @@ def _column_fit(res: dict, converged: np.ndarray, noise: str, noise_sigma: float
     var_vol = np.einsum("nk,nkl,nl->n", gvol, cov[:, 2:4, 2:4], gvol).clip(min=0)
     return ColumnFit(p[:, 0], p[:, 1], a, w, p[:, 4], np.sqrt(var[:, 0]), np.sqrt(var[:, 1]), np.sqrt(var[:, 2]),
                      np.sqrt(var[:, 3]), vol, np.sqrt(var_vol), converged, signif, res["iterations"], noise,
-                     None if noise == "poisson" else float(np.sqrt(noise_var)))
+                     None if noise == "poisson" else float(np.sqrt(noise_var)), p.copy(), float(res["width0"]))
 
 
 def cramer_rao_bound(shape: tuple[int, int], x: np.ndarray, y: np.ndarray, amplitude: np.ndarray, width: np.ndarray,
@@ -695,8 +720,14 @@ def fit_columns(data: np.ndarray, *, pixel_size: float, noise: str = "poisson", 
         log.info("dropping %d of %d candidate columns (not significant at %.1f σ or not converged)",
                  int((~keep).sum()), len(keep), significance)
         pos = np.column_stack([fit.x[keep], fit.y[keep]])
-        refit = refine_columns(data, pos, noise=noise, background=background, width=float(np.median(fit.width[keep])),
-                               max_iter=max_iter)
+        # warm refit: only the columns next to the dropped ones can move
+        from scipy.spatial import cKDTree
+
+        dropped = np.column_stack([fit.x[~keep], fit.y[~keep]])
+        reach = 2.0 * max(int(np.ceil(2.5 * fit.start_width)), 3, 4.0 * fit.start_width)
+        active = cKDTree(dropped).query(pos, distance_upper_bound=reach)[0] < np.inf
+        refit = refine_columns(data, pos, noise=noise, background=background, width=fit.start_width, max_iter=max_iter,
+                               warm=(fit.params[keep], fit.converged[keep], active))
         shift = np.hypot(refit.x - pos[:, 0], refit.y - pos[:, 1])
         wander = float(np.percentile(shift, 90)) > max(0.25, 2.0 * float(np.median(fit.sigma_x[keep])))
         if refit.converged.mean() < 0.9 or wander:

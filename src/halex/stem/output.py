@@ -38,7 +38,7 @@ def _write_columns(path: Path, columns: dict[str, np.ndarray]) -> None:
 
 
 def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dict | None = None,
-                   figures: bool = True) -> list[Path]:
+                   figures: bool | str = True) -> list[Path]:
     """Write ``columns.csv``, ``summary.json`` (and ``score.json``), profiles and figures into ``out``.
 
     Parameters
@@ -50,7 +50,8 @@ def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dic
     score
         Comparison with the true model (:func:`halex.stem.analysis.score_against_truth`).
     figures
-        Draw the figures (:func:`halex.stem.figures.analysis_figures`).
+        Which figures to draw (:func:`halex.stem.figures.analysis_figures`): ``"none"``,
+        ``"basic"`` or ``"all"``; True is ``"all"``, False ``"none"``.
 
     Returns
     -------
@@ -71,9 +72,10 @@ def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dic
                 w = csv.writer(fh)
                 w.writerow(["distance_A", "intensity"])
                 w.writerows(zip(p["distance_A"], p["intensity"]))
-        if figures:
+        which = {True: "all", False: "none"}.get(figures, figures) if isinstance(figures, bool) else figures
+        if which != "none":
             from halex.stem.figures import analysis_figures
 
-            analysis_figures(analysis, tmp)
+            analysis_figures(analysis, tmp, which)
         names = sorted(f.name for f in tmp.iterdir())
     return [Path(out) / n for n in names]
