@@ -262,7 +262,8 @@ def precision_check(cols: dict[str, np.ndarray], zone: str = "001") -> tuple[dic
            "ratio": float(ratio), "n": int(ok.sum())}
     flags = []
     if not 0.5 <= ratio <= 2.0:
-        flags.append(f"the fitted lattice spacings (Pb–Pb, or between equivalent columns) scatter by {observed:.4f} Å, {ratio:.1f}× what the quoted position "
+        flags.append(f"the fitted lattice spacings (Pb–Pb, or between equivalent columns) scatter by {observed:.4f} Å, "
+                     f"{ratio:.1f}× what the quoted position "
                      f"errors ({sig:.4f} Å) imply: the errors do not describe this image (scan distortion, drift, "
                      f"strain or the noise model); take {observed:.4f} Å, not the quoted errors, as the precision")
     return out, flags

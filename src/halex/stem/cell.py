@@ -197,6 +197,7 @@ def _classes(xy: np.ndarray, ij: np.ndarray, ok: np.ndarray, volume: np.ndarray,
     does not hide (or fake) a difference between sublattices.
     """
     from scipy.spatial import cKDTree
+
     from halex.stem.fit import robust_sd
 
     cls = np.full(len(ij), -1)
