@@ -343,3 +343,19 @@ def test_an_image_without_a_lattice_is_an_error(tmp_path):
     r = _halex("stem", "analyze", "blobs.npy", "--pixel-size", "0.1", "-o", "out", cwd=tmp_path)
     assert r.returncode == 2 and "lattice" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_figure_sets(tmp_path, nc):
+    """--figures none draws nothing, basic the overlay/domain/histogram figures only, all the maps too."""
+    from halex.stem.io import write_image
+
+    img, _ = simulate_image(nc, zone="001", kind="haadf", dose=1e5, seed=0)
+    write_image(tmp_path / "sim.tif", img)
+    pngs = {}
+    for which in ("none", "basic", "all"):
+        r = _halex("stem", "analyze", "sim.tif", "--figures", which, "-o", which, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        pngs[which] = {p.name for p in (tmp_path / which).glob("*.png")}
+    assert pngs["none"] == set()
+    assert pngs["basic"] == {"columns_overlay.png", "domain_map.png", "spacing_histograms.png"}
+    assert pngs["basic"] < pngs["all"] and {"tilt_map.png", "lattice_map_x.png"} <= pngs["all"]
