@@ -128,7 +128,7 @@ def _chalcohalide_period(columns: dict[str, np.ndarray], a_ref: float) -> tuple[
 def _off_lattice_domain(cols: dict[str, np.ndarray], idx: LatticeIndex, domains: dict, a_ref: float,
                         notes: list[str]) -> None:
     """Report the columns off the perovskite lattice as a chalcohalide domain only if at least
-    10 of them form one connected region (neighbours within 1.3 × the longer half-lattice
+    10 of them form one connected region (neighbours within 1.6 × the longer half-lattice
     step); scattered off-lattice columns (noise peaks, surface adatoms) are relabelled
     ``unassigned`` and a note says so (in place). The domain's in-plane repeat is compared
     with the perovskite's in :func:`_summarise` (``mismatch``, with its significance)."""
@@ -138,7 +138,7 @@ def _off_lattice_domain(cols: dict[str, np.ndarray], idx: LatticeIndex, domains:
     f = np.sqrt(2.0) if idx.zone == "101" else 1.0
     m = cols["domain"] == "chalcohalide"
     xy = np.column_stack([cols["x_A"][m], cols["y_A"][m]])
-    reach = 1.3 * max(np.linalg.norm(idx.b1), np.linalg.norm(idx.b2))
+    reach = 1.6 * max(np.linalg.norm(idx.b1), np.linalg.norm(idx.b2))
     _, lab = connected_components(cKDTree(xy).sparse_distance_matrix(cKDTree(xy), reach).tocsr(), directed=False)
     big = np.bincount(lab).max() if len(lab) else 0
     if big >= 10:
