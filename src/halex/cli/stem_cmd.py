@@ -9,7 +9,7 @@ from halex.units import DEFAULT_SIGNIFICANCE
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="stem_command", metavar="{analyze,simulate}", required=True)
+    sub = p.add_subparsers(dest="stem_command", metavar="{analyze,phase,simulate}", required=True)
     a = sub.add_parser("analyze", help="fit every atomic column and measure lattice, tilt, halide identity")
     a.add_argument("image", help=".tif/.tiff, .dm3/.dm4, .emd or .npy")
     a.add_argument("-o", "--output", required=True, type=output_path("folder"), help="output folder (columns.csv, summary.json, figures)")
@@ -36,16 +36,67 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--figures", default="all", choices=["none", "basic", "all"],
                    help="figures to draw: basic = column overlay, domain map, spacing histograms and profiles; "
                         "all adds the lattice, row, tilt and X–X–Cs maps (default all)")
-    s = sub.add_parser("simulate", help="HAADF or phase image of a model with Poisson/shot noise")
+    f = sub.add_parser("phase", help="4D-STEM data to a calibrated phase image (centre of mass: iCoM, with CoM and dDPC)")
+    f.add_argument("data", help="4D dataset: .npy (+ .json calibration), .h5/.hspy/.emd, .mib, .dm4 (RosettaSciIO)")
+    f.add_argument("-o", "--output", required=True, type=output_path("image"), help="phase image (.tif, calibrated)")
+    f.add_argument("--method", default="icom", choices=["icom", "ptycho"],
+                   help="icom (halex, default) or ptycho (py4DSTEM, optional GPL extra)")
+    f.add_argument("--scan-step", type=float, default=None, help="probe step in Å (overrides the file)")
+    f.add_argument("--detector-pixel", type=float, default=None, help="detector pixel in mrad (overrides the file)")
+    f.add_argument("--voltage", type=float, default=None, help="beam voltage in kV (overrides the file)")
+    f.add_argument("--semiangle", type=float, default=None, help="probe semi-angle in mrad (overrides the file)")
+    s = sub.add_parser("simulate", help="HAADF, phase or 4D-STEM data of a model with Poisson/shot noise")
     s.add_argument("model", help="structure file")
     s.add_argument("-o", "--output", required=True, type=output_path("image"), help="image file (.tif, calibrated) or .npy")
-    s.add_argument("--kind", default="haadf", choices=["haadf", "phase"])
+    s.add_argument("--kind", default="haadf", choices=["haadf", "phase", "4d"],
+                   help="4d: diffraction patterns (.npy + .json calibration; --voltage, --semiangle, --scan-step)")
     s.add_argument("--zone", default="001", choices=["001", "101"])
+    s.add_argument("--voltage", type=float, default=200.0, help="4d: kV (default 200)")
+    s.add_argument("--semiangle", type=float, default=14.0, help="4d: probe semi-angle in mrad (default 14)")
+    s.add_argument("--scan-step", type=float, default=0.2, help="4d: probe step in Å (default 0.2)")
     s.add_argument("--pixel-size", type=float, default=0.1, help="Å (default 0.1)")
     s.add_argument("--probe-fwhm", type=float, default=0.8, help="Å (default 0.8)")
     s.add_argument("--dose", type=float, default=None, help="e/Å² (default: noiseless)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--truth-csv", default=None, help="also write the true columns as CSV")
+
+
+def _simulate_4d(args: argparse.Namespace, atoms, out) -> int:
+    from halex.stem.fourd import simulate_4d, write_4d
+
+    data, cal, truth = simulate_4d(atoms, zone=args.zone, voltage_kV=args.voltage, semiangle_mrad=args.semiangle,
+                                   scan_step_A=args.scan_step, dose=args.dose, seed=args.seed)
+    write_4d(out, data, cal, {"zone": args.zone, "origin_h_A": truth["h0_A"], "origin_v_A": truth["v0_A"]})
+    print(f"{out}: {data.shape[1]}×{data.shape[0]} probe positions at {cal.scan_step_A:g} Å, {data.shape[3]}×{data.shape[2]} "
+          f"detector pixels of {cal.detector_mrad:.3g} mrad, {cal.voltage_kV:g} kV, {cal.semiangle_mrad:g} mrad"
+          + (f", {args.dose:g} e/Å²" if args.dose else ", noiseless") + f" (calibration in {out.with_suffix('.json').name})")
+    return 0
+
+
+def _phase(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from halex.errors import InputError
+    from halex.stem.fourd import center_of_mass, ddpc, icom, phase_figure, read_4d
+    from halex.stem.io import StemImage, write_image
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"--output must be a calibrated .tif/.tiff phase image, got {args.output!r}")
+    if args.method == "ptycho":
+        from halex.stem.fourd import ptychography_unavailable
+
+        ptychography_unavailable()
+    data, cal = read_4d(args.data, scan_step=args.scan_step, detector_pixel=args.detector_pixel, voltage=args.voltage,
+                        semiangle=args.semiangle)
+    cx, cy = center_of_mass(data, cal)
+    phase = icom(cx, cy, cal)
+    write_image(out, StemImage(phase, cal.scan_step_A, "phase", str(args.data), {}))
+    fig = phase_figure(cx, cy, phase, ddpc(cx, cy, cal), cal, out.with_suffix(".png"))
+    ny, nx = phase.shape
+    print(f"{out}: iCoM phase, {nx}×{ny} px at {cal.scan_step_A:g} Å, range {phase.min():.3f} … {phase.max():.3f} rad; "
+          f"figure {fig.name}; analyse with: halex stem analyze {out} -o OUT")
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -63,6 +114,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".tif", ".tiff", ".npy"):
         raise InputError(f"--output must end in .tif, .tiff or .npy, got {args.output!r}")
     atoms = read_structure(args.model)
+    if args.kind == "4d":
+        return _simulate_4d(args, atoms, out)
     img, truth = simulate_image(atoms, zone=args.zone, kind=args.kind, pixel_size=args.pixel_size,
                                 probe_fwhm=args.probe_fwhm, dose=args.dose, seed=args.seed)
     if out.suffix.lower() == ".npy":
@@ -147,4 +200,4 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _simulate(args) if args.stem_command == "simulate" else _analyze(args)
+    return {"simulate": _simulate, "phase": _phase}.get(args.stem_command, _analyze)(args)
