@@ -51,8 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--kind", default="haadf", choices=["haadf", "phase", "4d"],
                    help="4d: diffraction patterns (.npy + .json calibration; --voltage, --semiangle, --scan-step)")
     s.add_argument("--zone", default="001", choices=["001", "101"])
-    s.add_argument("--voltage", type=float, default=200.0, help="4d: kV (default 200)")
-    s.add_argument("--semiangle", type=float, default=14.0, help="4d: probe semi-angle in mrad (default 14)")
+    s.add_argument("--probe", default="gaussian", choices=["gaussian", "aperture"],
+                   help="haadf/phase: Gaussian probe (--probe-fwhm) or an aberration-free aperture probe "
+                        "(--voltage, --semiangle; Airy rings)")
+    s.add_argument("--voltage", type=float, default=200.0, help="4d and aperture probe: kV (default 200)")
+    s.add_argument("--semiangle", type=float, default=14.0,
+                   help="4d and aperture probe: probe semi-angle in mrad (default 14)")
     s.add_argument("--scan-step", type=float, default=0.2, help="4d: probe step in Å (default 0.2)")
     s.add_argument("--pixel-size", type=float, default=0.1, help="Å (default 0.1)")
     s.add_argument("--probe-fwhm", type=float, default=0.8, help="Å (default 0.8)")
@@ -117,7 +121,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.kind == "4d":
         return _simulate_4d(args, atoms, out)
     img, truth = simulate_image(atoms, zone=args.zone, kind=args.kind, pixel_size=args.pixel_size,
-                                probe_fwhm=args.probe_fwhm, dose=args.dose, seed=args.seed)
+                                probe_fwhm=args.probe_fwhm, dose=args.dose, seed=args.seed, probe=args.probe,
+                                voltage_kV=args.voltage, semiangle_mrad=args.semiangle)
     if out.suffix.lower() == ".npy":
         with atomic_output(out, "wb") as fh:
             np.save(fh, img.data)

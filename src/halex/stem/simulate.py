@@ -98,6 +98,9 @@ class SimulationSettings:
     peak_fraction: float = 0.1
     peak_phase: float = 1.0
     column_tol: float = 0.6
+    probe: str = "gaussian"
+    voltage_kV: float = 200.0
+    semiangle_mrad: float = 20.0
 
 
 def _check_settings(s: SimulationSettings) -> None:
@@ -114,6 +117,8 @@ def _check_settings(s: SimulationSettings) -> None:
         raise InputError(f"dose must be a positive number of e/Å² (or None for a noiseless image), got {s.dose!r}")
     if not 0 <= s.background:
         raise InputError(f"background must be ≥ 0, got {s.background}")
+    if s.probe not in ("gaussian", "aperture"):
+        raise InputError(f"probe must be 'gaussian' or 'aperture', got {s.probe!r}")
 
 
 def project_columns(atoms: Atoms, zone: str = "001", *, column_tol: float = 0.6,
@@ -192,6 +197,22 @@ def project_columns(atoms: Atoms, zone: str = "001", *, column_tol: float = 0.6,
     return table
 
 
+#: r.m.s. thermal displacement in projection (Å) of the object under the aperture probe
+THERMAL_SIGMA_A = 0.08
+
+
+def _aperture_blur(S: np.ndarray, s: SimulationSettings) -> np.ndarray:
+    """``S`` convolved with the intensity of an aberration-free probe of ``s.semiangle_mrad``
+    at ``s.voltage_kV`` (sampled at the image's pixels, over a ±4 Å window)."""
+    from scipy.signal import fftconvolve
+
+    from halex.stem.fourd import Calibration, _probe
+
+    n = 2 * int(np.ceil(4.0 / s.pixel_size)) + 1  # odd: the probe centre is the middle pixel
+    psf = np.abs(_probe(n, s.pixel_size, Calibration(1.0, 1.0, s.voltage_kV, s.semiangle_mrad))) ** 2
+    return np.clip(fftconvolve(S, psf / psf.sum(), mode="same"), 0.0, None)
+
+
 def simulate_image(atoms: Atoms, settings: SimulationSettings | None = None, *, seed: int | None = 0,
                    **kwargs: Any) -> tuple[StemImage, dict[str, np.ndarray]]:
     """Simulate a HAADF or phase image of ``atoms`` and return it with the true columns.
@@ -204,7 +225,11 @@ def simulate_image(atoms: Atoms, settings: SimulationSettings | None = None, *, 
         :class:`SimulationSettings`; keyword arguments override its fields
         (``zone``, ``kind``, ``pixel_size`` Å, ``probe_fwhm`` Å, ``dose`` e/Å² or None for a
         noiseless image, ``z_exponent``, ``margin`` Å, ``background`` (fraction of the
-        probe, HAADF), ``peak_fraction``, ``peak_phase`` rad, ``column_tol`` Å).
+        probe, HAADF), ``peak_fraction``, ``peak_phase`` rad, ``column_tol`` Å, ``probe``
+        ``"gaussian"`` (``probe_fwhm``) or ``"aperture"``: the object, smeared by
+        :data:`THERMAL_SIGMA_A`, convolved with the intensity of an aberration-free probe of
+        ``semiangle_mrad`` at ``voltage_kV``, rings included, which the Gaussian column
+        model of the fitter does not describe).
     seed
         Seed of the noise generator.
 
@@ -233,7 +258,9 @@ def simulate_image(atoms: Atoms, settings: SimulationSettings | None = None, *, 
         raise InputError(f"image of {ny}×{nx} pixels is too large; use a larger pixel_size")
     # atom centres in pixel coordinates (x right, y down)
     ax, ay = (h - h0) / px, (v1 - v) / px
-    sigma = s.probe_fwhm / _FWHM / px
+    # a Gaussian probe, or (probe="aperture") a thermal smearing of 0.08 Å convolved below
+    # with the intensity of an aberration-free aperture probe (Airy rings included)
+    sigma = (s.probe_fwhm / _FWHM if s.probe == "gaussian" else THERMAL_SIGMA_A) / px
     w = atoms.numbers.astype(float) ** n_exp
     r = int(np.ceil(5 * sigma))
     off = np.arange(-r, r + 1)
@@ -248,6 +275,8 @@ def simulate_image(atoms: Atoms, settings: SimulationSettings | None = None, *, 
         ok = (rows[:, None] >= 0) & (rows[:, None] < ny) & (cols >= 0) & (cols < nx)
         img += np.bincount((rows[:, None] * nx + cols)[ok], vals[ok], ny * nx)
     S = img.reshape(ny, nx)
+    if s.probe == "aperture":
+        S = _aperture_blur(S, s)
     smax = float(S.max())
     rng = np.random.default_rng(seed)
     if s.kind == "haadf":
