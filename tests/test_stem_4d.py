@@ -127,3 +127,12 @@ def test_a_hyperspy_4d_file_is_read_lazily_with_its_axes(tmp_path):
     assert cal.scan_step_A == pytest.approx(0.25) and cal.detector_mrad == pytest.approx(1.5)
     cx, cy = center_of_mass(lazy, cal, chunk_rows=2)
     assert np.allclose(cx, center_of_mass(data, cal)[0])
+
+
+def test_a_scan_too_large_to_load_whole_is_refused_with_the_estimate():
+    from halex.stem.fourd import check_fits_in_memory
+
+    nbytes = 512 * 512 * 256 * 256 * 2  # 512² probe positions, 256² uint16 patterns
+    with pytest.raises(InputError, match=r"≈ 34\.4 GB, more than 50% of the 16\.0 GB available"):
+        check_fits_in_memory(nbytes, "scan.mib", available=16e9)
+    check_fits_in_memory(1e9, "small.mib", available=16e9)  # fits: no error

@@ -37,7 +37,8 @@ import numpy as np
 from halex.errors import CalibrationError, FileFormatError, InputError
 
 __all__ = ["Calibration", "wavelength_A", "read_4d", "center_of_mass", "icom", "ddpc", "simulate_4d", "write_4d",
-           "phase_figure", "ptychography_unavailable", "PHASE_PER_ATOM"]
+           "phase_figure", "ptychography_unavailable", "check_fits_in_memory", "NpyRows", "PHASE_PER_ATOM",
+           "MEMORY_FRACTION"]
 
 #: peak phase (rad) of one Pb atom in :func:`simulate_4d`
 PHASE_PER_ATOM = 0.04
@@ -67,6 +68,27 @@ def wavelength_A(voltage_kV: float) -> float:
     """Relativistic electron wavelength (Å) at ``voltage_kV``: 12.2643 / √(V (1 + 0.978476e-6 V))."""
     v = 1e3 * float(voltage_kV)
     return float(12.264259 / np.sqrt(v * (1.0 + 0.97847573e-6 * v)))
+
+
+#: a dataset that has to be loaded whole may use at most this fraction of the available memory
+MEMORY_FRACTION = 0.5
+
+
+def check_fits_in_memory(nbytes: float, what: str, available: float | None = None) -> None:
+    """Refuse to load ``nbytes`` at once when that exceeds :data:`MEMORY_FRACTION` of the
+    available memory (``available`` bytes; default from /proc/meminfo), saying the estimate."""
+    if available is None:
+        available = 8e9
+        try:
+            for line in Path("/proc/meminfo").read_text().splitlines():
+                if line.startswith("MemAvailable:"):
+                    available = float(line.split()[1]) * 1024.0
+        except OSError:
+            pass
+    if nbytes > MEMORY_FRACTION * available:
+        raise InputError(f"{what}: loading it needs ≈ {nbytes / 1e9:.1f} GB, more than {MEMORY_FRACTION:.0%} of the "
+                         f"{available / 1e9:.1f} GB available; convert it to .npy (read in row blocks) or a lazily "
+                         "readable format (.hspy, .zspy, .emd)")
 
 
 class NpyRows:
@@ -138,7 +160,8 @@ def _rsciio_4d(path: Path) -> tuple[Any, dict[str, Any]]:
                               "pip install 'halex[stem-io]'") from None
     try:
         signals = reader(str(path), lazy=True)
-    except TypeError:
+    except TypeError:  # this reader cannot read lazily: the whole file would be loaded
+        check_fits_in_memory(path.stat().st_size, f"{path} (its reader cannot read in chunks)")
         signals = reader(str(path))
     except Exception as exc:
         raise FileFormatError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
