@@ -255,6 +255,38 @@ def index_columns(x_A: np.ndarray, y_A: np.ndarray, volume: np.ndarray, zone: st
 MIN_CL_I_SPREAD = 0.4
 
 
+def _mixture(fc: np.ndarray, sf: np.ndarray | None, seed: int) -> tuple[np.ndarray, dict, list, dict]:
+    """Gaussian mixture (1–3 components, BIC; scikit-learn) of the calibrated fractions ``fc``;
+    with per-column standard errors ``sf``, neighbouring components closer than 3 of them
+    are merged. Returns ``(component per column, median per component, components in
+    increasing order, BIC per component count)``."""
+    from sklearn.mixture import GaussianMixture
+
+    X = fc.reshape(-1, 1)
+    best, best_bic, bics = None, np.inf, {}
+    for k in (1, 2, 3):
+        if len(fc) < 6 * k or len(np.unique(np.round(fc, 6))) < k:
+            break
+        gm = GaussianMixture(k, random_state=seed, n_init=3).fit(X)
+        bics[str(k)] = float(gm.bic(X))
+        if bics[str(k)] < best_bic:
+            best, best_bic = gm, bics[str(k)]
+    comp = best.predict(X)
+    means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
+    order = sorted(means, key=means.get)
+    merged = sf is not None
+    while merged and len(order) > 1:
+        merged = False
+        for a_, b_ in zip(order[:-1], order[1:]):
+            if means[b_] - means[a_] < 3.0 * float(np.nanmedian(sf[(comp == a_) | (comp == b_)])):
+                comp[comp == b_] = a_
+                means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
+                order = sorted(means, key=means.get)
+                merged = True
+                break
+    return comp, means, order, bics
+
+
 def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray, *, zone: str, kind: str,
                      z_exponent: float | None = None, radius: float = 12.0, seed: int = 0,
                      sigma_volume: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -332,37 +364,11 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
         pops["verdict"] = "not measurable"
         pops["reason"] = f"only {int(isx.sum())} pure-X columns (need ≥ 12 for the population test)"
     else:
-        from sklearn.mixture import GaussianMixture
-
         # badly fitted columns (f of 10 or more) must not drag a component: clip, and name
         # each component by the median of its members
         fc = np.clip(f, -0.5, 1.5)
-        X = fc.reshape(-1, 1)
-        best, best_bic = None, np.inf
-        for k in (1, 2, 3):
-            if isx.sum() < 6 * k or len(np.unique(np.round(fc, 6))) < k:
-                break
-            gm = GaussianMixture(k, random_state=seed, n_init=3).fit(X)
-            bic = gm.bic(X)
-            pops.setdefault("bic", {})[str(k)] = float(bic)
-            if bic < best_bic:
-                best, best_bic = gm, bic
-        comp = best.predict(X)
-        means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
-        order = sorted(means, key=means.get)
-        if sigma_volume is not None:
-            sf = np.asarray(sigma_volume, float)[isx] / loc / abs(r_i - r_cl)
-            merged = True
-            while merged and len(order) > 1:
-                merged = False
-                for a_, b_ in zip(order[:-1], order[1:]):
-                    noise = 3.0 * float(np.nanmedian(sf[(comp == a_) | (comp == b_)]))
-                    if means[b_] - means[a_] < noise:
-                        comp[comp == b_] = a_
-                        means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
-                        order = sorted(means, key=means.get)
-                        merged = True
-                        break
+        sf = None if sigma_volume is None else np.asarray(sigma_volume, float)[isx] / loc / abs(r_i - r_cl)
+        comp, means, order, pops["bic"] = _mixture(fc, sf, seed)
         spread = means[order[-1]] - means[order[0]]
         if len(order) >= 2 and spread >= MIN_CL_I_SPREAD:
             # two or three populations: the lowest is Cl and the highest I whatever the
