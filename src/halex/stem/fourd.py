@@ -305,12 +305,12 @@ def _phase_grid(atoms, zone: str, dx: float, margin: float) -> tuple[np.ndarray,
     return grid, h0, v0
 
 
-def _probe(n: int, dx: float, cal: Calibration, defocus_A: float = 0.0) -> np.ndarray:
+def _probe(n: int, dx: float, voltage_kV: float, semiangle_mrad: float, defocus_A: float = 0.0) -> np.ndarray:
     """Aberration-free probe of ``n × n`` pixels of ``dx`` Å, centred, Σ|P|² = 1."""
-    lam = wavelength_A(cal.voltage_kV)
+    lam = wavelength_A(voltage_kV)
     k = np.fft.fftfreq(n, d=dx)
     k2 = k[:, None] ** 2 + k[None, :] ** 2
-    aperture = (np.sqrt(k2) * lam <= 1e-3 * cal.semiangle_mrad).astype(complex)
+    aperture = (np.sqrt(k2) * lam <= 1e-3 * semiangle_mrad).astype(complex)
     aperture *= np.exp(-1j * np.pi * lam * defocus_A * k2)
     p = np.fft.fftshift(np.fft.ifft2(aperture))
     return p / np.sqrt((np.abs(p) ** 2).sum())
@@ -351,7 +351,7 @@ def simulate_4d(atoms, *, zone: str = "001", voltage_kV: float = 200.0, semiangl
     """
     from scipy.signal import fftconvolve
 
-    cal = Calibration(float(scan_step_A), 1.0, float(voltage_kV), float(semiangle_mrad)).check()
+    Calibration(float(scan_step_A), 1.0, float(voltage_kV), float(semiangle_mrad)).check()  # refuse implausible inputs before simulating
     step = max(1, int(round(scan_step_A / dx)))
     margin = window * dx / 2 + 1.0
     phase, gh0, gv0 = _phase_grid(atoms, zone, dx, margin)
@@ -368,7 +368,7 @@ def simulate_4d(atoms, *, zone: str = "001", voltage_kV: float = 200.0, semiangl
     dk = 1.0 / (window * dx)
     nk = int(np.ceil(2e-3 * semiangle_mrad / lam / dk)) + 1
     c = window // 2
-    probe = _probe(window, dx, cal)
+    probe = _probe(window, dx, voltage_kV, semiangle_mrad)
     t = np.exp(1j * phase)
     rng = np.random.default_rng(seed)
     out = np.empty((nsy, nsx, 2 * nk + 1, 2 * nk + 1), np.float32)

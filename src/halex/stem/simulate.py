@@ -206,10 +206,10 @@ def _aperture_blur(S: np.ndarray, s: SimulationSettings) -> np.ndarray:
     at ``s.voltage_kV`` (sampled at the image's pixels, over a ±4 Å window)."""
     from scipy.signal import fftconvolve
 
-    from halex.stem.fourd import Calibration, _probe
+    from halex.stem.fourd import _probe
 
     n = 2 * int(np.ceil(4.0 / s.pixel_size)) + 1  # odd: the probe centre is the middle pixel
-    psf = np.abs(_probe(n, s.pixel_size, Calibration(1.0, 1.0, s.voltage_kV, s.semiangle_mrad))) ** 2
+    psf = np.abs(_probe(n, s.pixel_size, s.voltage_kV, s.semiangle_mrad)) ** 2
     return np.clip(fftconvolve(S, psf / psf.sum(), mode="same"), 0.0, None)
 
 
