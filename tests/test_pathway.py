@@ -68,6 +68,8 @@ def _mixed_engine_class():
 def __getattr__(name):  # "test_pathway:MixedLJEngine", the registry's lazy target
     if name == "MixedLJEngine":
         return _mixed_engine_class()
+    if name == "NoEnergyEngine":
+        return _no_energy_engine_class()
     raise AttributeError(name)
 
 
@@ -280,3 +282,85 @@ def test_pathway_refuses_a_model_without_halide_sites(tmp_path):
     write_structure(tmp_path / "nohal.extxyz", hs[keep])
     r = run_cli("pathway", str(tmp_path / "nohal.extxyz"), "--db", str(tmp_path / "x.db"), "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "no Cl/I halide sites" in r.stderr
+
+
+def test_periodic_lattice_counts_every_image_pair():
+    """Cubic CsPbX3: each X has 8 X at a/√2, 6 at a and 16 at a√(3/2) (Pm-3m, X on 3d)."""
+    from halex.pathway.periodic import bulk_perovskite
+
+    lat = halide_lattice(bulk_perovskite((2, 2, 2)), chalcohalide_layers=0, n_shells=3)
+    a = 5.605
+    assert lat.n_sites == 24
+    assert np.allclose(lat.shells, [a / np.sqrt(2), a, a * np.sqrt(1.5)], atol=1e-3)
+    counts = np.array([np.bincount(lat.neighbour_shell[lat.indptr[i]:lat.indptr[i + 1]], minlength=3)
+                       for i in range(lat.n_sites)])
+    assert (counts == [8, 6, 16]).all()
+    f = features(lat, np.ones(lat.n_sites, np.int8))
+    assert f[len(lat.kinds):].tolist() == [24 * 8 / 2, 24 * 6 / 2, 24 * 16 / 2]
+    with pytest.raises(InputError, match="own periodic image"):
+        halide_lattice(bulk_perovskite((1, 1, 1)), chalcohalide_layers=0, n_shells=2)
+
+
+def _mixing_data(shift_heldout_meV=0.0):
+    """Energies of a 2×2×2 crystal from a known site + pair model; held-out rows optionally shifted."""
+    from halex.pathway.periodic import bulk_perovskite, composition_configurations
+
+    lat = halide_lattice(bulk_perovskite((2, 2, 2)), chalcohalide_layers=0, n_shells=3)
+    truth = LatticeModel(np.array([1.30, 1.30]), np.array([-0.012, 0.004, 0.003]), {})
+    ends = np.array([np.zeros(24, np.int8), np.ones(24, np.int8)])
+    train = np.concatenate([ends, composition_configurations(lat, (0.125, 0.375, 0.625, 0.875), 4)])
+    test = composition_configurations(lat, (0.25, 0.5, 0.75), 2, seed=1)
+    occs = np.concatenate([train, test])
+    e = np.array([-100.0 + truth.energy(lat, o) for o in occs])
+    e[len(train):] += shift_heldout_meV / 1000 * occs[len(train):].sum(axis=1)
+    return lat, occs, e, len(train), truth
+
+
+def test_mixing_check_agrees_with_its_own_model_and_catches_held_out_physics_it_lacks():
+    from halex.pathway.periodic import _compare
+
+    lat, occs, e, n_train, truth = _mixing_data()
+    r = _compare(lat, occs, e, np.ones(len(e), bool), n_train, (2, 2, 2), 5.7, 6.4)
+    assert r["heldout_rmse_meV_per_halide"] < 0.5 and r["agrees"]
+    x = occs.mean(axis=1)
+    y1 = truth.energy(lat, np.ones(24, np.int8))
+    exact = [1000 * (truth.energy(lat, o) - xi * y1) / 8 for o, xi in zip(occs, x)]
+    assert np.allclose([row["direct_meV_per_fu"] for row in r["rows"]], exact, atol=1e-6)
+    lat, occs, e, n_train, _ = _mixing_data(shift_heldout_meV=40.0)
+    bad = _compare(lat, occs, e, np.ones(len(e), bool), n_train, (2, 2, 2), 5.7, 6.4)
+    assert bad["heldout_rmse_meV_per_halide"] > 30 and not bad["agrees"]
+
+
+def _no_energy_engine_class():
+    class NoEnergyEngine(_mixed_engine_class()):
+        name = "test-no-energy"
+        capabilities = frozenset({"forces"})
+
+    return NoEnergyEngine
+
+
+def test_pathway_refuses_an_engine_that_cannot_give_energies(tmp_path, capsys):
+    from halex.cli.main import main
+    from halex.engines import _REGISTRY, register_engine
+    from halex.io import write_structure
+
+    write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
+    register_engine("test-no-energy", "test_pathway:NoEnergyEngine")
+    try:
+        for cmd in (["pathway", str(tmp_path / "hs.extxyz")], ["pathway-check"]):
+            assert main([*cmd, "--engine", "test-no-energy", "--db", str(tmp_path / "x.db"),
+                         "-o", str(tmp_path / "out")]) == 2
+            err = capsys.readouterr().err
+            assert "cannot compute energies" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    finally:
+        _REGISTRY.pop("test-no-energy", None)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("extra", [["--replicas", "0"], ["--per-fraction", "0"], ["--supercell", "1", "1", "1"]])
+def test_pathway_check_refuses_bad_input(tmp_path, extra):
+    from conftest import run_cli
+
+    r = run_cli("pathway-check", *extra, "--db", str(tmp_path / "x.db"), "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()

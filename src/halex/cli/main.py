@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exchange": ("halex.cli.exchange_cmd", "Cl->I exchange operations on a model (layers, monolayer, chalcohalide, alloy)"),
     "study": ("halex.cli.study_cmd", "exchange studies: study layers / chalcohalide / alloy / all (Dask, cached, report)"),
     "pathway": ("halex.cli.pathway_cmd", "exchange pathway: lattice model + Monte Carlo titration, heterostructure vs free NC"),
+    "pathway-check": ("halex.cli.pathway_check_cmd", "validate the pathway lattice model on a periodic CsPb(Cl,I)3 crystal"),
     "electronic": ("halex.cli.electronic_cmd", "frontier orbitals per domain and band alignment (CP2K): electronic MODEL -o OUT"),
     "stem": ("halex.cli.stem_cmd", "STEM images: stem simulate MODEL / stem analyze IMAGE (columns, lattice, tilt, Cl/I)"),
     "xrd": ("halex.cli.xrd_cmd", "powder XRD: xrd pattern PHASE / xrd debye MODEL / xrd fit MEASURED --phases ..."),

@@ -94,15 +94,40 @@ class HalideLattice:
 
 
 def _coordination(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
+    """Pb within 3.7 Å and Cs within 4.6 Å of each site (periodic images counted)."""
+    from ase.neighborlist import neighbor_list
+
     sym = np.array(atoms.get_chemical_symbols())
-    pos = atoms.get_positions()
+    i, j, d = neighbor_list("ijd", atoms, max(_PB_CUT, _CS_CUT))
+    pos_of = np.full(len(atoms), -1)
+    pos_of[sites] = np.arange(sites.size)
     out = np.zeros((sites.size, 2), np.int64)
     for col, (el, cut) in enumerate((("Pb", _PB_CUT), ("Cs", _CS_CUT))):
-        other = pos[sym == el]
-        if other.size:
-            d = np.linalg.norm(pos[sites][:, None, :] - other[None, :, :], axis=-1)
-            out[:, col] = (d < cut).sum(axis=1)
+        hit = (pos_of[i] >= 0) & (sym[j] == el) & (d < cut)
+        out[:, col] = np.bincount(pos_of[i[hit]], minlength=sites.size)
     return out
+
+
+def _site_pairs(atoms: Atoms, sites: np.ndarray, cutoff: float, check_images: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Site–site pairs within ``cutoff`` (Å) as (i, j, d) over site indices, both directions.
+
+    In a periodic cell every image within the cutoff is its own entry, so a pair seen
+    through two images counts twice, as it does in the infinite crystal.
+
+    Raises
+    ------
+    InputError
+        ``check_images`` and a site within ``cutoff`` of its own periodic image (the cell is too
+        small for a lattice model that treats each site as one occupation).
+    """
+    from ase.neighborlist import neighbor_list
+
+    sub = atoms[sites]
+    i, j, d = neighbor_list("ijd", sub, cutoff)
+    if check_images and np.any(i == j):
+        raise InputError(f"a halide site lies within {cutoff:.2f} Å of its own periodic image: "
+                         f"repeat the cell (shortest cell length {min(sub.cell.lengths()):.2f} Å) or keep fewer shells")
+    return i, j, d
 
 
 def _shells(d: np.ndarray, cutoff: float, tol: float) -> np.ndarray:
@@ -165,19 +190,19 @@ def halide_lattice(atoms: Atoms, *, chalcohalide_layers: int = 1, n_shells: int 
     labels = [f"{dom[i]} {int(lay[i])} {role[i]} Pb{c[0]} Cs{c[1]}" for i, c in zip(sites, coord)]
     kinds = sorted(set(labels), key=lambda s: (s.split()[0], int(s.split()[1]), s))
     kind = np.array([kinds.index(s) for s in labels], np.int64)
-    pos = atoms.get_positions()[sites]
-    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-    iu = np.triu_indices(sites.size, 1)
-    shells = _shells(d[iu], cutoff, shell_tol)[:n_shells]
-    shell_of = np.searchsorted(shells, d)  # == len(shells): beyond the kept shells
-    np.fill_diagonal(shell_of, len(shells))
-    i, j = np.nonzero(shell_of < len(shells))
-    order = np.lexsort((j, i))
-    i, j = i[order], j[order]
+    i, j, d = _site_pairs(atoms, sites, cutoff, check_images=False)
+    shells = _shells(d[i < j], cutoff, shell_tol)[:n_shells]
+    if shells.size:
+        i, j, d = _site_pairs(atoms, sites, float(shells[-1]))
+    shell_of = np.searchsorted(shells, d)
+    keep = shell_of < len(shells)
+    i, j, shell_of = i[keep], j[keep], shell_of[keep]
+    order = np.lexsort((shell_of, j, i))
+    i, j, shell_of = i[order], j[order], shell_of[order]
     indptr = np.searchsorted(i, np.arange(sites.size + 1)).astype(np.int64)
-    pairs = np.stack([i, j, shell_of[i, j]], axis=1)[i < j].astype(np.int64)
+    pairs = np.stack([i, j, shell_of], axis=1)[i < j].astype(np.int64)
     return HalideLattice(atoms.copy(), sites, kind, kinds, lay[sites].astype(np.int64), dom[sites].astype(str), shells,
-                         indptr, j.astype(np.int64), shell_of[i, j].astype(np.int64), source, target, pairs)
+                         indptr, j.astype(np.int64), shell_of.astype(np.int64), source, target, pairs)
 
 
 def layer_order(lattice: HalideLattice) -> list[list[np.ndarray]]:

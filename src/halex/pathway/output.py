@@ -11,7 +11,7 @@ import numpy as np
 
 from halex.io import atomic_output, json_safe
 
-__all__ = ["write_pathway"]
+__all__ = ["write_pathway", "write_mixing_check"]
 
 
 def _titration_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -131,3 +131,33 @@ def write_pathway(results: list[dict[str, Any]], out: str | Path, meta: dict[str
     with atomic_output(out / "report.html") as fh:
         fh.write("\n".join(page))
     return out / "report.html"
+
+
+def _mixing_figure(check: dict[str, Any]):
+    from halex.plotting.figures import new_figure
+
+    fig, ax = new_figure(figsize=(6.5, 4.5))
+    for which, marker, color in (("training", "o", "0.6"), ("held-out", "s", "C3")):
+        rows = [r for r in check["rows"] if r["set"] == which]
+        x = [r["x_I"] for r in rows]
+        ax.plot(x, [r["direct_meV_per_fu"] for r in rows], marker, color=color, mfc="none", label=f"relaxed, {which}")
+        ax.plot(x, [r["model_meV_per_fu"] for r in rows], marker, color=color, ms=4, label=f"lattice model, {which}")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("I fraction x in CsPb(Cl$_{1-x}$I$_x$)$_3$")
+    ax.set_ylabel("mixing energy (meV per formula unit)")
+    n = "×".join(str(v) for v in check["supercell"])
+    ax.set_title(f"{n} supercell: held-out RMSE {check['heldout_rmse_meV_per_halide']:.1f}, "
+                 f"CV {check['cv_rmse_meV_per_halide']:.1f} meV/halide", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def write_mixing_check(check: dict[str, Any], out: str | Path) -> Path:
+    """``mixing_check.csv``/``.json`` (the rows and the verdict) and ``mixing_check.png``; returns the PNG."""
+    from halex.plotting.figures import save_figure
+    from halex.studies.output import _write_table
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_table(out / "mixing_check", check["rows"], {k: v for k, v in check.items() if k != "rows"})
+    return save_figure(_mixing_figure(check), out / "mixing_check.png")
