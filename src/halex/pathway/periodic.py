@@ -34,6 +34,7 @@ moves the energy by as much as the mixing energy itself. There is no global tilt
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,7 @@ def mixing_check(engine, store_url: str, *, supercell: tuple[int, int, int] = (2
         Overlapping training and held-out fractions, or too few training configurations.
     """
     from halex.store import ResultStore
+    from halex.studies.runner import _eta
 
     if replicas < 1:
         raise InputError(f"replicas must be >= 1, got {replicas}")
@@ -196,12 +198,13 @@ def mixing_check(engine, store_url: str, *, supercell: tuple[int, int, int] = (2
     train = np.concatenate([ends, composition_configurations(lattice, train_fractions, per_fraction, seed)])
     test = composition_configurations(lattice, test_fractions, test_per_fraction, seed + 1)
     occs = np.concatenate([train, test])
-    found = []
+    found, t0 = [], time.perf_counter()
     for k, occ in enumerate(occs):
         n_rep = 2 * replicas if k < 2 else replicas  # the end members anchor every mixing energy
         found.append(_relaxed_energy(lattice, occ, a_built, a_cl, a_i, engine, store, fmax=fmax, steps=steps,
                                      rattle=rattle, replicas=n_rep))
-        log.info("[pathway] mixing check: %d/%d configurations relaxed", k + 1, len(occs))
+        log.info("[pathway] mixing check: %d/%d configurations relaxed%s", k + 1, len(occs),
+                 _eta(time.perf_counter() - t0, k + 1, len(occs)))
     energies, converged, spread = (np.array(v) for v in zip(*found))
     out = _compare(lattice, occs, energies, converged, len(train), supercell, a_cl, a_i)
     n_fu = lattice.n_sites // 3
