@@ -51,9 +51,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--kind", default="haadf", choices=["haadf", "phase", "4d"],
                    help="4d: diffraction patterns (.npy + .json calibration; --voltage, --semiangle, --scan-step)")
     s.add_argument("--zone", default="001", choices=["001", "101"])
-    s.add_argument("--probe", default="gaussian", choices=["gaussian", "aperture"],
+    s.add_argument("--probe", default="gaussian", choices=["gaussian", "aperture", "multislice"],
                    help="haadf/phase: Gaussian probe (--probe-fwhm) or an aberration-free aperture probe "
-                        "(--voltage, --semiangle; Airy rings)")
+                        "(--voltage, --semiangle; Airy rings); haadf only: multislice, a frozen-phonon PRISM "
+                        "calculation with abTEM (extra 'multislice'; small models, minutes; --pixel-size is the scan step)")
+    s.add_argument("--frozen-phonons", type=int, default=4, help="multislice: thermal configurations averaged (default 4)")
     s.add_argument("--voltage", type=float, default=200.0, help="4d and aperture probe: kV (default 200)")
     s.add_argument("--semiangle", type=float, default=14.0,
                    help="4d and aperture probe: probe semi-angle in mrad (default 14)")
@@ -120,9 +122,18 @@ def _simulate(args: argparse.Namespace) -> int:
     atoms = read_structure(args.model)
     if args.kind == "4d":
         return _simulate_4d(args, atoms, out)
-    img, truth = simulate_image(atoms, zone=args.zone, kind=args.kind, pixel_size=args.pixel_size,
-                                probe_fwhm=args.probe_fwhm, dose=args.dose, seed=args.seed, probe=args.probe,
-                                voltage_kV=args.voltage, semiangle_mrad=args.semiangle)
+    if args.probe == "multislice":
+        from halex.stem.multislice import simulate_multislice
+
+        if args.kind != "haadf":
+            raise InputError("--probe multislice makes HAADF images only (--kind haadf)")
+        img, truth = simulate_multislice(atoms, zone=args.zone, pixel_size=args.pixel_size, voltage_kV=args.voltage,
+                                         semiangle_mrad=args.semiangle, frozen_phonons=args.frozen_phonons,
+                                         dose=args.dose, seed=args.seed)
+    else:
+        img, truth = simulate_image(atoms, zone=args.zone, kind=args.kind, pixel_size=args.pixel_size,
+                                    probe_fwhm=args.probe_fwhm, dose=args.dose, seed=args.seed, probe=args.probe,
+                                    voltage_kV=args.voltage, semiangle_mrad=args.semiangle)
     if out.suffix.lower() == ".npy":
         with atomic_output(out, "wb") as fh:
             np.save(fh, img.data)
@@ -131,6 +142,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.truth_csv:
         keys = ["x_px", "y_px", "x_A", "y_A", "kind", "domain", "n_atoms", "n_Pb", "n_Cs", "n_Cl", "n_I", "n_S",
                 "iodide_fraction", "amplitude", "width_A", "background"]
+        keys = [k for k in keys if k in truth]
         with atomic_output(args.truth_csv, "w") as fh:
             w = csv.writer(fh)
             w.writerow(keys)

@@ -145,6 +145,20 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, float | None, dict]:
     return data, px, meta
 
 
+def _check_zarr(path: Path) -> None:
+    """RosettaSciIO reads .zspy with zarr 2 only; abTEM (the ``multislice`` extra) needs zarr >= 3.1."""
+    if path.suffix.lower() != ".zspy":
+        return
+    try:
+        import zarr
+    except ImportError:
+        return
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        raise FileFormatError(f"{path}: RosettaSciIO reads .zspy files with zarr 2, and zarr {zarr.__version__} is "
+                              "installed (abTEM, the multislice extra, needs zarr >= 3.1): read it in an environment "
+                              "with pip install 'zarr<3', or save it as .hspy")
+
+
 def _read_rsciio(path: Path) -> tuple[np.ndarray, float | None, dict]:
     import importlib
 
@@ -156,6 +170,7 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, float | None, dict]:
         raise FileFormatError(f"{path}: reading {suffix} files needs the Python package {missing!r}, which is not "
                               f"installed: pip install 'halex[stem-io]' (RosettaSciIO, h5py, zarr), or save the image "
                               "as TIFF with its calibration") from None
+    _check_zarr(path)
     try:
         signals = file_reader(str(path))
     except Exception as exc:
@@ -215,9 +230,9 @@ def read_image(path: str | os.PathLike, *, pixel_size: float | None = None, kind
     if kind is not None:
         _check_kind(kind)
     path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(f"image file {str(path)!r} does not exist")
     suffix = path.suffix.lower()
+    if not (path.is_file() or (suffix == ".zspy" and path.is_dir())):  # a .zspy is a zarr folder
+        raise FileFormatError(f"image file {str(path)!r} does not exist")
     try:
         if suffix in (".tif", ".tiff"):
             data, px_meta, meta = _read_tiff(path)
