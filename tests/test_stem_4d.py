@@ -136,3 +136,47 @@ def test_a_scan_too_large_to_load_whole_is_refused_with_the_estimate():
     with pytest.raises(InputError, match=r"≈ 34\.4 GB, more than 50% of the 16\.0 GB available"):
         check_fits_in_memory(nbytes, "scan.mib", available=16e9)
     check_fits_in_memory(1e9, "small.mib", available=16e9)  # fits: no error
+
+
+MERLIN = __import__("pathlib").Path(__file__).parent / "data" / "stem" / "merlin"
+
+
+def _raw_merlin_frames(path, n_frames, shape=(256, 256), header=384):
+    """The frames of a 1-byte (6-bit counter) Merlin .mib, parsed from the bytes themselves:
+    each frame is a 384-byte ASCII header followed by the pixels (independent of RosettaSciIO)."""
+    raw = np.fromfile(path, np.uint8).reshape(n_frames, header + shape[0] * shape[1])
+    assert raw[0, :3].tobytes() == b"MQ1"
+    # rows run bottom-up in the file: RosettaSciIO (and so halex) shows them top-down
+    return raw[:, header:].reshape(n_frames, *shape)[:, ::-1].astype(float)
+
+
+def test_measured_merlin_4d_scan_reads_and_gives_the_centre_of_mass_of_its_raw_frames(tmp_path):
+    """A Medipix3 (Merlin) 4 × 2 scan of 256 × 256 frames, 6-bit counters (RosettaSciIO test data):
+    read lazily through RosettaSciIO, its CoM equals that of the frames parsed from the raw bytes."""
+    pytest.importorskip("rsciio")
+    path = MERLIN / "001_4x2_6bit.mib"
+    with pytest.raises(CalibrationError, match="--scan-step"):
+        read_4d(path)
+    data, cal = read_4d(path, scan_step=0.2, detector_pixel=0.25, voltage=200, semiangle=14)
+    assert np.shape(data) == (2, 4, 256, 256)  # the header: 8 frames in the acquisition
+    frames = _raw_merlin_frames(path, 8)
+    assert np.asarray(data).max() <= 63 and np.array_equal(np.asarray(data).reshape(8, 256, 256), frames)
+    cx, cy = center_of_mass(data, cal)
+    g = np.arange(256) - 127.5
+    tot = frames.sum(axis=(1, 2))
+    ref_x = (frames.sum(axis=1) @ g) / tot
+    ref_y = (frames.sum(axis=2) @ g) / tot
+    assert np.allclose(cx.ravel(), 0.25 * (ref_x - ref_x.mean()), atol=1e-9)
+    assert np.allclose(cy.ravel(), 0.25 * (ref_y - ref_y.mean()), atol=1e-9)
+    r = run_cli("stem", "phase", str(path), "--scan-step", "0.2", "--detector-pixel", "0.25", "--voltage", "200",
+                "--semiangle", "14", "-o", str(tmp_path / "p.tif"))
+    assert r.returncode == 0, r.stderr
+    assert "4×2 px" in r.stdout
+
+
+def test_measured_merlin_roi_scan_with_a_rectangular_detector_is_refused(tmp_path):
+    pytest.importorskip("rsciio")
+    r = run_cli("stem", "phase", str(MERLIN / "002_4x2_6bit_roi128.mib"), "--scan-step", "0.2", "--detector-pixel", "0.25",
+                "--voltage", "200", "--semiangle", "14", "-o", str(tmp_path / "p.tif"))
+    assert r.returncode == 2 and "128×256" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "p.tif").exists()
