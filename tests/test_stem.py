@@ -397,3 +397,26 @@ def test_halide_labels_on_aperture_probe_images():
     img, t = simulate_image(model, zone="001", kind="phase", dose=300, seed=1, probe="aperture")
     s = score_against_truth(analyze_image(img, zone="001"), t)
     assert s.get("halide_accuracy", 1.0) >= 0.95
+
+
+@pytest.mark.parametrize("centres", [(0.0,), (0.0, 1.0), (0.0, 0.5, 1.0)])
+def test_1d_mixture_matches_scikit_learn(centres):
+    """halex's NumPy 1D mixture chooses the same number of components by BIC as scikit-learn's
+    GaussianMixture, with the same BIC (within 0.5) and means (within 0.01); for the other
+    component counts its likelihood is at least as high (BIC no more than 0.5 above)."""
+    from sklearn.mixture import GaussianMixture
+
+    from halex.stem.mixture import fit_mixture_1d
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(c, 0.08, 150 + 50 * i) for i, c in enumerate(centres)])
+    ours = {k: fit_mixture_1d(x, k, seed=0) for k in (1, 2, 3)}
+    theirs = {k: GaussianMixture(k, random_state=0, n_init=3).fit(x[:, None]) for k in (1, 2, 3)}
+    assert min(ours, key=lambda k: ours[k].bic()) == min(theirs, key=lambda k: theirs[k].bic(x[:, None])) == len(centres)
+    for k in (1, 2, 3):
+        assert ours[k].bic() <= theirs[k].bic(x[:, None]) + 0.5
+    k = len(centres)
+    assert ours[k].bic() == pytest.approx(theirs[k].bic(x[:, None]), abs=0.5)
+    assert np.allclose(np.sort(ours[k].means), np.sort(theirs[k].means_.ravel()), atol=0.01)
+    rank_ours, rank_theirs = (np.argsort(np.argsort(m)) for m in (ours[k].means, theirs[k].means_.ravel()))
+    assert (rank_ours[ours[k].predict(x)] == rank_theirs[theirs[k].predict(x[:, None])]).mean() > 0.99

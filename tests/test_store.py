@@ -155,3 +155,20 @@ def test_a_finished_relaxation_keeps_the_row_id_of_its_checkpoint(tmp_path, mlip
     r = relax(nc, mlip, store=store, fmax=0.1)
     assert r.nsteps > 1 and r.row_id == 1
     assert [row.id for row in store.rows()] == [1]
+
+
+def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp_path):
+    from ase.build import molecule
+    from ase.db import connect
+
+    from halex.cli._common import TYPICAL_STEPS, steps_estimate
+
+    db = tmp_path / "s.db"
+    assert steps_estimate(str(db), "mlip", 3) == (TYPICAL_STEPS, "typical") and not db.exists()
+    with connect(db) as c:
+        for k, steps in enumerate([40, 60, 80, 100, 120, 5000]):
+            c.write(molecule("H2O"), task="relax", engine="mlip", status="done", converged=True, step=steps,
+                    label=f"study m{k}" if k < 5 else "relax by hand")
+        c.write(molecule("C6H6"), task="relax", engine="mlip", status="done", converged=True, step=7, label="study big")
+    assert steps_estimate(str(db), "mlip", 3) == (80, "median of 5 earlier study relaxations in the store")
+    assert steps_estimate(str(db), "cp2k", 3)[0] == TYPICAL_STEPS

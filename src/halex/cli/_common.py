@@ -89,7 +89,35 @@ def report(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> 
 
 #: optimizer steps a relaxation from a built geometry typically takes (the default study's
 #: mean is 351 FIRE steps, benchmarks/results/bench_study.md): the plan's time estimate
+#: when the store has no earlier study relaxations of similar size to go by
 TYPICAL_STEPS = 300
+
+
+def steps_estimate(db_url: str, engine_name: str, n_atoms: int) -> tuple[int, str]:
+    """Optimizer steps to price a study relaxation at, and where the number comes from.
+
+    The median step count of the finished study relaxations in the store run with the same
+    engine on models of 0.5–2 × ``n_atoms`` atoms, when there are at least 5 of them; else
+    :data:`TYPICAL_STEPS`. A store that does not exist yet is not created.
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    if "://" not in db_url and not Path(db_url).is_file():
+        return TYPICAL_STEPS, "typical"
+    try:
+        from ase.db import connect
+
+        steps = [r.get("step") for r in connect(db_url).select(task="relax", engine=engine_name, status="done",
+                                                               converged=True)
+                 if str(r.get("label", "")).startswith("study") and 0.5 * n_atoms <= r.natoms <= 2 * n_atoms]
+    except Exception:  # an unreadable store is reported by the study itself, not by its plan
+        return TYPICAL_STEPS, "typical"
+    steps = [s for s in steps if s is not None]
+    if len(steps) < 5:
+        return TYPICAL_STEPS, "typical"
+    return int(np.median(steps)), f"median of {len(steps)} earlier study relaxations in the store"
 
 
 def add_yes_option(p: argparse.ArgumentParser) -> None:

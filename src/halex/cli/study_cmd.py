@@ -114,8 +114,9 @@ def _plan(args: argparse.Namespace, engine, model) -> None:
     """One plan line before the first relaxation: how many, how large, how long, by the engine's cost model."""
     import os
 
-    from halex.cli._common import TYPICAL_STEPS
+    from halex.cli._common import steps_estimate
     from halex.io import format_duration
+    from halex.store import default_store_url
 
     n = _relaxations(args, model)
     cost = engine.cost(model)
@@ -132,10 +133,12 @@ def _plan(args: argparse.Namespace, engine, model) -> None:
             raise InputError(f"this study needs ≈ {need:.1f} GB of memory ({workers} worker(s) × {cost.memory_GB:.1f} GB for "
                              f"{len(model)} atoms, by the {engine.name} engine's cost model), more than this machine's "
                              f"{have:.1f} GB: use fewer --workers, a smaller --size, or a cluster (--scheduler)")
-    total = cost.seconds * TYPICAL_STEPS * n
-    log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s per step), "
+    steps, source = steps_estimate(args.db or default_store_url(), engine.name, len(model))
+    total = cost.seconds * steps * n
+    log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s; %s per step), "
              "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker", n, len(model), engine.name, format_duration(total),
-             TYPICAL_STEPS, format_duration(cost.seconds), format_duration(total / max(1, workers)), workers, cost.memory_GB)
+             steps, source, format_duration(cost.seconds), format_duration(total / max(1, workers)), workers,
+             cost.memory_GB)
 
 
 def run(args: argparse.Namespace) -> int:

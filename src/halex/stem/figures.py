@@ -41,9 +41,9 @@ def _base(a: StemAnalysis, title: str, shown: tuple[np.ndarray, float, float] | 
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from halex.plotting.figures import new_figure
 
-    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    fig, ax = new_figure(figsize=(6.5, 6.5))
     img, lo, hi = shown if shown is not None else display_image(a.image.data)
     px = a.image.pixel_size
     # pixel centres sit at integer pixel coordinates: the image spans −½ … n − ½ pixels, in Å
@@ -92,11 +92,11 @@ def _marker_scale(a: StemAnalysis) -> float:
 
 def _spacing_histograms(a: StemAnalysis):
     """In-plane lattice parameter per perovskite domain: histogram, mean ± SEM and Gaussian fit."""
-    import matplotlib.pyplot as plt
+    from halex.plotting.figures import new_figure
 
     c = a.columns
     doms = [d for d in a.summary["domains"] if d != "chalcohalide"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     for d in doms:
         v = c["a_x_A"][(c["domain"] == d) & np.isfinite(c["a_x_A"])]
         if len(v) == 0:
@@ -134,7 +134,7 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
     once (:func:`display_image`) and the markers are rasterised, so a map of thousands of
     columns costs about as much as one of a hundred.
     """
-    import matplotlib.pyplot as plt
+    from halex.plotting.figures import new_figure
 
     if which not in FIGURE_SETS:
         from halex.errors import InputError
@@ -172,7 +172,7 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
         paths += _detail_maps(a, out, shown)
     # 8 line profiles
     for k, p in enumerate(a.profiles):
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = new_figure(figsize=(7, 3.5))
         ax.plot(p["distance_A"], p["intensity"], "-k", lw=1)
         ymax = max(p["intensity"])
         for pk in p["peaks"]:
@@ -187,7 +187,7 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
 
 def _detail_maps(a: StemAnalysis, out: Path, shown) -> list[Path]:
     """Lattice-parameter maps, row-by-row spacing, tilt and ([101]) X–X–Cs maps."""
-    import matplotlib.pyplot as plt
+    from halex.plotting.figures import new_figure
 
     c, paths = a.columns, []
     for q, name in (("a_x_A", "a along x (in-plane)"), ("a_y_A", "a along y (stacking)")):
@@ -195,7 +195,7 @@ def _detail_maps(a: StemAnalysis, out: Path, shown) -> list[Path]:
             paths.append(out / f"lattice_map_{q[2]}.png")
     rows = a.summary["rows"]
     if rows:
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = new_figure(figsize=(6, 4))
         ax.errorbar([r["y_A"] for r in rows], [r["a_x_A"] for r in rows], yerr=[r["sem_A"] for r in rows], fmt="o-")
         ax.set_xlabel("row position y (Å, down = towards the interface)")
         ax.set_ylabel("mean in-plane Pb–Pb spacing (Å)")

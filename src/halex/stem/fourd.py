@@ -421,13 +421,11 @@ def phase_figure(com_x: np.ndarray, com_y: np.ndarray, phase: np.ndarray, div: n
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from halex.plotting.figures import save_figure
+    from halex.plotting.figures import new_figure, save_figure
 
     ny, nx = phase.shape
     ext = (0, nx * cal.scan_step_A, ny * cal.scan_step_A, 0)
-    fig, axes = plt.subplots(1, 4, figsize=(15, 4))
+    fig, axes = new_figure(1, 4, figsize=(15, 4))
     for ax, img, title, cmap in zip(axes, (com_x, com_y, phase, div),
                                     ("CoM x (mrad)", "CoM y (mrad)", "iCoM phase (rad)", "dDPC (mrad/Å)"),
                                     ("RdBu_r", "RdBu_r", "gray", "gray")):

@@ -256,22 +256,21 @@ MIN_CL_I_SPREAD = 0.4
 
 
 def _mixture(fc: np.ndarray, sf: np.ndarray | None, seed: int) -> tuple[np.ndarray, dict, list, dict]:
-    """Gaussian mixture (1–3 components, BIC; scikit-learn) of the calibrated fractions ``fc``;
-    with per-column standard errors ``sf``, neighbouring components closer than 3 of them
-    are merged. Returns ``(component per column, median per component, components in
-    increasing order, BIC per component count)``."""
-    from sklearn.mixture import GaussianMixture
+    """Gaussian mixture (1–3 components, BIC; :mod:`halex.stem.mixture`) of the calibrated
+    fractions ``fc``; with per-column standard errors ``sf``, neighbouring components closer
+    than 3 of them are merged. Returns ``(component per column, median per component,
+    components in increasing order, BIC per component count)``."""
+    from halex.stem.mixture import fit_mixture_1d
 
-    X = fc.reshape(-1, 1)
     best, best_bic, bics = None, np.inf, {}
     for k in (1, 2, 3):
         if len(fc) < 6 * k or len(np.unique(np.round(fc, 6))) < k:
             break
-        gm = GaussianMixture(k, random_state=seed, n_init=3).fit(X)
-        bics[str(k)] = float(gm.bic(X))
+        gm = fit_mixture_1d(fc, k, seed=seed, n_init=3)
+        bics[str(k)] = gm.bic()
         if bics[str(k)] < best_bic:
             best, best_bic = gm, bics[str(k)]
-    comp = best.predict(X)
+    comp = best.predict(fc)
     means = {c: float(np.median(fc[comp == c])) for c in np.unique(comp)}
     order = sorted(means, key=means.get)
     merged = sf is not None
@@ -301,7 +300,7 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
     Each pure X column's volume is divided by the median volume of the reference columns
     (Cs along [001], Pb along [101]) within ``radius`` Å, and compared with the ratios a
     pure-Cl and a pure-I column would give, ``density × (Z_X / Z_ref)^n`` (``n`` the
-    Z exponent of the image kind); a Gaussian mixture (scikit-learn, chosen by BIC) then
+    Z exponent of the image kind); a Gaussian mixture (chosen by BIC) then
     separates the populations. With ``sigma_volume`` (per-column standard errors of the
     volumes), mixture components whose means differ by less than 3 standard errors of a
     column are merged: a split that noise alone can produce is not read as two halide

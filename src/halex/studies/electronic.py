@@ -211,14 +211,14 @@ def _figure(result: OrbitalAnalysis, folder: Path, window_eV: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from halex.plotting.figures import new_figure
 
     orb = result.orbitals
     frac = domain_fractions(orb)
     h, lu = orb.homo, orb.lumo
     lo, hi = orb.energies_eV[h] - window_eV, orb.energies_eV[lu] + window_eV
     sel = np.flatnonzero((orb.energies_eV >= lo) & (orb.energies_eV <= hi))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 5), sharey=True, gridspec_kw={"width_ratios": [1, 1.4]})
+    fig, (ax1, ax2) = new_figure(1, 2, figsize=(9, 5), sharey=True, gridspec_kw={"width_ratios": [1, 1.4]})
     for i in sel:  # each orbital a horizontal bar split by its domain fractions
         x0 = 0.0
         for g, name in enumerate(orb.groups):
@@ -246,4 +246,3 @@ def _figure(result: OrbitalAnalysis, folder: Path, window_eV: float) -> None:
     fig.tight_layout()
     fig.savefig(folder / "orbitals.png", dpi=150)
     fig.savefig(folder / "orbitals.svg")
-    plt.close(fig)
