@@ -30,14 +30,19 @@ def new_figure(*args, **kwargs):
     return fig, fig.subplots(*args, **sub)
 
 
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, close: bool = True) -> Path:
-    """Save ``fig`` to ``path`` (format from the suffix: png, svg, pdf) atomically; close it unless ``close=False``."""
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, close: bool = True, fast: bool = False) -> Path:
+    """Save ``fig`` to ``path`` (format from the suffix: png, svg, pdf) atomically; close it unless ``close=False``.
+
+    ``fast``: PNG with zlib level 1 instead of 6, about 30 % less time per figure for image
+    maps (the STEM analysis writes several per run), at similar size for noisy images.
+    """
     import sys
 
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
+    extra = {"pil_kwargs": {"compress_level": 1}} if fast and fmt == "png" else {}
     with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
+        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", **extra)
     plt = sys.modules.get("matplotlib.pyplot")
     if close and plt is not None:  # a figure pyplot made; figures of new_figure need no closing
         plt.close(fig)

@@ -81,7 +81,7 @@ def _scatter_map(a: StemAnalysis, values: np.ndarray, title: str, label: str, pa
     sc = ax.scatter(c["x_A"][m], c["y_A"][m], c=values[m], s=30 * _marker_scale(a), cmap=cmap, vmin=lo,
                     vmax=hi if hi > lo else lo + 1e-9, edgecolors="k", linewidths=0.3, rasterized=True)
     fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
-    save_figure(fig, path)
+    save_figure(fig, path, fast=True)
     return True
 
 
@@ -158,16 +158,16 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
         if m.any():
             ax.plot(c["x_A"][m], c["y_A"][m], "s", ms=ms, mfc="none", mec=col, label=f"X = {h}", rasterized=True)
     ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
-    paths.append(save_figure(fig, out / "columns_overlay.png"))
+    paths.append(save_figure(fig, out / "columns_overlay.png", fast=True))
     # 2 domain map
     fig, ax = _base(a, "domains", shown)
     for d in sorted(set(c["domain"])):
         m = c["domain"] == d
         ax.plot(c["x_A"][m], c["y_A"][m], "o", ms=ms + 1, color=_DOM.get(d, "#17becf"), label=d, rasterized=True)
     ax.legend(loc="upper right", fontsize=7)
-    paths.append(save_figure(fig, out / "domain_map.png"))
+    paths.append(save_figure(fig, out / "domain_map.png", fast=True))
     # 3 histograms per domain with Gaussian fits
-    paths.append(save_figure(_spacing_histograms(a), out / "spacing_histograms.png"))
+    paths.append(save_figure(_spacing_histograms(a), out / "spacing_histograms.png", fast=True))
     if which == "all":
         paths += _detail_maps(a, out, shown)
     # 8 line profiles
@@ -181,7 +181,7 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
             ax.text(pk["distance_A"], ymax, lab, rotation=90, va="top", ha="right", fontsize=7)
         ax.set_xlabel("distance along the profile (Å)")
         ax.set_ylabel("intensity")
-        paths.append(save_figure(fig, out / f"profile_{k + 1}.png"))
+        paths.append(save_figure(fig, out / f"profile_{k + 1}.png", fast=True))
     return paths
 
 
@@ -200,7 +200,7 @@ def _detail_maps(a: StemAnalysis, out: Path, shown) -> list[Path]:
         ax.set_xlabel("row position y (Å, down = towards the interface)")
         ax.set_ylabel("mean in-plane Pb–Pb spacing (Å)")
         ax.set_title("row-by-row spacing parallel to the interface")
-        paths.append(save_figure(fig, out / "row_spacing.png"))
+        paths.append(save_figure(fig, out / "row_spacing.png", fast=True))
     if _scatter_map(a, c["tilt_deg"], "octahedral tilt in projection (Pb–Pb–X angle)", "tilt (°)", out / "tilt_map.png",
                     "magma", shown):
         paths.append(out / "tilt_map.png")
