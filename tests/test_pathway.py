@@ -262,6 +262,7 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
 @pytest.mark.parametrize(("extra", "message"), [
     (["--temperature", "0"], "temperature must be > 0"),
     (["--dmu", "0.5", "0.1", "5"], "increasing range"),
+    (["--workers", "0"], "--workers must be >= 1"),
 ])
 def test_pathway_cli_refuses_bad_input(tmp_path, extra, message):
     from conftest import run_cli

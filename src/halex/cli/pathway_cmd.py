@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shells", type=int, default=2, help="pair shells of the lattice model (default 2)")
     p.add_argument("--chalcohalide-layers", type=int, default=1, help="chalcohalide layers whose halides are sites")
     p.add_argument("--sweeps", type=int, default=200, help="sampled Monte Carlo sweeps per Δμ (default 200)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="training relaxations on this many local Dask workers (default 1: one after another)")
+    p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--temperature must be > 0 K, got {args.temperature}")
     if args.dmu is not None and not (args.dmu[1] > args.dmu[0] and int(args.dmu[2]) >= 2):
         raise InputError(f"--dmu FROM TO N needs an increasing range (FROM < TO) and N >= 2, got {args.dmu}")
-    if args.rounds < 1 or args.per_round < 1 or args.sweeps < 1:
-        raise InputError("--rounds, --per-round and --sweeps must be >= 1")
+    if args.rounds < 1 or args.per_round < 1 or args.sweeps < 1 or args.workers < 1:
+        raise InputError("--rounds, --per-round, --sweeps and --workers must be >= 1")
     atoms = read_structure(args.model)
     particles = [("particle", atoms)]
     if args.compare_free_nc:
@@ -62,9 +65,20 @@ def run(args: argparse.Namespace) -> int:
     engine.require("energy")
     db = args.db or default_store_url()
     fmax = args.fmax or DEFAULT_FMAX
-    fits = [fit_particle(a, name, engine, db, temperature=temperature, fmax=fmax, rounds=args.rounds,
-                         per_round=args.per_round, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells,
-                         steps=args.max_steps) for name, a in particles]
+    client = None
+    if args.scheduler or args.workers > 1:
+        from halex.studies.runner import LazyClient
+
+        client = LazyClient(args.scheduler, None if args.scheduler else args.workers)
+        if args.scheduler:
+            client.get()  # an unreachable scheduler fails here, before anything is computed
+    try:
+        fits = [fit_particle(a, name, engine, db, temperature=temperature, fmax=fmax, rounds=args.rounds,
+                             per_round=args.per_round, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells,
+                             steps=args.max_steps, client=client) for name, a in particles]
+    finally:
+        if client is not None:
+            client.close()  # leaves a cluster given by --scheduler running
     dmus = (np.linspace(args.dmu[0], args.dmu[1], int(args.dmu[2])) if args.dmu is not None
             else default_dmu_grid([f["model"] for f in fits]))  # one grid for every particle, so the curves compare
     results = [titrate_particle(f, dmus, temperature=temperature, sweeps=args.sweeps) for f in fits]
