@@ -29,6 +29,7 @@ DATA = Path(__file__).parent / "data" / "stem" / "multislice_CsPbCl3-I_001.npz"
 def multislice():
     z = np.load(DATA)
     truth = {k[6:]: z[k] for k in z.files if k.startswith("truth_")}
+    truth["phonon_xy_px"] = np.column_stack([z["phonon_x_px"], z["phonon_y_px"]])
     return z["expected"].astype(float), float(z["pixel_size"]), truth
 
 
@@ -37,20 +38,28 @@ def _noisy(expected, px, dose, seed):
     return StemImage(counts, px, "haadf", "multislice test image", {"zone": "001"})
 
 
-def test_fitter_precision_on_multislice_images_matches_its_quoted_errors(multislice):
-    """Heavy (Pb+X, Cs) columns fitted from their true positions over 6 noise seeds: unbiased,
-    and the RMS error over the RMS quoted (Cramér–Rao) error is near 1."""
+@pytest.mark.parametrize(("dose", "lo", "hi"), [(1e5, 0.85, 1.2), (3000, 0.85, 1.3)])
+def test_fitter_on_multislice_images_is_precise_to_its_quoted_errors_and_accurate(multislice, dose, lo, hi):
+    """Heavy (Pb+X, Cs) columns fitted from near their true positions over 8 noise seeds.
+
+    Precision: the scatter of each column's position over the seeds, against the fitter's quoted
+    (Cramér–Rao) error: measured 1.01 at 10⁵ e/Å² and 1.08 at 3000 e/Å². Accuracy: the mean
+    fitted position against where the image's columns are (their atoms averaged over the two
+    frozen-phonon configurations): 0.014 Å RMS; against the static model the finite phonon
+    sample adds 0.054 Å RMS."""
     expected, px, t = multislice
     tp = np.column_stack([t["x_px"], t["y_px"]])
     heavy = np.isin(t["kind"], ["Pb+X", "Cs"])
-    e, q = [], []
-    for seed in range(6):
-        fit = refine_columns(_noisy(expected, px, 1e5, seed).data, tp[heavy] + 0.3, noise="poisson")
-        e.append(np.r_[fit.x - tp[heavy, 0], fit.y - tp[heavy, 1]])
-        q.append(np.r_[fit.sigma_x, fit.sigma_y])
-    e, q = np.concatenate(e), np.concatenate(q)
-    ratio = np.sqrt(np.mean(e**2)) / np.sqrt(np.mean(q**2))
-    assert abs(e.mean()) < 0.05 and 0.7 < ratio < 1.5, (e.mean(), ratio)
+    fits = [refine_columns(_noisy(expected, px, dose, seed).data, tp[heavy] + 0.3, noise="poisson") for seed in range(8)]
+    x, y = np.array([f.x for f in fits]), np.array([f.y for f in fits])
+    sx, sy = np.array([f.sigma_x for f in fits]), np.array([f.sigma_y for f in fits])
+    scatter = np.sqrt(np.r_[x.var(axis=0, ddof=1), y.var(axis=0, ddof=1)].mean())
+    quoted = np.sqrt(np.r_[(sx**2).mean(axis=0), (sy**2).mean(axis=0)].mean())
+    assert lo < scatter / quoted < hi, scatter / quoted
+    offset = (np.column_stack([x.mean(axis=0), y.mean(axis=0)]) - t["phonon_xy_px"][heavy]) * px
+    assert np.sqrt((offset**2).sum(axis=1).mean()) < 0.03 and np.abs(offset).max() < 0.06
+    static = (np.column_stack([x.mean(axis=0), y.mean(axis=0)]) - tp[heavy]) * px
+    assert np.abs(static).max() < 0.15
 
 
 def test_analysis_finds_the_columns_and_labels_cl_and_i_on_a_multislice_image(multislice):
