@@ -137,3 +137,35 @@ def test_sevennet_refuses_models_that_would_be_downloaded():
 
     with pytest.raises(InputError, match="not shipped in the sevenn wheel"):
         get_engine("7net-0", model="7net-omni")
+
+
+def test_d3bj_dispersion_has_the_argon_c6_and_shrinks_the_perovskite_lattice():
+    """``dispersion="d3bj"`` adds Grimme's D3(BJ)-PBE: far apart, two Ar atoms attract as
+    −C6/r⁶ with C6 = 64.3 Eh·a0⁶ (the dipole-oscillator-strength value, Kumar & Meath, Mol.
+    Phys. 54, 823 (1985)), and the relaxed cubic CsPbCl3 cell moves towards experiment."""
+    pytest.importorskip("dftd3")
+    import warnings
+
+    from ase.units import Bohr, Hartree
+
+    from halex.engines import get_engine
+
+    d3 = get_engine("mlip", dispersion="d3bj")
+    plain = get_engine("mlip")
+    assert "dispersion" not in plain.settings and d3.settings["dispersion"] == "d3bj"
+    assert "D3(BJ)" in d3.describe()["version"]
+    ar = Atoms("Ar2", positions=[(5, 5, 5), (35.0, 5, 5)], cell=[60, 20, 20])  # a box for CHGNet; not periodic
+    with warnings.catch_warnings():  # pymatgen: "No Pauling electronegativity for Ar"
+        warnings.simplefilter("ignore")
+        ar.calc = d3.calculator()
+        e_d3 = ar.get_potential_energy()
+        ar.calc = plain.calculator()
+        e_plain = ar.get_potential_energy()
+    c6 = -(e_d3 - e_plain) / Hartree * (30.0 / Bohr) ** 6
+    assert c6 == pytest.approx(64.3, rel=0.05)
+    a = {name: relax(cubic_perovskite("Cl"), eng, cell=True, fmax=0.005, trajectory=False).atoms.cell.lengths()[0]
+         for name, eng in (("plain", plain), ("d3", d3))}
+    exp = CUBIC_PEROVSKITE_A["Cl"].value
+    assert abs(a["d3"] - exp) < abs(a["plain"] - exp) - 0.05, a
+    with pytest.raises(InputError, match="d3bj"):
+        get_engine("mlip", dispersion="d4")

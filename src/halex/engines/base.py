@@ -92,17 +92,21 @@ class Engine(ABC):
     name: str = ""
     #: Default settings; user settings override them key by key.
     defaults: Mapping[str, Any] = {}
+    #: Settings accepted but, unlike :attr:`defaults`, recorded only when given, so adding one
+    #: leaves the settings (and the store keys) of every earlier result unchanged.
+    optional_settings: frozenset[str] = frozenset()
     #: What the engine computes (keys of :data:`CAPABILITIES`).
     capabilities: frozenset[str] = frozenset({"energy", "forces"})
 
     def __init__(self, **settings: Any) -> None:
-        unknown = sorted(set(settings) - set(self.defaults))
+        known = set(self.defaults) | set(self.optional_settings)
+        unknown = sorted(set(settings) - known)
         if unknown:
             raise InputError(
                 f"unknown setting(s) {', '.join(unknown)} for engine {self.name!r}; "
-                f"known: {', '.join(sorted(self.defaults))}"
+                f"known: {', '.join(sorted(known))}"
             )
-        merged = {**self.defaults, **settings}
+        merged = {**self.defaults, **{k: v for k, v in settings.items() if k in self.defaults or v is not None}}
         try:
             json.dumps(merged)
         except TypeError as exc:

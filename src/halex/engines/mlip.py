@@ -41,15 +41,25 @@ class CHGNetEngine(Engine):
     threads : int or None
         PyTorch intra-op threads (None: PyTorch's default). Not a physical setting,
         but recorded.
+    dispersion : str, optional
+        ``"d3bj"``: add Grimme's D3 dispersion with Becke–Johnson damping and the PBE
+        parameters (S. Grimme, S. Ehrlich, L. Goerigk, J. Comput. Chem. 32, 1456 (2011)),
+        through the ``dftd3`` package (simple-DFT-D3, LGPL-3; extra ``dispersion``). CHGNet
+        is fitted to PBE(+U), which has no dispersion, so the correction is added, not
+        double counted. Absent: no correction (and the setting is not recorded, so earlier
+        results keep their store keys).
     """
 
     name = "mlip"
     defaults = {"model": "0.3.0", "device": "cpu"}
+    optional_settings = frozenset({"dispersion"})
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         if self._settings["device"] not in ("cpu", "cuda", "mps"):
             raise InputError(f"device must be 'cpu', 'cuda' or 'mps', got {self._settings['device']!r}")
+        if self._settings.get("dispersion") not in (None, "d3bj"):
+            raise InputError(f"dispersion must be 'd3bj' (or absent), got {self._settings['dispersion']!r}")
         self._model = None  # loaded on first use, owned by this engine instance
 
     def __getstate__(self) -> dict[str, Any]:
@@ -77,7 +87,18 @@ class CHGNetEngine(Engine):
     def version(self) -> str:
         import chgnet
 
-        return f"chgnet {chgnet.__version__}, model {self._settings['model']}"
+        text = f"chgnet {chgnet.__version__}, model {self._settings['model']}"
+        if self._settings.get("dispersion"):
+            text += f", dftd3 {self._dftd3().__version__} D3(BJ)-PBE"
+        return text
+
+    @staticmethod
+    def _dftd3():
+        try:
+            import dftd3
+        except ImportError:
+            raise EngineUnavailableError("dispersion 'd3bj' needs the dftd3 package: pip install 'halex[dispersion]'") from None
+        return dftd3
 
     @property
     def supported_elements(self) -> frozenset[str]:
@@ -118,4 +139,11 @@ class CHGNetEngine(Engine):
 
         model = self._load()
         with contextlib.redirect_stdout(io.StringIO()):
-            return _CHGNetCalculator(model=model, use_device=self._settings["device"], on_isolated_atoms="ignore")
+            calc = _CHGNetCalculator(model=model, use_device=self._settings["device"], on_isolated_atoms="ignore")
+        if not self._settings.get("dispersion"):
+            return calc
+        self._dftd3()
+        from ase.calculators.mixing import SumCalculator
+        from dftd3.ase import DFTD3
+
+        return SumCalculator([calc, DFTD3(method="PBE", damping="d3bj")])
