@@ -49,6 +49,9 @@ class Cp2kEngine(Engine):
     poisson_solver : "WAVELET"        non-periodic Poisson solver
     eps_scf, max_scf, max_outer_scf, eps_default : SCF convergence
     charge, multiplicity, uks : electronic state
+    dispersion : optional ``"d3bj"``: CP2K's own D3 with Becke–Johnson damping for the
+        functional (``&VDW_POTENTIAL``, ``dftd3.dat`` of the data directory); recorded only
+        when given
 
     The launch profile is built from ``profile`` keyword arguments or the environment
     (see :mod:`halex.engines.cp2k.profile`).
@@ -56,6 +59,7 @@ class Cp2kEngine(Engine):
 
     name = "cp2k"
     capabilities = frozenset({"energy", "forces", "orbitals"})
+    optional_settings = frozenset({"dispersion"})
     defaults = {
         "xc": "PBE",
         "basis_set": "DZVP-MOLOPT-SR-GTH",
@@ -80,6 +84,8 @@ class Cp2kEngine(Engine):
         s = self._settings
         if not float(s["cutoff_ry"]) > 0 or not float(s["rel_cutoff_ry"]) > 0:
             raise InputError("cutoff_ry and rel_cutoff_ry must be positive (Ry)")
+        if s.get("dispersion") not in (None, "d3bj"):
+            raise InputError(f"dispersion must be 'd3bj' (or absent), got {s['dispersion']!r}")
         if not float(s["vacuum"]) >= 3.0:
             raise InputError(f"vacuum must be at least 3 Å around a non-periodic model, got {s['vacuum']!r}")
         self._profile = profile

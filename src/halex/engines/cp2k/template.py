@@ -79,6 +79,21 @@ def _cell_and_poisson(atoms: Atoms, s: Mapping[str, Any]) -> tuple[str, str, np.
             f"      PERIODIC NONE\n      POISSON_SOLVER {s['poisson_solver']}", positions)
 
 
+def _vdw(s: Mapping[str, Any], data_dir: Path) -> str:
+    """CP2K's own D3(BJ) pair potential with the functional's parameters (``dispersion="d3bj"``), else nothing."""
+    if not s.get("dispersion"):
+        return ""
+    return f"""      &VDW_POTENTIAL
+        POTENTIAL_TYPE PAIR_POTENTIAL
+        &PAIR_POTENTIAL
+          TYPE DFTD3(BJ)
+          PARAMETER_FILE_NAME {data_dir / 'dftd3.dat'}
+          REFERENCE_FUNCTIONAL {s['xc']}
+        &END PAIR_POTENTIAL
+      &END VDW_POTENTIAL
+"""
+
+
 def _dft_section(s: Mapping[str, Any], *, data_dir: Path, restart: bool, poisson: str, dft_print: str) -> str:
     """The ``&DFT`` section: basis and potential files, grid, Poisson solver, OT SCF, functional."""
     uks = "    UKS TRUE\n" if s["uks"] or s["multiplicity"] != 1 else ""
@@ -119,7 +134,7 @@ def _dft_section(s: Mapping[str, Any], *, data_dir: Path, restart: bool, poisson
     &XC
       &XC_FUNCTIONAL {s['xc']}
       &END XC_FUNCTIONAL
-    &END XC
+{_vdw(s, data_dir)}    &END XC
 {dft_print}  &END DFT
 """
 
