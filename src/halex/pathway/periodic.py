@@ -73,7 +73,7 @@ def bulk_perovskite(supercell: tuple[int, int, int] = (2, 2, 2), halide: str = "
     Examples
     --------
     >>> atoms = bulk_perovskite((2, 2, 2))
-    >>> len(atoms), sorted(set(atoms.arrays["role"]))
+    >>> len(atoms), sorted(set(atoms.arrays["role"].tolist()))
     (40, ['Cs', 'Pb', 'X_ax', 'X_eq'])
     """
     from halex.arrays import set_arrays
