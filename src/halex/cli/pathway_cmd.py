@@ -65,13 +65,9 @@ def run(args: argparse.Namespace) -> int:
     engine.require("energy")
     db = args.db or default_store_url()
     fmax = args.fmax or DEFAULT_FMAX
-    client = None
-    if args.scheduler or args.workers > 1:
-        from halex.studies.runner import LazyClient
+    from halex.studies.runner import lazy_client
 
-        client = LazyClient(args.scheduler, None if args.scheduler else args.workers)
-        if args.scheduler:
-            client.get()  # an unreachable scheduler fails here, before anything is computed
+    client = lazy_client(args.scheduler, args.workers)
     try:
         fits = [fit_particle(a, name, engine, db, temperature=temperature, fmax=fmax, rounds=args.rounds,
                              per_round=args.per_round, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells,

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from halex.studies import StudySettings, write_report, write_study
     from halex.studies import exchange as st
     from halex.studies.output import write_conclusions
-    from halex.studies.runner import LazyClient
+    from halex.studies.runner import lazy_client
 
     out = Path(args.output)
     if args.workers is not None and args.workers < 1:
@@ -171,11 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from halex.store import default_store_url
 
     db = args.db or default_store_url()  # one store for every command: a study reuses what relax or another study computed
-    client = None
-    if args.scheduler or (args.workers or 0) != 1:
-        client = LazyClient(args.scheduler, args.workers)  # a local cluster starts with the first relaxation
-        if args.scheduler:
-            client.get()  # an unreachable scheduler fails here, before anything is computed or written
+    client = lazy_client(args.scheduler, args.workers)  # a local cluster starts with the first relaxation
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client, replicas=args.replicas, optimizer=args.optimizer or st.STUDY_OPTIMIZER,
                              warm=not args.cold, rescore=tuple(args.rescore),

@@ -93,8 +93,9 @@ class Engine(ABC):
     #: Default settings; user settings override them key by key.
     defaults: Mapping[str, Any] = {}
     #: Settings accepted but, unlike :attr:`defaults`, recorded only when given, so adding one
-    #: leaves the settings (and the store keys) of every earlier result unchanged.
-    optional_settings: frozenset[str] = frozenset()
+    #: leaves the settings (and the store keys) of every earlier result unchanged: name ->
+    #: the values it may take.
+    optional_settings: Mapping[str, tuple[Any, ...]] = {}
     #: What the engine computes (keys of :data:`CAPABILITIES`).
     capabilities: frozenset[str] = frozenset({"energy", "forces"})
 
@@ -106,6 +107,9 @@ class Engine(ABC):
                 f"unknown setting(s) {', '.join(unknown)} for engine {self.name!r}; "
                 f"known: {', '.join(sorted(known))}"
             )
+        for k, allowed in self.optional_settings.items():
+            if settings.get(k) is not None and settings[k] not in allowed:
+                raise InputError(f"{k} must be {' or '.join(repr(v) for v in allowed)} (or absent), got {settings[k]!r}")
         merged = {**self.defaults, **{k: v for k, v in settings.items() if k in self.defaults or v is not None}}
         try:
             json.dumps(merged)

@@ -52,14 +52,12 @@ class CHGNetEngine(Engine):
 
     name = "mlip"
     defaults = {"model": "0.3.0", "device": "cpu"}
-    optional_settings = frozenset({"dispersion"})
+    optional_settings = {"dispersion": ("d3bj",)}
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         if self._settings["device"] not in ("cpu", "cuda", "mps"):
             raise InputError(f"device must be 'cpu', 'cuda' or 'mps', got {self._settings['device']!r}")
-        if self._settings.get("dispersion") not in (None, "d3bj"):
-            raise InputError(f"dispersion must be 'd3bj' (or absent), got {self._settings['dispersion']!r}")
         self._model = None  # loaded on first use, owned by this engine instance
 
     def __getstate__(self) -> dict[str, Any]:

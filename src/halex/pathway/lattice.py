@@ -108,26 +108,16 @@ def _coordination(atoms: Atoms, sites: np.ndarray) -> np.ndarray:
     return out
 
 
-def _site_pairs(atoms: Atoms, sites: np.ndarray, cutoff: float, check_images: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _site_pairs(atoms: Atoms, sites: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Site–site pairs within ``cutoff`` (Å) as (i, j, d) over site indices, both directions.
 
     In a periodic cell every image within the cutoff is its own entry, so a pair seen
-    through two images counts twice, as it does in the infinite crystal.
-
-    Raises
-    ------
-    InputError
-        ``check_images`` and a site within ``cutoff`` of its own periodic image (the cell is too
-        small for a lattice model that treats each site as one occupation).
+    through two images counts twice, as it does in the infinite crystal; a site's own images
+    appear with i == j.
     """
     from ase.neighborlist import neighbor_list
 
-    sub = atoms[sites]
-    i, j, d = neighbor_list("ijd", sub, cutoff)
-    if check_images and np.any(i == j):
-        raise InputError(f"a halide site lies within {cutoff:.2f} Å of its own periodic image: "
-                         f"repeat the cell (shortest cell length {min(sub.cell.lengths()):.2f} Å) or keep fewer shells")
-    return i, j, d
+    return neighbor_list("ijd", atoms[sites], cutoff)
 
 
 def _shells(d: np.ndarray, cutoff: float, tol: float) -> np.ndarray:
@@ -190,12 +180,13 @@ def halide_lattice(atoms: Atoms, *, chalcohalide_layers: int = 1, n_shells: int 
     labels = [f"{dom[i]} {int(lay[i])} {role[i]} Pb{c[0]} Cs{c[1]}" for i, c in zip(sites, coord)]
     kinds = sorted(set(labels), key=lambda s: (s.split()[0], int(s.split()[1]), s))
     kind = np.array([kinds.index(s) for s in labels], np.int64)
-    i, j, d = _site_pairs(atoms, sites, cutoff, check_images=False)
+    i, j, d = _site_pairs(atoms, sites, cutoff)
     shells = _shells(d[i < j], cutoff, shell_tol)[:n_shells]
-    if shells.size:
-        i, j, d = _site_pairs(atoms, sites, float(shells[-1]))
     shell_of = np.searchsorted(shells, d)
     keep = shell_of < len(shells)
+    if np.any(keep & (i == j)):  # a site would interact with itself
+        raise InputError(f"a halide site lies within {float(shells[-1]):.2f} Å of its own periodic image: repeat the "
+                         f"cell (shortest cell length {min(atoms.cell.lengths()):.2f} Å) or keep fewer shells")
     i, j, shell_of = i[keep], j[keep], shell_of[keep]
     order = np.lexsort((shell_of, j, i))
     i, j, shell_of = i[order], j[order], shell_of[order]

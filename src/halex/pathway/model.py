@@ -23,7 +23,7 @@ import numpy as np
 from halex.errors import InputError
 from halex.pathway.lattice import HalideLattice
 
-__all__ = ["LatticeModel", "features", "fit_lattice_model", "reaction_energy"]
+__all__ = ["LatticeModel", "features", "fit_lattice_model", "reaction_energy", "per_halide_rmse"]
 
 
 def reaction_energy(e_config: float, e_pristine: float, n_exchanged: int, e_pbcl2: float, e_pbi2: float) -> float:
@@ -49,6 +49,19 @@ def reaction_energy(e_config: float, e_pristine: float, n_exchanged: int, e_pbcl
     0.0
     """
     return float(e_config - e_pristine + 0.5 * n_exchanged * (e_pbcl2 - e_pbi2))
+
+
+def per_halide_rmse(predicted: np.ndarray, target: np.ndarray, occupations: np.ndarray) -> float:
+    """RMS of (predicted − target) per exchanged halide (the energies' unit; a configuration
+    with no iodide counts as one halide).
+
+    Examples
+    --------
+    >>> per_halide_rmse(np.array([1.0, 0.0]), np.array([0.0, 0.0]), np.array([[1, 1], [0, 0]]))
+    0.3535533905932738
+    """
+    per = (np.asarray(predicted, float) - np.asarray(target, float)) / np.maximum(np.asarray(occupations).sum(axis=1), 1)
+    return float(np.sqrt(np.mean(per**2)))
 
 
 def features(lattice: HalideLattice, occ: np.ndarray) -> np.ndarray:
@@ -157,8 +170,7 @@ def fit_lattice_model(lattice: HalideLattice, occupations: np.ndarray, energies:
     model = RidgeCV(alphas=alphas, fit_intercept=False).fit(X, y)
     pred = cross_val_predict(RidgeCV(alphas=alphas, fit_intercept=False), X, y,
                              cv=KFold(min(folds, len(y)), shuffle=True, random_state=0))
-    per = (pred - y) / np.maximum(occ.sum(axis=1), 1)
-    rmse = float(np.sqrt(np.mean(per**2)))
+    rmse = per_halide_rmse(pred, y, occ)
     cv = {"rmse_meV_per_halide": 1000 * rmse, "rmse_kcal_mol_per_halide": rmse * EV_KCAL_PER_MOL,
           "n_configurations": int(len(y)), "n_terms": int(n_terms), "alpha": float(model.alpha_), "folds": int(min(folds, len(y))),
           "predicted_eV": pred.tolist(), "target_eV": y.tolist()}

@@ -32,7 +32,7 @@ import numpy as np
 from halex.errors import InputError
 from halex.pathway.lattice import HalideLattice, layer_order
 from halex.pathway.mc import sgc
-from halex.pathway.model import LatticeModel, fit_lattice_model, reaction_energy
+from halex.pathway.model import LatticeModel, fit_lattice_model, per_halide_rmse, reaction_energy
 
 __all__ = ["structured_configurations", "random_configurations", "relaxed_targets", "active_learning"]
 
@@ -151,8 +151,7 @@ def active_learning(lattice: HalideLattice, engine, store_url: str, *, fmax: flo
 def _prospective_rmse(lattice: HalideLattice, model: LatticeModel, occs: np.ndarray, y: np.ndarray) -> float:
     """RMSE (meV per exchanged halide) of ``model`` on configurations it was not fitted to."""
     pred = np.array([model.energy(lattice, o) for o in occs])
-    per = (pred - y) / np.maximum(np.asarray(occs).sum(axis=1), 1)
-    return float(1000 * np.sqrt(np.mean(per**2)))
+    return 1000 * per_halide_rmse(pred, y, occs)
 
 
 def _cv(model: LatticeModel) -> dict[str, float]:

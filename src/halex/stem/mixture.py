@@ -59,13 +59,14 @@ class Mixture1D:
 
 def _em(x: np.ndarray, means: np.ndarray, tol: float, max_iter: int) -> Mixture1D:
     """EM from the given starting means (equal weights, the data variance)."""
+    from scipy.special import logsumexp
+
     k = means.size
     w, mu, var = np.full(k, 1.0 / k), means.astype(float).copy(), np.full(k, x.var() + _REG)
     ll_old = -np.inf
     for _ in range(max_iter):
         lj = Mixture1D(w, mu, var, 0.0, x.size)._log_joint(x)
-        top = lj.max(axis=1, keepdims=True)
-        lse = top[:, 0] + np.log(np.exp(lj - top).sum(axis=1))
+        lse = logsumexp(lj, axis=1)
         ll = float(lse.sum())
         r = np.exp(lj - lse[:, None])
         nk = r.sum(axis=0) + 10 * np.finfo(float).eps
@@ -75,8 +76,7 @@ def _em(x: np.ndarray, means: np.ndarray, tol: float, max_iter: int) -> Mixture1
             break
         ll_old = ll
     lj = Mixture1D(w, mu, var, 0.0, x.size)._log_joint(x)
-    top = lj.max(axis=1, keepdims=True)
-    return Mixture1D(w, mu, var, float((top[:, 0] + np.log(np.exp(lj - top).sum(axis=1))).sum()), x.size)
+    return Mixture1D(w, mu, var, float(logsumexp(lj, axis=1).sum()), x.size)
 
 
 def fit_mixture_1d(x: np.ndarray, k: int, *, seed: int = 0, n_init: int = 3, tol: float = 1e-3,

@@ -35,7 +35,7 @@ from ase import Atoms
 
 from halex.errors import EngineRunError, InputError
 
-__all__ = ["RelaxTask", "TaskResult", "run_relaxations", "connect", "LazyClient"]
+__all__ = ["RelaxTask", "TaskResult", "run_relaxations", "connect", "LazyClient", "lazy_client"]
 
 log = logging.getLogger("halex.study")
 
@@ -193,6 +193,18 @@ class LazyClient:
             if cluster is not None and not self.scheduler:
                 cluster.close()
             self._client = None
+
+
+def lazy_client(scheduler: str | None, workers: int | None) -> LazyClient | None:
+    """The client a command runs its relaxations with: None for one local worker (inline);
+    else a :class:`LazyClient` (``workers`` None: one per core). A given scheduler is
+    reached now, so an unreachable one fails before anything is computed or written."""
+    if not scheduler and workers == 1:
+        return None
+    client = LazyClient(scheduler, workers)
+    if scheduler:
+        client.get()
+    return client
 
 
 def _check_tasks(tasks: Sequence[RelaxTask]) -> None:

@@ -59,7 +59,7 @@ class Cp2kEngine(Engine):
 
     name = "cp2k"
     capabilities = frozenset({"energy", "forces", "orbitals"})
-    optional_settings = frozenset({"dispersion"})
+    optional_settings = {"dispersion": ("d3bj",)}
     defaults = {
         "xc": "PBE",
         "basis_set": "DZVP-MOLOPT-SR-GTH",
@@ -84,8 +84,6 @@ class Cp2kEngine(Engine):
         s = self._settings
         if not float(s["cutoff_ry"]) > 0 or not float(s["rel_cutoff_ry"]) > 0:
             raise InputError("cutoff_ry and rel_cutoff_ry must be positive (Ry)")
-        if s.get("dispersion") not in (None, "d3bj"):
-            raise InputError(f"dispersion must be 'd3bj' (or absent), got {s['dispersion']!r}")
         if not float(s["vacuum"]) >= 3.0:
             raise InputError(f"vacuum must be at least 3 Å around a non-periodic model, got {s['vacuum']!r}")
         self._profile = profile
