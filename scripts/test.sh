@@ -11,6 +11,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
+# the batch-job tests start a throw-away single-node SLURM on localhost: its daemons and munge (Debian)
+if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "[test] installing SLURM and munge (Debian packages slurm-wlm, munge) for the batch-job tests"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq slurm-wlm munge >/dev/null
+  fi
+fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # lint first (pyflakes, pycodestyle, isort, pyupgrade; rules in pyproject.toml): seconds, and a failure stops here
 echo "[test] ruff check"

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,96 @@ def lj_engine():
     register_engine("test-lj", "conftest:LJEngine")
     yield get_engine("test-lj")
     _REGISTRY.pop("test-lj", None)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_SLURM_CONF = """ClusterName=halextest
+SlurmctldHost={host}
+SlurmUser={user}
+SlurmdUser=root
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={base}/munge.socket
+StateSaveLocation={base}/state
+SlurmdSpoolDir={base}/spool
+SlurmctldPidFile={base}/slurmctld.pid
+SlurmdPidFile={base}/slurmd.pid
+SlurmctldLogFile={base}/slurmctld.log
+SlurmdLogFile={base}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+ReturnToService=2
+MpiDefault=none
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem_mb} State=UNKNOWN
+PartitionName=halex Nodes=ALL Default=YES MaxTime=60 State=UP
+"""
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A real single-node SLURM on localhost (Debian slurm-wlm + munge), started for the session.
+
+    munged, slurmctld and slurmd run as this user from a temporary directory with their own
+    key, sockets, ports and configuration (``SLURM_CONF``, which sbatch/squeue/scancel read);
+    everything is stopped and removed afterwards. Yields the environment to run under.
+    """
+    import getpass
+    import socket
+    import time
+
+    need = [p for p in ("munged", "slurmctld", "slurmd", "sbatch") if shutil.which(p) is None]
+    if need:
+        pytest.skip(f"no SLURM here ({', '.join(need)} missing; scripts/test.sh installs slurm-wlm and munge)")
+    if os.geteuid() != 0:
+        pytest.skip("slurmd must run as root to launch jobs")
+    base = Path(tempfile.mkdtemp(prefix="halex-slurm-"))  # short path: the munge socket name must be short
+    for d in ("state", "spool"):
+        (base / d).mkdir()
+    key = base / "munge.key"
+    key.write_bytes(os.urandom(1024))
+    key.chmod(0o400)
+    base.chmod(0o755)
+    subprocess.run(["munged", "--force", f"--socket={base}/munge.socket", f"--key-file={key}", f"--pid-file={base}/munged.pid",
+                    f"--log-file={base}/munged.log", f"--seed-file={base}/munged.seed"], check=True, capture_output=True)
+    conf = base / "slurm.conf"
+    mem_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8)
+    conf.write_text(_SLURM_CONF.format(host=socket.gethostname().split(".")[0], user=getpass.getuser(), base=base,
+                                       ctld_port=_free_port(), d_port=_free_port(), cpus=os.cpu_count() or 1, mem_mb=mem_mb))
+    env = dict(os.environ, SLURM_CONF=str(conf))
+    try:
+        subprocess.run(["slurmctld"], env=env, check=True, capture_output=True)
+        subprocess.run(["slurmd"], env=env, check=True, capture_output=True)
+        for _ in range(60):  # the node registers within seconds
+            state = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True).stdout.strip()
+            if state == "idle":
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"SLURM node did not come up (state {state!r}):\n" + (base / "slurmctld.log").read_text()[-2000:])
+        yield env
+    finally:
+        subprocess.run(["scancel", "--user", getpass.getuser()], env=env, capture_output=True)
+        for name in ("slurmd", "slurmctld", "munged"):
+            pid = base / f"{name}.pid"
+            if pid.exists():
+                try:
+                    os.kill(int(pid.read_text()), 15)
+                except (ProcessLookupError, ValueError):
+                    pass
+        time.sleep(1)
+        shutil.rmtree(base, ignore_errors=True)

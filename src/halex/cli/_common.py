@@ -18,6 +18,35 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=None, help="result store: SQLite file or postgresql:// URL (default $HALEX_DB, else ./halex.db)")
 
 
+def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """Batch jobs on an HPC queue (:mod:`halex.studies.cluster`); ``--workers`` is the number of jobs."""
+    p.add_argument("--cluster", default=None, metavar="{slurm,pbs}",
+                   help="submit the relaxations as batch jobs of this queue system (dask-jobqueue): --workers jobs of "
+                        "--cores cores each, one relaxation at a time per job")
+    p.add_argument("--cores", type=int, default=None, help="--cluster: cores per job (default 1); cp2k runs one MPI rank per core")
+    p.add_argument("--memory", default=None, help="--cluster: memory per job, e.g. 64GB (default 4GB per core)")
+    p.add_argument("--walltime", default=None, help="--cluster: wall-clock limit per job, HH:MM:SS (default 24:00:00)")
+    p.add_argument("--queue", default=None, help="--cluster: partition (SLURM) or queue (PBS) (default: the system's default)")
+
+
+def job_spec(args: argparse.Namespace):
+    """The :class:`~halex.studies.cluster.JobSpec` of ``--cluster …``, or None without ``--cluster``."""
+    if args.cluster is None:
+        given = [o for o in ("cores", "memory", "walltime", "queue") if getattr(args, o) is not None]
+        if given:
+            raise InputError(f"--{', --'.join(given)} only apply to batch jobs: add --cluster slurm|pbs")
+        return None
+    if getattr(args, "scheduler", None):
+        raise InputError("give either --cluster (halex submits the jobs) or --scheduler (a running cluster), not both")
+    from pathlib import Path
+
+    from halex.studies.cluster import check_job_spec
+
+    logs = Path(args.output) / "jobs" if getattr(args, "output", None) else None  # each job's stdout/stderr
+    return check_job_spec(args.cluster, args.cores, args.memory, args.walltime, args.queue, args.workers,
+                          str(logs) if logs else None)
+
+
 def parse_settings(items: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
@@ -31,17 +60,30 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def make_engine(args: argparse.Namespace):
+def make_engine(args: argparse.Namespace, cores: int | None = None):
+    """The engine of ``--engine/--set/--mpi-ranks/--threads``, launch profile included.
+
+    ``cores``: the cores each relaxation gets (a batch job's ``--cores``; default this
+    machine's). More MPI ranks × threads than that is refused; on a batch job CP2K runs
+    one rank per core unless told otherwise.
+    """
+    import os
+
     from halex.engines import get_engine
 
     settings = parse_settings(args.settings)
     if args.mpi_ranks is not None and args.mpi_ranks < 1 or args.threads is not None and args.threads < 1:
         raise InputError("--mpi-ranks and --threads must be >= 1")
+    have = cores or os.cpu_count() or 1
+    if (args.mpi_ranks or 1) * (args.threads or 1) > have:
+        raise InputError(f"--mpi-ranks {args.mpi_ranks or 1} × --threads {args.threads or 1} is more than the "
+                         f"{have} core(s) {'of each job (--cores)' if cores else 'of this machine'}: use fewer")
     if args.engine == "cp2k":
         from halex.engines.cp2k import Cp2kProfile
 
-        return get_engine("cp2k", profile=Cp2kProfile(mpi_ranks=args.mpi_ranks, threads=args.threads), **settings) \
-            if (args.mpi_ranks or args.threads) else get_engine("cp2k", **settings)
+        ranks = args.mpi_ranks or (cores // (args.threads or 1) if cores else None)
+        return get_engine("cp2k", profile=Cp2kProfile(mpi_ranks=ranks, threads=args.threads or (1 if cores else None)),
+                          **settings) if (ranks or args.threads) else get_engine("cp2k", **settings)
     if args.threads:
         import torch
 

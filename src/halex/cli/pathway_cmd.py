@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from halex.cli._common import add_engine_options, output_path
+from halex.cli._common import add_cluster_options, add_engine_options, output_path
 
 log = logging.getLogger("halex.pathway")
 
@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="training relaxations on this many local Dask workers (default 1: one after another)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    add_cluster_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,13 +38,14 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from halex.cli._common import make_engine
+    from halex.cli._common import job_spec, make_engine
     from halex.errors import InputError
     from halex.io import read_structure
     from halex.pathway.lattice import halide_lattice
     from halex.pathway.output import write_pathway
     from halex.pathway.workflow import DEFAULT_TEMPERATURE_K, default_dmu_grid, fit_particle, titrate_particle
     from halex.store import default_store_url
+    from halex.studies.cluster import for_engine
     from halex.units import DEFAULT_FMAX
 
     temperature = DEFAULT_TEMPERATURE_K if args.temperature is None else args.temperature
@@ -61,13 +63,14 @@ def run(args: argparse.Namespace) -> int:
         particles.append(("free-nc", standalone_perovskite(atoms)))
     for _, a in particles:  # a model without halide sites is refused before anything is relaxed
         halide_lattice(a, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells)
-    engine = make_engine(args)
+    jobs = job_spec(args)
+    engine = make_engine(args, cores=jobs.cores if jobs else None)
     engine.require("energy")
     db = args.db or default_store_url()
     fmax = args.fmax or DEFAULT_FMAX
     from halex.studies.runner import lazy_client
 
-    client = lazy_client(args.scheduler, args.workers)
+    client = lazy_client(args.scheduler, args.workers, jobs and for_engine(jobs, engine))
     try:
         fits = [fit_particle(a, name, engine, db, temperature=temperature, fmax=fmax, rounds=args.rounds,
                              per_round=args.per_round, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells,

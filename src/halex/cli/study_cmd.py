@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from halex.cli._common import add_engine_options, output_path
+from halex.cli._common import add_cluster_options, add_engine_options, output_path
 
 log = logging.getLogger("halex.study")
 
@@ -20,6 +20,7 @@ def _common(p: argparse.ArgumentParser, model_required: bool = True) -> None:
     p.add_argument("--reference", choices=["molecule", "bulk"], default="molecule", help="PbX2 references (default molecule)")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: one per core; 1 = no Dask)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    add_cluster_options(p)  # --cluster slurm|pbs --cores --memory --walltime --queue; --workers = jobs
     p.add_argument("--seed", type=int, default=0, help="seed for the random choices (default 0)")
     p.add_argument("--replicas", type=int, default=2,
                    help="relaxations of every model from seeded perturbed starts, lowest kept; their spread is the "
@@ -110,7 +111,7 @@ def _models_and_references(args: argparse.Namespace, model) -> int:
     return 2 * (1 + int(args.random_seeds) + args.seeds * len(st.ALLOY_ORDERED))
 
 
-def _plan(args: argparse.Namespace, engine, model) -> None:
+def _plan(args: argparse.Namespace, engine, model, jobs=None) -> None:
     """One plan line before the first relaxation: how many, how large, how long, by the engine's cost model."""
     import os
 
@@ -123,8 +124,17 @@ def _plan(args: argparse.Namespace, engine, model) -> None:
     if cost is None:
         log.info("plan: %d relaxations of up to %d atoms with %s", n, len(model), engine.name)
         return
-    workers = args.workers or (1 if args.scheduler else os.cpu_count() or 1)
-    if not args.scheduler:  # local workers share this machine's memory
+    workers = jobs.jobs if jobs else args.workers or (1 if args.scheduler else os.cpu_count() or 1)
+    if jobs is not None:  # each batch job has its own memory
+        from dask.utils import parse_bytes
+
+        from halex.errors import InputError
+
+        have = parse_bytes(jobs.memory) / 1e9
+        if cost.memory_GB > have:
+            raise InputError(f"each relaxation needs ≈ {cost.memory_GB:.1f} GB ({len(model)} atoms, by the {engine.name} "
+                             f"engine's cost model), more than --memory {jobs.memory}: ask for more per job")
+    elif not args.scheduler:  # local workers share this machine's memory
         from halex.engines.base import machine_memory_GB
         from halex.errors import InputError
 
@@ -144,10 +154,11 @@ def _plan(args: argparse.Namespace, engine, model) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from halex.cli._common import make_engine
+    from halex.cli._common import job_spec, make_engine
     from halex.errors import InputError
     from halex.studies import StudySettings, write_report, write_study
     from halex.studies import exchange as st
+    from halex.studies.cluster import for_engine
     from halex.studies.output import write_conclusions
     from halex.studies.runner import lazy_client
 
@@ -165,13 +176,14 @@ def run(args: argparse.Namespace) -> int:
     from halex.studies.rescore import check_rescore_engines
 
     check_rescore_engines(args.rescore)  # an unknown engine is refused before the model is built
+    jobs = job_spec(args)  # batch jobs are checked here, submitted with the first relaxation
+    engine = make_engine(args, cores=jobs.cores if jobs else None)  # the engine object, launch profile included, is what every worker runs
     model = _model(args)
-    engine = make_engine(args)  # the engine object, launch profile included, is what every worker runs
-    _plan(args, engine, model)
+    _plan(args, engine, model, jobs)
     from halex.store import default_store_url
 
     db = args.db or default_store_url()  # one store for every command: a study reuses what relax or another study computed
-    client = lazy_client(args.scheduler, args.workers)  # a local cluster starts with the first relaxation
+    client = lazy_client(args.scheduler, args.workers, jobs and for_engine(jobs, engine))  # started with the first relaxation
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client, replicas=args.replicas, optimizer=args.optimizer or st.STUDY_OPTIMIZER,
                              warm=not args.cold, rescore=tuple(args.rescore),

@@ -176,14 +176,23 @@ class LazyClient:
     local cluster it started, if any.
     """
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
-        self.scheduler, self.workers = scheduler, workers
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, jobs=None) -> None:
+        self.scheduler, self.workers, self.jobs = scheduler, workers, jobs
         self._client = None
 
     def get(self):
-        """The :class:`distributed.Client` (connecting or starting the cluster now if needed)."""
+        """The :class:`distributed.Client` (connecting, or starting the cluster or its batch jobs, now if needed)."""
         if self._client is None:
-            self._client = connect(self.scheduler, self.workers)
+            if self.jobs is not None:
+                from distributed import Client
+
+                from halex.studies.cluster import start_cluster
+                from halex.studies.job_threads import JobThreads
+
+                self._client = Client(start_cluster(self.jobs))
+                self._client.register_plugin(JobThreads(max(1, self.jobs.cores // self.jobs.mpi_ranks)))
+            else:
+                self._client = connect(self.scheduler, self.workers)
         return self._client
 
     def close(self) -> None:
@@ -195,10 +204,16 @@ class LazyClient:
             self._client = None
 
 
-def lazy_client(scheduler: str | None, workers: int | None) -> LazyClient | None:
+def lazy_client(scheduler: str | None, workers: int | None, jobs=None) -> LazyClient | None:
     """The client a command runs its relaxations with: None for one local worker (inline);
     else a :class:`LazyClient` (``workers`` None: one per core). A given scheduler is
-    reached now, so an unreachable one fails before anything is computed or written."""
+    reached now, so an unreachable one fails before anything is computed or written.
+    ``jobs`` (a :class:`~halex.studies.cluster.JobSpec`): batch jobs on a queue system,
+    submitted with the first relaxation and cancelled by :meth:`LazyClient.close`."""
+    if jobs is not None:
+        if scheduler:
+            raise InputError("give either --cluster (halex submits the jobs) or --scheduler (a running cluster), not both")
+        return LazyClient(jobs=jobs)
     if not scheduler and workers == 1:
         return None
     client = LazyClient(scheduler, workers)

@@ -1,0 +1,154 @@
+"""Batch jobs on a queue system (--cluster): option checks, job scripts, and real runs on a
+single-node SLURM started by the test (Debian slurm-wlm + munge)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ase import Atoms
+
+from conftest import needs_cp2k, run_cli
+from halex.errors import InputError
+from halex.studies.cluster import JobSpec, check_job_spec, cluster_kwargs, for_engine
+
+HARTREE = 27.21138602  # eV, CODATA 2014 (ASE default units)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--cluster", "lsf"], "unknown queue system --cluster 'lsf'; choose one of slurm, pbs"),
+    (["--cluster", "slurm", "--scheduler", "tcp://127.0.0.1:1"], "either --cluster"),
+    (["--engine", "cp2k", "--mpi-ranks", "64"], "more than the"),
+    (["--cluster", "slurm", "--cores", "2", "--engine", "cp2k", "--mpi-ranks", "3"], "of each job (--cores)"),
+    (["--cluster", "slurm", "--memory", "lots"], "--memory 'lots' is not an amount of memory"),
+    (["--cluster", "pbs", "--walltime", "5h"], "--walltime '5h' must look like HH:MM:SS"),
+    (["--cores", "4"], "--cores only apply to batch jobs"),
+])
+def test_bad_cluster_options_one_line_exit_2(tmp_path, extra, message):
+    """Each bad option: one error line, exit 2, before any model is read or job submitted."""
+    r = run_cli("study", "layers", "--model", str(tmp_path / "absent.extxyz"), "--max-layers", "1",
+                "-o", str(tmp_path / "out"), *extra)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_cluster_without_dask_jobqueue_is_refused(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # as if not installed: import fails
+    with pytest.raises(InputError, match=r"needs dask-jobqueue: pip install 'halex\[cluster\]'"):
+        check_job_spec("slurm", 2, "4GB", "01:00:00")
+
+
+def test_job_spec_defaults():
+    spec = check_job_spec("slurm", None, None, None)
+    assert (spec.cores, spec.memory, spec.walltime, spec.jobs) == (1, "4GB", "24:00:00", 1)
+    assert check_job_spec("pbs", 8, None, "2-00:00:00", "long", 3).memory == "32GB"
+
+
+def test_job_scripts_book_the_cores_for_one_task_per_job():
+    """The job asks the queue for every core; its Dask worker runs one relaxation at a time."""
+    from dask_jobqueue import PBSCluster, SLURMCluster
+
+    for cls, spec, booked in [
+        (SLURMCluster, JobSpec("slurm", 16, "64GB", "12:00:00", "compute"), ["#SBATCH --cpus-per-task=16",
+                                                                            "#SBATCH -p compute", "#SBATCH -t 12:00:00"]),
+        (PBSCluster, JobSpec("pbs", 16, "64GB", "12:00:00", "workq"), ["#PBS -l select=1:ncpus=16:mpiprocs=1:ompthreads=16:mem=64GB",
+                                                                      "#PBS -q workq", "#PBS -l walltime=12:00:00"]),
+        (SLURMCluster, JobSpec("slurm", 16, "64GB", "12:00:00", mpi_ranks=8), ["#SBATCH --ntasks=8", "#SBATCH --cpus-per-task=2"]),
+        (PBSCluster, JobSpec("pbs", 16, "64GB", "12:00:00", mpi_ranks=16), ["#PBS -l select=1:ncpus=16:mpiprocs=16:ompthreads=1:mem=64GB"]),
+    ]:
+        with cls(**cluster_kwargs(spec)) as cluster:
+            script = cluster.job_script()
+        for line in booked:
+            assert line in script, (line, script)
+        assert "--nthreads 1" in script and sys.executable in script
+        if spec.mpi_ranks > 1:
+            assert "#SBATCH -n 1\n" not in script and script.count("--cpus-per-task") <= 1
+
+
+def _tiny_model(path: Path) -> Path:
+    from halex.models import heterostructure
+
+    heterostructure((2, 2, 1), 1).write(path)
+    return path
+
+
+@pytest.mark.slow
+def test_study_runs_as_slurm_jobs(tmp_path, slurm):
+    """`halex study --cluster slurm`, end to end on a real SLURM: jobs submitted, results in the
+    store, report written, every job gone afterwards; a rerun takes everything from the store."""
+    model = _tiny_model(tmp_path / "tiny.extxyz")
+    db = tmp_path / "study.db"
+    args = ["study", "layers", "--model", str(model), "--max-layers", "1", "--replicas", "1", "--seeds", "1",
+            "--cluster", "slurm", "--workers", "2", "--cores", "1", "--memory", "3GB", "--walltime", "00:20:00",
+            "--queue", "halex", "--db", str(db), "-o", str(tmp_path / "out"), "--fmax", "0.1", "--max-steps", "60"]
+    r = run_cli(*args, env=slurm, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "#SBATCH --cpus-per-task=1" in r.stderr and "2 slurm job(s)" in r.stderr  # the job script is logged
+    assert (tmp_path / "out" / "report.html").exists()
+    assert list((tmp_path / "out" / "jobs").glob("*.err"))  # each job's log lies next to the results
+    done = re.findall(r"\[study\] (\d+)/(\d+) done", r.stderr)
+    assert done and done[-1][0] == done[-1][1]
+    ctl_log = Path(slurm["SLURM_CONF"]).with_name("slurmctld.log").read_text()
+    jobs = set(re.findall(r"JobId=(\d+)", ctl_log))
+    assert len(jobs) >= 2, ctl_log[-2000:]  # the relaxations ran in SLURM jobs
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %j"], env=slurm, capture_output=True, text=True).stdout
+    assert "halex" not in queue, queue  # the study cancels its jobs when it ends
+    again = run_cli(*args, env=slurm, timeout=900)
+    assert again.returncode == 0 and "(from the store)" in again.stderr
+
+
+@needs_cp2k
+@pytest.mark.slow
+@pytest.mark.cp2k
+def test_cp2k_profile_reaches_every_slurm_worker(tmp_path, slurm, monkeypatch):
+    """The engine object goes to the workers: each relaxation in a 2-core SLURM job ran CP2K on
+    2 MPI ranks, read from CP2K's own output header."""
+    from halex.engines import get_engine
+    from halex.engines.cp2k import Cp2kProfile
+    from halex.studies.runner import RelaxTask, lazy_client, run_relaxations
+
+    for k, v in slurm.items():
+        monkeypatch.setenv(k, v)
+    mols = []
+    for x, d in (("Cl", 2.45), ("I", 2.85)):
+        m = Atoms(f"Pb{x}2", positions=[[0, 0, 0], [d, 0, 0], [-0.6, d - 0.1, 0.1]])
+        m.center(vacuum=4.0)
+        mols.append(RelaxTask(f"Pb{x}2", m))
+    eng = get_engine("cp2k", profile=Cp2kProfile(mpi_ranks=2, threads=1), cutoff_ry=150, rel_cutoff_ry=30)
+    client = lazy_client(None, None, for_engine(check_job_spec("slurm", 2, "4GB", "00:20:00", "halex", 1, str(tmp_path / "jobs")), eng))
+    try:
+        done, failed = run_relaxations(mols, eng, str(tmp_path / "dft.db"), fmax=0.5, steps=1, optimizer="BFGS",
+                                       client=client)
+        on_slurm = client.get().run(lambda: __import__("os").environ.get("SLURM_JOB_ID"))
+        threads = client.get().run(lambda: __import__("torch").get_num_threads())
+    finally:
+        client.close()
+    assert not failed and set(done) == {"PbCl2", "PbI2"}
+    assert all(v for v in on_slurm.values()), on_slurm  # the workers are SLURM jobs
+    assert set(threads.values()) == {1}, threads  # 2 cores / 2 MPI ranks
+    outputs = sorted((tmp_path).rglob("cp2k.out"))
+    assert len(outputs) == 2, outputs
+    for out in outputs:
+        header = out.read_text(errors="replace")
+        assert re.search(r"GLOBAL\| Total number of message passing processes +2\n", header), out
+        assert re.search(r"GLOBAL\| Number of threads for this process +1\n", header), out
+    assert -34.0 < done["PbCl2"].energy / HARTREE < -33.0  # PBE/DZVP PbCl2, as in the single-process CP2K test
+
+
+def test_job_threads_plugin_gives_the_worker_the_jobs_cores():
+    """Dask's nanny starts workers with one thread; the plugin gives an in-process engine the job's cores."""
+    from distributed import Client, LocalCluster
+
+    from halex.studies.job_threads import JobThreads
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as c:
+        def probe():
+            import os
+
+            import torch
+            return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
+
+        assert set(c.run(probe).values()) == {("1", 1)}
+        c.register_plugin(JobThreads(2))
+        assert set(c.run(probe).values()) == {("2", 2)}
