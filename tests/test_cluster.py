@@ -92,8 +92,9 @@ def test_study_runs_as_slurm_jobs(tmp_path, slurm):
     ctl_log = Path(slurm["SLURM_CONF"]).with_name("slurmctld.log").read_text()
     jobs = set(re.findall(r"JobId=(\d+)", ctl_log))
     assert len(jobs) >= 2, ctl_log[-2000:]  # the relaxations ran in SLURM jobs
+    assert "#SBATCH -J halex" in r.stderr
     queue = subprocess.run(["squeue", "-h", "-o", "%i %j"], env=slurm, capture_output=True, text=True).stdout
-    assert "halex" not in queue, queue  # the study cancels its jobs when it ends
+    assert queue.strip() == "", queue  # the study cancels its jobs when it ends
     again = run_cli(*args, env=slurm, timeout=900)
     assert again.returncode == 0 and "(from the store)" in again.stderr
 
@@ -152,3 +153,19 @@ def test_job_threads_plugin_gives_the_worker_the_jobs_cores():
         assert set(c.run(probe).values()) == {("1", 1)}
         c.register_plugin(JobThreads(2))
         assert set(c.run(probe).values()) == {("2", 2)}
+
+
+def test_cores_inside_a_batch_allocation(monkeypatch):
+    """Inside a multi-node allocation an MPI run may use every allocated task, not only this node's cores."""
+    import os
+
+    from halex.cli._common import allocated_cores
+
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    monkeypatch.delenv("PBS_NP", raising=False)
+    assert allocated_cores() == os.cpu_count()
+    monkeypatch.setenv("SLURM_NTASKS", "256")
+    assert allocated_cores() == 256
+    monkeypatch.setenv("SLURM_NTASKS", "junk")
+    monkeypatch.setenv("PBS_NP", "64")
+    assert allocated_cores() == max(64, os.cpu_count())

@@ -60,6 +60,21 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def allocated_cores() -> int:
+    """Cores this command may use: inside a batch allocation its task count (``SLURM_NTASKS``,
+    ``PBS_NP``; an MPI run may span nodes), else this machine's."""
+    import os
+
+    for var in ("SLURM_NTASKS", "PBS_NP"):
+        try:
+            n = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if n > 0:
+            return max(n, os.cpu_count() or 1)
+    return os.cpu_count() or 1
+
+
 def make_engine(args: argparse.Namespace, cores: int | None = None):
     """The engine of ``--engine/--set/--mpi-ranks/--threads``, launch profile included.
 
@@ -67,17 +82,16 @@ def make_engine(args: argparse.Namespace, cores: int | None = None):
     machine's). More MPI ranks × threads than that is refused; on a batch job CP2K runs
     one rank per core unless told otherwise.
     """
-    import os
 
     from halex.engines import get_engine
 
     settings = parse_settings(args.settings)
     if args.mpi_ranks is not None and args.mpi_ranks < 1 or args.threads is not None and args.threads < 1:
         raise InputError("--mpi-ranks and --threads must be >= 1")
-    have = cores or os.cpu_count() or 1
+    have = cores or allocated_cores()
     if (args.mpi_ranks or 1) * (args.threads or 1) > have:
         raise InputError(f"--mpi-ranks {args.mpi_ranks or 1} × --threads {args.threads or 1} is more than the "
-                         f"{have} core(s) {'of each job (--cores)' if cores else 'of this machine'}: use fewer")
+                         f"{have} core(s) {'of each job (--cores)' if cores else 'here'}: use fewer")
     if args.engine == "cp2k":
         from halex.engines.cp2k import Cp2kProfile
 

@@ -115,7 +115,7 @@ def cluster_kwargs(spec: JobSpec) -> dict:
     """The dask-jobqueue keyword arguments for ``spec``: one single-threaded worker per job
     that books ``spec.cores`` CPUs (see the module notes)."""
     kw = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime, queue=spec.queue,
-              python=sys.executable, name="halex", log_directory=spec.log_directory,
+              python=sys.executable, job_name="halex", log_directory=spec.log_directory,
               scheduler_options={"dashboard_address": None})
     per_rank = max(1, spec.cores // spec.mpi_ranks)
     if spec.system == "slurm" and spec.mpi_ranks == 1:
