@@ -63,7 +63,24 @@ def test_input_has_reference_level_of_theory(tmp_path):
 def test_atoms_too_close_to_box_rejected(tmp_path):
     m = _pbcl2(vacuum=1.0)
     with pytest.raises(StructureError, match="box boundary"):
-        build_input(m, Cp2kEngine.defaults, data_dir=tmp_path, restart=False)
+        build_input(m, {**Cp2kEngine.defaults, "box": "cell"}, data_dir=tmp_path, restart=False)
+    with pytest.raises(InputError, match="box must be 'extent'"):
+        Cp2kEngine(box="sphere")
+
+
+def test_box_from_the_extent_ignores_the_models_vacuum():
+    """The default box is the atoms' extent + 2 × vacuum, whatever vacuum the model's cell carries;
+    the previous rule ('cell') takes the longest cell edge."""
+    from halex.engines.cp2k.template import box_for
+
+    for cell_vacuum in (1.0, 8.0, 15.0):
+        m = _pbcl2(vacuum=cell_vacuum)
+        extent = np.ptp(m.positions, axis=0).max()
+        edge, pos = box_for(m, 5.0, "extent")
+        assert edge[0] == np.ceil(extent + 10.0) and len(set(edge)) == 1
+        np.testing.assert_allclose(pos.min(axis=0) + pos.max(axis=0), edge)  # centred
+        if cell_vacuum > 2:
+            assert box_for(m, 5.0, "cell")[0][0] == pytest.approx(m.cell.lengths().max())
 
 
 def test_missing_executable(monkeypatch, tmp_path):

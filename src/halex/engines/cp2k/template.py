@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.genericfileio import CalculatorTemplate
 
-from halex.errors import EngineRunError, StructureError
+from halex.errors import EngineRunError, InputError, StructureError
 from halex.units import HA_PER_BOHR_EV_PER_A, HARTREE_EV
 
 __all__ = ["Cp2kTemplate", "parse_cp2k_output", "build_input", "box_for"]
@@ -35,19 +35,23 @@ PROJECT = "halex"
 _ENERGY_RE = re.compile(r"ENERGY\|\s+Total FORCE_EVAL \( QS \) energy \[(?:a\.u\.|hartree)\]:\s+(-?\d+\.\d+(?:[EeDd][-+]?\d+)?)")
 
 
-def box_for(atoms: Atoms, vacuum: float) -> tuple[np.ndarray, np.ndarray]:
+def box_for(atoms: Atoms, vacuum: float, box: str = "cell") -> tuple[np.ndarray, np.ndarray]:
     """Cubic non-periodic box (Å) and the positions inside it.
 
-    CP2K's wavelet Poisson solver needs a cubic box. A model that carries an
-    orthorhombic cell (halex builders centre models in one with vacuum) is computed in
-    a cube whose edge is the longest cell edge, the cell centred in it: the box does
-    not change while the atoms relax, so neither does the real-space grid. A model
-    without a cell gets a cube of edge (largest extent + 2 × ``vacuum``) rounded up
-    to a whole Å. Atoms closer than 2 Å to a face of the box are rejected.
+    CP2K's wavelet Poisson solver needs a cubic box ("Poisson solver for non cubic cells
+    not yet implemented", CP2K 2023.1). ``box="cell"`` (default): a model with an
+    orthorhombic cell is computed in a cube whose edge is the longest cell edge, the cell
+    centred in it, so the box never changes while the atoms relax, and models built alike
+    share one grid (its errors cancel in exchange energies). ``box="extent"``, and any
+    model without a cell: a cube of edge (largest extent + 2 × ``vacuum``) rounded up to a
+    whole Å, the atoms centred in it; the cost of a step grows with the box
+    (``benchmarks/bench_cp2k.py``). Atoms closer than 2 Å to a face of the box are rejected.
     """
+    if box not in ("extent", "cell"):
+        raise InputError(f"CP2K box must be 'extent' or 'cell', got {box!r}")
     pos = atoms.get_positions()
     cell = atoms.cell.array
-    if atoms.cell.rank == 3:
+    if box == "cell" and atoms.cell.rank == 3:
         if np.abs(cell - np.diag(np.diag(cell))).max() > 1e-8:
             raise StructureError(
                 "CP2K non-periodic runs need an orthorhombic cell (or none): "
@@ -74,7 +78,7 @@ def _cell_and_poisson(atoms: Atoms, s: Mapping[str, Any]) -> tuple[str, str, np.
     if bool(np.all(atoms.pbc)):
         cell_block = "\n".join(f"      {v} {x:.10f} {y:.10f} {z:.10f}" for v, (x, y, z) in zip("ABC", atoms.cell.array))
         return cell_block + "\n      PERIODIC XYZ", "      PERIODIC XYZ\n      POISSON_SOLVER PERIODIC", atoms.get_positions()
-    box, positions = box_for(atoms, float(s["vacuum"]))
+    box, positions = box_for(atoms, float(s["vacuum"]), str(s.get("box", "cell")))
     return (f"      ABC {box[0]:.6f} {box[1]:.6f} {box[2]:.6f}\n      PERIODIC NONE",
             f"      PERIODIC NONE\n      POISSON_SOLVER {s['poisson_solver']}", positions)
 
