@@ -169,3 +169,15 @@ def test_cores_inside_a_batch_allocation(monkeypatch):
     monkeypatch.setenv("SLURM_NTASKS", "junk")
     monkeypatch.setenv("PBS_NP", "64")
     assert allocated_cores() == max(64, os.cpu_count())
+
+
+def test_threads_option_reaches_local_workers():
+    """--threads sets the workers' thread count, not only the client's (Dask's nanny would give 1)."""
+    from halex.studies.runner import lazy_client
+
+    client = lazy_client(None, 1 + 1, threads=2)
+    try:
+        got = client.get().run(lambda: __import__("torch").get_num_threads())
+    finally:
+        client.close()
+    assert set(got.values()) == {2}, got

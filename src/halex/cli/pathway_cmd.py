@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     fmax = args.fmax or DEFAULT_FMAX
     from halex.studies.runner import lazy_client
 
-    client = lazy_client(args.scheduler, args.workers, jobs and for_engine(jobs, engine))
+    client = lazy_client(args.scheduler, args.workers, jobs and for_engine(jobs, engine), args.threads)
     try:
         fits = [fit_particle(a, name, engine, db, temperature=temperature, fmax=fmax, rounds=args.rounds,
                              per_round=args.per_round, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells,

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from halex.store import default_store_url
 
     db = args.db or default_store_url()  # one store for every command: a study reuses what relax or another study computed
-    client = lazy_client(args.scheduler, args.workers, jobs and for_engine(jobs, engine))  # started with the first relaxation
+    client = lazy_client(args.scheduler, args.workers, jobs and for_engine(jobs, engine), args.threads)  # started with the first relaxation
     settings = StudySettings(engine=engine, store_url=db, fmax=args.fmax, steps=args.max_steps, reference=args.reference,
                              client=client, replicas=args.replicas, optimizer=args.optimizer or st.STUDY_OPTIMIZER,
                              warm=not args.cold, rescore=tuple(args.rescore),

@@ -176,8 +176,9 @@ class LazyClient:
     local cluster it started, if any.
     """
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None, jobs=None) -> None:
-        self.scheduler, self.workers, self.jobs = scheduler, workers, jobs
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, jobs=None,
+                 threads: int | None = None) -> None:
+        self.scheduler, self.workers, self.jobs, self.threads = scheduler, workers, jobs, threads
         self._client = None
 
     def get(self):
@@ -190,9 +191,13 @@ class LazyClient:
                 from halex.studies.job_threads import JobThreads
 
                 self._client = Client(start_cluster(self.jobs))
-                self._client.register_plugin(JobThreads(max(1, self.jobs.cores // self.jobs.mpi_ranks)))
+                self._client.register_plugin(JobThreads(self.threads or max(1, self.jobs.cores // self.jobs.mpi_ranks)))
             else:
                 self._client = connect(self.scheduler, self.workers)
+                if self.threads:  # --threads reaches the workers, not only this process
+                    from halex.studies.job_threads import JobThreads
+
+                    self._client.register_plugin(JobThreads(self.threads))
         return self._client
 
     def close(self) -> None:
@@ -204,19 +209,21 @@ class LazyClient:
             self._client = None
 
 
-def lazy_client(scheduler: str | None, workers: int | None, jobs=None) -> LazyClient | None:
+def lazy_client(scheduler: str | None, workers: int | None, jobs=None, threads: int | None = None) -> LazyClient | None:
     """The client a command runs its relaxations with: None for one local worker (inline);
     else a :class:`LazyClient` (``workers`` None: one per core). A given scheduler is
     reached now, so an unreachable one fails before anything is computed or written.
     ``jobs`` (a :class:`~halex.studies.cluster.JobSpec`): batch jobs on a queue system,
-    submitted with the first relaxation and cancelled by :meth:`LazyClient.close`."""
+    submitted with the first relaxation and cancelled by :meth:`LazyClient.close`.
+    ``threads``: each worker's thread count (``OMP_NUM_THREADS``, PyTorch), default 1 on a
+    local cluster and the job's cores per MPI rank on batch jobs."""
     if jobs is not None:
         if scheduler:
             raise InputError("give either --cluster (halex submits the jobs) or --scheduler (a running cluster), not both")
-        return LazyClient(jobs=jobs)
+        return LazyClient(jobs=jobs, threads=threads)
     if not scheduler and workers == 1:
         return None
-    client = LazyClient(scheduler, workers)
+    client = LazyClient(scheduler, workers, threads=threads)
     if scheduler:
         client.get()
     return client
