@@ -150,9 +150,9 @@ def test_job_threads_plugin_gives_the_worker_the_jobs_cores():
             import torch
             return os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
 
-        assert set(c.run(probe).values()) == {("1", 1)}
-        c.register_plugin(JobThreads(2))
-        assert set(c.run(probe).values()) == {("2", 2)}
+        assert {t for _, t in c.run(probe).values()} == {1}  # the nanny's one thread
+        c.register_plugin(JobThreads(3))
+        assert set(c.run(probe).values()) == {("3", 3)}
 
 
 def test_cores_inside_a_batch_allocation(monkeypatch):
