@@ -45,11 +45,18 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
 needs_cp2k = pytest.mark.skipif(shutil.which("cp2k.psmp") is None, reason="cp2k.psmp not installed (scripts/setup.sh installs it)")
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A throw-away PostgreSQL server on a free local port (skipped if none is installed)."""
     import glob
-    import socket
 
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
@@ -75,9 +82,7 @@ def postgres_url():
             pytest.skip("running as root and no 'postgres' user to start a server")
         os.chown(base, uid, -1)
         prefix = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     data = base / "data"
     subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "halex"], check=True, capture_output=True)
     subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
@@ -128,14 +133,6 @@ def lj_engine():
     register_engine("test-lj", "conftest:LJEngine")
     yield get_engine("test-lj")
     _REGISTRY.pop("test-lj", None)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 _SLURM_CONF = """ClusterName=halextest

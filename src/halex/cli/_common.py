@@ -36,11 +36,11 @@ def job_spec(args: argparse.Namespace):
         if given:
             raise InputError(f"--{', --'.join(given)} only apply to batch jobs: add --cluster slurm|pbs")
         return None
-    if getattr(args, "scheduler", None):
-        raise InputError("give either --cluster (halex submits the jobs) or --scheduler (a running cluster), not both")
     from pathlib import Path
 
-    from halex.studies.cluster import check_job_spec
+    from halex.studies.cluster import check_job_spec, check_one_cluster
+
+    check_one_cluster(getattr(args, "scheduler", None), args.cluster)
 
     logs = Path(args.output) / "jobs" if getattr(args, "output", None) else None  # each job's stdout/stderr
     return check_job_spec(args.cluster, args.cores, args.memory, args.walltime, args.queue, args.workers,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from halex.errors import InputError
 
-__all__ = ["QUEUE_SYSTEMS", "JobSpec", "check_job_spec", "cluster_kwargs", "for_engine", "start_cluster"]
+__all__ = ["QUEUE_SYSTEMS", "JobSpec", "check_job_spec", "check_one_cluster", "cluster_kwargs", "for_engine", "start_cluster"]
 
 log = logging.getLogger("halex.study")
 
@@ -100,6 +100,12 @@ def check_job_spec(system: str, cores: int | None, memory: str | None, walltime:
         raise InputError(f"--walltime {walltime!r} must look like HH:MM:SS (or D-HH:MM:SS)")
     _cluster_class(system)  # dask-jobqueue installed: refused now, before any model is built
     return JobSpec(system, cores, memory, walltime, queue, jobs, log_directory)
+
+
+def check_one_cluster(scheduler: str | None, jobs) -> None:
+    """Refuse batch jobs (``jobs``) together with a running cluster's ``scheduler``."""
+    if scheduler and jobs is not None:
+        raise InputError("give either --cluster (halex submits the jobs) or --scheduler (a running cluster), not both")
 
 
 def _cluster_class(system: str):

@@ -184,20 +184,20 @@ class LazyClient:
     def get(self):
         """The :class:`distributed.Client` (connecting, or starting the cluster or its batch jobs, now if needed)."""
         if self._client is None:
+            threads = self.threads
             if self.jobs is not None:
                 from distributed import Client
 
                 from halex.studies.cluster import start_cluster
-                from halex.studies.job_threads import JobThreads
 
                 self._client = Client(start_cluster(self.jobs))
-                self._client.register_plugin(JobThreads(self.threads or max(1, self.jobs.cores // self.jobs.mpi_ranks)))
+                threads = threads or max(1, self.jobs.cores // self.jobs.mpi_ranks)
             else:
                 self._client = connect(self.scheduler, self.workers)
-                if self.threads:  # --threads reaches the workers, not only this process
-                    from halex.studies.job_threads import JobThreads
+            if threads:  # the workers' threads, not only this process's (Dask's nanny gives each one 1)
+                from halex.studies.job_threads import JobThreads
 
-                    self._client.register_plugin(JobThreads(self.threads))
+                self._client.register_plugin(JobThreads(threads))
         return self._client
 
     def close(self) -> None:
@@ -218,8 +218,9 @@ def lazy_client(scheduler: str | None, workers: int | None, jobs=None, threads: 
     ``threads``: each worker's thread count (``OMP_NUM_THREADS``, PyTorch), default 1 on a
     local cluster and the job's cores per MPI rank on batch jobs."""
     if jobs is not None:
-        if scheduler:
-            raise InputError("give either --cluster (halex submits the jobs) or --scheduler (a running cluster), not both")
+        from halex.studies.cluster import check_one_cluster
+
+        check_one_cluster(scheduler, jobs)
         return LazyClient(jobs=jobs, threads=threads)
     if not scheduler and workers == 1:
         return None

@@ -20,7 +20,7 @@ from ase.calculators.genericfileio import GenericFileIOCalculator
 
 from halex.engines.base import Cost, Engine, is_heavy
 from halex.engines.cp2k.profile import Cp2kProfile, find_data_dir
-from halex.engines.cp2k.template import Cp2kTemplate, build_input, parse_cp2k_output
+from halex.engines.cp2k.template import BOXES, Cp2kTemplate, build_input, parse_cp2k_output
 from halex.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -93,7 +93,7 @@ class Cp2kEngine(Engine):
             raise InputError("cutoff_ry and rel_cutoff_ry must be positive (Ry)")
         if not float(s["vacuum"]) >= 3.0:
             raise InputError(f"vacuum must be at least 3 Å around a non-periodic model, got {s['vacuum']!r}")
-        if s["box"] not in ("extent", "cell"):
+        if s["box"] not in BOXES:  # refused now, not at the first run (box_for checks it again for direct callers)
             raise InputError(f"box must be 'extent' (the atoms' extent + 2 × vacuum) or 'cell' (the model's cell), got {s['box']!r}")
         self._profile = profile
 

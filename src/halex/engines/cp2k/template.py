@@ -26,7 +26,10 @@ from ase.calculators.genericfileio import CalculatorTemplate
 from halex.errors import EngineRunError, InputError, StructureError
 from halex.units import HA_PER_BOHR_EV_PER_A, HARTREE_EV
 
-__all__ = ["Cp2kTemplate", "parse_cp2k_output", "build_input", "box_for"]
+__all__ = ["Cp2kTemplate", "parse_cp2k_output", "build_input", "box_for", "BOXES"]
+
+#: Non-periodic box rules of :func:`box_for`.
+BOXES = ("cell", "extent")
 
 INPUT = "cp2k.inp"
 OUTPUT = "cp2k.out"
@@ -47,8 +50,8 @@ def box_for(atoms: Atoms, vacuum: float, box: str = "cell") -> tuple[np.ndarray,
     whole Å, the atoms centred in it; the cost of a step grows with the box
     (``benchmarks/bench_cp2k.py``). Atoms closer than 2 Å to a face of the box are rejected.
     """
-    if box not in ("extent", "cell"):
-        raise InputError(f"CP2K box must be 'extent' or 'cell', got {box!r}")
+    if box not in BOXES:
+        raise InputError(f"CP2K box must be 'extent' (the atoms' extent + 2 × vacuum) or 'cell' (the model's cell), got {box!r}")
     pos = atoms.get_positions()
     cell = atoms.cell.array
     if box == "cell" and atoms.cell.rank == 3:
