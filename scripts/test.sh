@@ -20,8 +20,18 @@ if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq slurm-wlm munge >/dev/null
   fi
 fi
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# one pytest worker per core (pytest-xdist), whole test files per worker (--dist loadfile: the
+# throw-away SLURM and PostgreSQL servers of test_cluster.py and test_store.py start once),
+# one thread each; HALEX_TEST_WORKERS=1 runs in one process with OMP_NUM_THREADS=2
+workers=${HALEX_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+if [ "$workers" -gt 1 ]; then
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  xdist=(-n "$workers" --dist loadfile)
+else
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+  xdist=()
+fi
 # lint first (pyflakes, pycodestyle, isort, pyupgrade; rules in pyproject.toml): seconds, and a failure stops here
 echo "[test] ruff check"
 .venv/bin/ruff check src tests benchmarks scripts examples
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest "${xdist[@]}" "$@"

@@ -20,7 +20,8 @@ DFT = ["--set", "cutoff_ry=120", "--set", "rel_cutoff_ry=30", "--set", "vacuum=3
 SMALLER = [
     ("--size 5 5 5", "--size 2 2 2"),
     ("--perovskite 4 4 6 --chalcohalide 2", "--perovskite 2 2 3 --chalcohalide 1"),
-    ("--size 2 2 3 1 --engine mlip", "--size 2 2 3 1 --engine mlip --fmax 0.1 --percents 0 100 --random-seeds 2"),
+    ("--size 2 2 3 1 --engine mlip",
+     "--size 2 2 3 1 --engine mlip --fmax 0.1 --percents 0 100 --random-seeds 2 --replicas 1 --seeds 1"),
 ]
 
 

@@ -1,15 +1,33 @@
-"""halex engines: registered engines and whether they run here."""
+"""halex engines [--check] | engines parity: registered engines; DFT parity of an engine."""
 
 from __future__ import annotations
 
 import argparse
 
+from halex.cli._common import add_engine_options, add_json_option, add_yes_option, output_path
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true", help="also load each engine (slower)")
+    sub = p.add_subparsers(dest="engines_command", metavar="{parity}")
+    pp = sub.add_parser("parity", help="exchange energies of an engine against the reference DFT dataset",
+                        description="ΔE_exchange of an engine against the CP2K PBE parity dataset "
+                                    "(15 Cl→I reactions, ≤ 40 atoms; docs/engines.md)")
+    pp.add_argument("--dataset", default=None, help="parity dataset JSON (default: the one shipped with halex)")
+    pp.add_argument("--compute", action="store_true",
+                    help="make the dataset (geometries relaxed by --engine) or complete it: DFT single points with "
+                         "--dft, each written into --dataset as it finishes (resumable)")
+    pp.add_argument("--dft", default="cp2k", help="--compute: the reference engine (default cp2k)")
+    pp.add_argument("--dft-set", dest="dft_settings", action="append", default=[], metavar="KEY=VALUE",
+                    help="--compute: a setting of the reference engine, repeatable (default: its defaults, 400 Ry)")
+    pp.add_argument("-o", "--output", type=output_path("folder"), default=None,
+                    help="write parity.csv, summary.json and parity.png here")
+    add_json_option(pp)
+    add_yes_option(pp)
+    add_engine_options(pp)
 
 
-def run(args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> int:
     from halex.engines import get_engine, list_engines
     from halex.errors import HalexError
 
@@ -23,3 +41,119 @@ def run(args: argparse.Namespace) -> int:
                 status = f"unavailable: {exc}"
         print(f"{name:<8} {target:<40} {status}")
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.engines_command == "parity":
+        return _parity(args)
+    return _list(args)
+
+
+def _dft_engine(args: argparse.Namespace):
+    from halex.cli._common import parse_settings
+    from halex.engines import get_engine
+
+    settings = parse_settings(args.dft_settings)
+    if args.dft == "cp2k" and (args.mpi_ranks or args.threads):
+        from halex.engines.cp2k import Cp2kProfile
+
+        return get_engine("cp2k", profile=Cp2kProfile(mpi_ranks=args.mpi_ranks, threads=args.threads), **settings)
+    return get_engine(args.dft, **settings)
+
+
+def _compute(args: argparse.Namespace, engine, store, path):
+    """Make (geometries by ``engine``) or complete (DFT labels) the dataset at ``path``."""
+    import logging
+
+    from halex.engines import parity
+    from halex.io import format_duration
+
+    dft = _dft_engine(args)
+    dft.require("energy")
+    if path.exists():
+        data = parity.read_dataset(path)
+        labelled = any("energy_eV" in s for s in data["structures"].values())
+        if labelled and data["dft"] != dft.describe():
+            from halex.errors import InputError
+
+            raise InputError(f"{str(path)!r} was labelled with {data['dft'].get('name')} {data['dft'].get('settings')}; "
+                             "give the same --dft/--dft-set, or a new --dataset")
+        data["dft"] = dft.describe()
+    else:
+        data = parity.new_dataset(parity.relax_geometries(engine, store=store), dft, engine)
+        parity.write_dataset(path, data)
+    todo = [n for n, s in data["structures"].items() if "energy_eV" not in s]
+    parity.check_dataset_engine(data, dft)
+    total = sum((dft.cost(parity._atoms(data["structures"][n])) or _no_cost()).seconds for n in todo)
+    logging.getLogger("halex.plan").info("plan: %d DFT single points with %s, ≈ %s by its cost model", len(todo),
+                                         dft.name, format_duration(total))
+    if total > 600 and not args.yes:
+        from halex.errors import InputError
+
+        raise InputError(f"labelling {len(todo)} structures with {dft.name} takes ≈ {format_duration(total)}: "
+                         "add --yes to run it here (it resumes where it stops)")
+    return parity.label_dataset(data, dft, path, store=store)
+
+
+def _no_cost():
+    from halex.engines.base import Cost
+
+    return Cost(0.0, 0.0, "no cost model")
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from halex.cli._common import make_engine, open_store, report
+    from halex.engines import parity
+
+    engine = make_engine(args)
+    engine.require("energy")
+    store = open_store(args.db)
+    path = Path(args.dataset) if args.dataset else parity.DEFAULT_DATASET
+    data = _compute(args, engine, store, path) if args.compute else parity.read_dataset(path)
+    rows = parity.parity_table(data, engine, store=store)
+    summary = parity.parity_summary(rows)
+    summary.update(engine=engine.describe(), dft=data["dft"], geometry_engine=data.get("geometry_engine"),
+                   dataset=str(path), units="kcal/mol per exchanged halide; error = engine − DFT")
+    if args.output:
+        _write(args.output, rows, summary, engine.name, data["dft"]["name"])
+    report(args, {"summary": summary, "reactions": rows}, _lines(rows, summary, engine.name, data["dft"]["name"]))
+    return 0
+
+
+def _fmt(v) -> str:
+    return "   —  " if v is None else f"{v:+7.2f}"
+
+
+def _lines(rows, summary, engine: str, dft: str) -> list[str]:
+    out = [f"{'reaction':<42} {'x':>2} {dft + ' ΔE':>10} {engine + ' ΔE':>10} {'error':>7}   (kcal/mol per halide)"]
+    out += [f"{r['reaction']:<42} {r['x']:>2} {_fmt(r['dE_dft_kcal_mol']):>10} {_fmt(r['dE_engine_kcal_mol']):>10} "
+            f"{_fmt(r['error_kcal_mol']):>7}" for r in rows]
+    if summary["n"]:
+        out.append(f"{engine} vs {dft} on {summary['n']} reactions: MAE {summary['mae_kcal_mol']:.2f}, RMSE "
+                   f"{summary['rmse_kcal_mol']:.2f}, max |error| {summary['max_abs_error_kcal_mol']:.2f}, mean error "
+                   f"{summary['mean_error_kcal_mol']:+.2f} kcal/mol per exchanged halide")
+        out += [f"  {f}: MAE {s['mae_kcal_mol']:.2f}, max {s['max_abs_error_kcal_mol']:.2f} (n = {s['n']})"
+                for f, s in summary["by_family"].items()]
+    if summary["unlabelled"]:
+        out.append(f"{summary['unlabelled']} reaction(s) not yet labelled by DFT: complete the dataset with "
+                   "'halex engines parity --compute'")
+    return out
+
+
+def _write(out: str, rows, summary, engine: str, dft: str) -> None:
+    import csv
+    import json
+
+    from halex.engines.parity import parity_figure
+    from halex.io import atomic_folder, json_safe
+
+    with atomic_folder(out) as tmp:
+        with open(tmp / "parity.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
+        if summary["n"]:
+            parity_figure(rows, tmp / "parity.png", engine=engine, dft=dft)
