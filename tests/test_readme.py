@@ -54,6 +54,7 @@ def test_every_readme_command_runs_in_order(tmp_path):
         r = run_cli(*args, cwd=tmp_path, timeout=1800)
         assert r.returncode in allowed, f"{cmd}\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
         assert "Traceback" not in r.stderr, cmd
-    for made in ("nc.extxyz", "hs_3I.png", "relaxed.extxyz", "study/report.html", "stem_out/summary.json",
-                 "xrd_out/summary.json", "optics_out/summary.json", "ta_out/summary.json", "hs_xrd.csv", "sim.tif"):
+    for made in ("nc.extxyz", "hs_3I.png", "relaxed.extxyz", "parity/summary.json", "parity/parity.png",
+                 "study/report.html", "stem_out/summary.json", "xrd_out/summary.json", "optics_out/summary.json",
+                 "ta_out/summary.json", "hs_xrd.csv", "sim.tif"):
         assert (tmp_path / made).stat().st_size > 0, made
