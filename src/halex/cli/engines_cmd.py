@@ -134,7 +134,11 @@ def _lines(rows, summary, engine: str, dft: str) -> list[str]:
         out.append(f"{engine} vs {dft} on {summary['n']} reactions: MAE {summary['mae_kcal_mol']:.2f}, RMSE "
                    f"{summary['rmse_kcal_mol']:.2f}, max |error| {summary['max_abs_error_kcal_mol']:.2f}, mean error "
                    f"{summary['mean_error_kcal_mol']:+.2f} kcal/mol per exchanged halide")
-        out += [f"  {f}: MAE {s['mae_kcal_mol']:.2f}, max {s['max_abs_error_kcal_mol']:.2f} (n = {s['n']})"
+        if summary["within_family_mae_kcal_mol"] is not None:
+            out.append(f"  within a family (each family's mean error removed: what comparing its reactions sees): MAE "
+                       f"{summary['within_family_mae_kcal_mol']:.2f}")
+        out += [f"  {f}: MAE {s['mae_kcal_mol']:.2f}, max {s['max_abs_error_kcal_mol']:.2f}, mean {s['mean_error_kcal_mol']:+.2f} "
+                f"(n = {s['n']})"
                 for f, s in summary["by_family"].items()]
     if summary["unlabelled"]:
         out.append(f"{summary['unlabelled']} reaction(s) not yet labelled by DFT: complete the dataset with "
