@@ -149,3 +149,33 @@ def test_shipped_dataset_is_complete_and_its_geometries_are_minima_of_their_engi
     assert labelled, "no DFT labels in the shipped dataset"
     for s in labelled:
         assert np.shape(s["forces_eV_A"]) == (len(s["symbols"]), 3) and s["dft_fmax_eV_A"] >= 0
+
+
+def test_labelling_writes_each_result_as_it_goes_and_a_rerun_computes_nothing(tmp_path, lj_engine, monkeypatch):
+    """label_dataset stores every label in the file at once (an interrupted run keeps them) and skips them on a rerun."""
+    import halex.relax
+
+    data = _unrelaxed_dataset(lj_engine)
+    keep = {n: data["structures"][n] for n in ("PbCl2", "PbI2", "PbClI", "Cs4PbCl6", "Cs4PbCl5I")}
+    data["structures"] = keep
+    data["reactions"] = [r for r in data["reactions"] if r["product"] in keep]
+    path = tmp_path / "d.json"
+    real, calls = halex.relax.single_point, []
+
+    def stop_after_three(atoms, engine, **kw):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(len(atoms))
+        return real(atoms, engine, **kw)
+
+    monkeypatch.setattr(halex.relax, "single_point", stop_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        parity.label_dataset(data, lj_engine, path)
+    on_disk = parity.read_dataset(path)
+    assert sum("energy_eV" in s for s in on_disk["structures"].values()) == 3 and calls == [3, 3, 3]  # smallest first
+    calls.clear()
+    monkeypatch.setattr(halex.relax, "single_point", real)
+    done = parity.label_dataset(on_disk, lj_engine, path)
+    assert all("energy_eV" in s for s in done["structures"].values())
+    rows = parity.parity_table(parity.read_dataset(path), lj_engine)
+    assert all(r["error_kcal_mol"] == pytest.approx(0.0, abs=1e-9) for r in rows)
