@@ -50,15 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dft_engine(args: argparse.Namespace):
-    from halex.cli._common import parse_settings
-    from halex.engines import get_engine
+    """The reference engine of ``--dft/--dft-set`` with the launch options (``--mpi-ranks``,
+    ``--threads``), built and checked as every command builds its engine."""
+    from halex.cli._common import make_engine
 
-    settings = parse_settings(args.dft_settings)
-    if args.dft == "cp2k" and (args.mpi_ranks or args.threads):
-        from halex.engines.cp2k import Cp2kProfile
-
-        return get_engine("cp2k", profile=Cp2kProfile(mpi_ranks=args.mpi_ranks, threads=args.threads), **settings)
-    return get_engine(args.dft, **settings)
+    return make_engine(argparse.Namespace(engine=args.dft, settings=args.dft_settings, mpi_ranks=args.mpi_ranks,
+                                          threads=args.threads))
 
 
 def _compute(args: argparse.Namespace, engine, store, path):
@@ -84,7 +81,8 @@ def _compute(args: argparse.Namespace, engine, store, path):
         parity.write_dataset(path, data)
     todo = [n for n, s in data["structures"].items() if "energy_eV" not in s]
     parity.check_dataset_engine(data, dft)
-    total = sum((dft.cost(parity._atoms(data["structures"][n])) or _no_cost()).seconds for n in todo)
+    costs = [dft.cost(parity._atoms(data["structures"][n])) for n in todo]
+    total = sum(c.seconds for c in costs if c is not None)
     logging.getLogger("halex.plan").info("plan: %d DFT single points with %s, ≈ %s by its cost model", len(todo),
                                          dft.name, format_duration(total))
     if total > 600 and not args.yes:
@@ -93,12 +91,6 @@ def _compute(args: argparse.Namespace, engine, store, path):
         raise InputError(f"labelling {len(todo)} structures with {dft.name} takes ≈ {format_duration(total)}: "
                          "add --yes to run it here (it resumes where it stops)")
     return parity.label_dataset(data, dft, path, store=store)
-
-
-def _no_cost():
-    from halex.engines.base import Cost
-
-    return Cost(0.0, 0.0, "no cost model")
 
 
 def _parity(args: argparse.Namespace) -> int:

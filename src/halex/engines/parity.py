@@ -169,20 +169,14 @@ def product_of(name: str, relaxed_reactant: Atoms) -> Atoms:
 
 
 def parity_reactions() -> list[Reaction]:
-    """The 15 reactions of the parity set (see module docstring)."""
+    """The 15 reactions of the parity set (see module docstring); ``x`` counted on the built products."""
+    starts = parity_starts()
     out = []
     for product, (reactant, _) in _product_sites().items():
-        x = _swap_count(product)
+        x = int(np.sum(product_of(product, starts[reactant]).symbols == "I"))
         out.append(Reaction(name=f"{reactant} -> {product}", family=_FAMILY[reactant], reactant=reactant,
                             product=product, x=x))
     return out
-
-
-def _swap_count(product: str) -> int:
-    reactant, rule = _product_sites()[product]
-    if rule == "all":
-        return int(np.sum(parity_starts()[reactant].symbols == "Cl"))
-    return 2 if rule in ("closest", "farthest") else len(rule)
 
 
 def relax_geometries(engine: str | Engine, *, store: ResultStore | None = None, fmax: float | None = None
@@ -324,18 +318,12 @@ def check_dataset_engine(dataset: Mapping[str, Any], engine: Engine) -> None:
             raise FileFormatError(f"parity dataset without its reference {name!r}")
 
 
-def _energies(dataset: Mapping[str, Any], engine: Engine | None, store: ResultStore | None) -> dict[str, float]:
-    """The DFT energies stored in ``dataset`` (engine None), or ``engine``'s single points on its geometries."""
+def _engine_energies(dataset: Mapping[str, Any], engine: Engine, store: ResultStore | None) -> dict[str, float]:
+    """``engine``'s single-point energies (eV) on the dataset's geometries, by structure name."""
     from halex.relax import single_point
 
-    out = {}
-    for name, rec in dataset["structures"].items():
-        if engine is None:
-            if "energy_eV" in rec:
-                out[name] = float(rec["energy_eV"])
-        else:
-            out[name] = single_point(_atoms(rec), engine, store=store, label=f"parity {name}").energy
-    return out
+    return {name: single_point(_atoms(rec), engine, store=store, label=f"parity {name}").energy
+            for name, rec in dataset["structures"].items()}
 
 
 def parity_table(dataset: Mapping[str, Any], engine: Engine, *, store: ResultStore | None = None) -> list[dict[str, Any]]:
@@ -346,14 +334,15 @@ def parity_table(dataset: Mapping[str, Any], engine: Engine, *, store: ResultSto
     from halex.studies.energies import exchange_energy
 
     check_dataset_engine(dataset, engine)
-    e_dft, e_eng = _energies(dataset, None, None), _energies(dataset, engine, store)
+    e_dft = {n: float(s["energy_eV"]) for n, s in dataset["structures"].items() if "energy_eV" in s}
+    e_eng = _engine_energies(dataset, engine, store)
     rows = []
     for r in dataset["reactions"]:
         def de(e: Mapping[str, float]) -> float | None:
             need = (r["product"], r["reactant"], REFERENCES["Cl"], REFERENCES["I"])
             if not all(n in e for n in need):
                 return None
-            return exchange_energy(*(e[n] for n in need[:2]), r["x"], e[need[2]], e[need[3]])
+            return exchange_energy(e[r["product"]], e[r["reactant"]], r["x"], e[REFERENCES["Cl"]], e[REFERENCES["I"]])
 
         d, m = de(e_dft), de(e_eng)
         rows.append({"reaction": r["name"], "family": r["family"], "x": r["x"],
