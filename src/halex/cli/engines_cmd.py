@@ -1,4 +1,5 @@
-"""halex engines [--check] | engines parity: registered engines; DFT parity of an engine."""
+"""halex engines [--check] | engines parity | engines tune: registered engines; DFT parity of an engine;
+the default engine fine-tuned on the parity dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from halex.cli._common import add_engine_options, add_json_option, add_yes_optio
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true", help="also load each engine (slower)")
-    sub = p.add_subparsers(dest="engines_command", metavar="{parity}")
+    sub = p.add_subparsers(dest="engines_command", metavar="{parity,tune}")
     pp = sub.add_parser("parity", help="exchange energies of an engine against the reference DFT dataset",
                         description="ΔE_exchange of an engine against the CP2K PBE parity dataset "
                                     "(15 Cl→I reactions, ≤ 40 atoms; docs/engines.md)")
@@ -25,6 +26,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json_option(pp)
     add_yes_option(pp)
     add_engine_options(pp)
+    tp = sub.add_parser("tune", help="fine-tune the default engine on the DFT parity dataset, with held-out parity",
+                        description="Fine-tune CHGNet on the exchange energies and forces of the parity dataset "
+                                    "(docs/engines.md, 'A DFT-corrected engine'): a k-fold cross-validation split by "
+                                    "reaction gives the held-out parity before and after, then one fit on every "
+                                    "reaction gives the weights (OUT/mlip_tuned.pt; use them with "
+                                    "--engine mlip-tuned --set model=OUT/mlip_tuned.pt)")
+    tp.add_argument("--dataset", default=None, help="labelled parity dataset JSON (default: the one shipped)")
+    tp.add_argument("--folds", type=int, default=5, help="cross-validation folds, by reaction (0: no held-out "
+                                                         "parity, only the final fit; default 5)")
+    from halex.engines.tuning import DEFAULTS
+
+    tp.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    tp.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
+    tp.add_argument("--force-weight", type=float, default=DEFAULTS["force_weight"],
+                    help="weight of the force MSE ((eV/Å)²) against the ΔE MSE ((kcal/mol)²)")
+    tp.add_argument("--anchor-weight", type=float, default=DEFAULTS["anchor_weight"],
+                    help="weight of the L2 distance from the pretrained parameters")
+    tp.add_argument("-o", "--output", type=output_path("folder"), required=True,
+                    help="write cv.csv, summary.json, cv_parity.png and mlip_tuned.pt here")
+    add_json_option(tp)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -46,6 +67,8 @@ def _list(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.engines_command == "parity":
         return _parity(args)
+    if args.engines_command == "tune":
+        return _tune(args)
     return _list(args)
 
 
@@ -108,10 +131,20 @@ def _parity(args: argparse.Namespace) -> int:
     summary = parity.parity_summary(rows)
     summary.update(engine=engine.describe(), dft=data["dft"], geometry_engine=data.get("geometry_engine"),
                    dataset=str(path), units="kcal/mol per exchanged halide; error = engine − DFT")
+    fitted = engine.fitted_to() if hasattr(engine, "fitted_to") else None
+    if fitted and fitted.get("dataset_sha256") == _digest(data):
+        summary["fitted_to_this_dataset"] = True
+        summary["held_out"] = fitted.get("held_out")
     if args.output:
         _write(args.output, rows, summary, engine.name, data["dft"]["name"])
     report(args, {"summary": summary, "reactions": rows}, _lines(rows, summary, engine.name, data["dft"]["name"]))
     return 0
+
+
+def _digest(data) -> str:
+    from halex.engines.tuning import dataset_digest
+
+    return dataset_digest(data)
 
 
 def _fmt(v) -> str:
@@ -132,6 +165,12 @@ def _lines(rows, summary, engine: str, dft: str) -> list[str]:
         out += [f"  {f}: MAE {s['mae_kcal_mol']:.2f}, max {s['max_abs_error_kcal_mol']:.2f}, mean {s['mean_error_kcal_mol']:+.2f} "
                 f"(n = {s['n']})"
                 for f, s in summary["by_family"].items()]
+    if summary.get("fitted_to_this_dataset"):
+        h = summary.get("held_out") or {}
+        out.append(f"NOTE: {engine} was fitted to these reactions, so the errors above are training errors. Held out "
+                   f"(each reaction scored by a fit that did not see it, {h.get('folds', '?')}-fold by reaction): "
+                   f"MAE {h.get('after', {}).get('mae_kcal_mol', float('nan')):.2f}, max "
+                   f"{h.get('after', {}).get('max_abs_error_kcal_mol', float('nan')):.2f} kcal/mol per halide")
     if summary["unlabelled"]:
         out.append(f"{summary['unlabelled']} reaction(s) not yet labelled by DFT: complete the dataset with "
                    "'halex engines parity --compute'")
@@ -153,3 +192,68 @@ def _write(out: str, rows, summary, engine: str, dft: str) -> None:
         (tmp / "summary.json").write_text(json.dumps(json_safe(summary), indent=1))
         if summary["n"]:
             parity_figure(rows, tmp / "parity.png", engine=engine, dft=dft)
+
+
+def _tune(args: argparse.Namespace) -> int:
+    import csv
+    import json
+    import logging
+    from pathlib import Path
+
+    from halex.cli._common import report
+    from halex.engines import parity, tuning
+    from halex.errors import InputError
+    from halex.io import atomic_folder, json_safe
+
+    log = logging.getLogger("halex.engines")
+    path = Path(args.dataset) if args.dataset else parity.DEFAULT_DATASET
+    data = parity.read_dataset(path)
+    if args.folds == 1 or args.folds < 0:
+        raise InputError(f"--folds must be 0 (no held-out parity) or at least 2, got {args.folds}")
+    if args.epochs < 1:
+        raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    protocol = {"epochs": args.epochs, "learning_rate": args.learning_rate, "force_weight": args.force_weight,
+                "anchor_weight": args.anchor_weight, "seed": tuning.DEFAULTS["seed"], "trainable": list(tuning.TRAINABLE),
+                "base_model": "CHGNet 0.3.0"}
+    fit_kw = {k: protocol[k] for k in ("epochs", "learning_rate", "force_weight", "anchor_weight", "seed")}
+    rows, held = [], None
+    if args.folds:
+        log.info("held-out parity: %d fits of %d epochs, one per fold of reactions", args.folds, args.epochs)
+        rows = tuning.cross_validate(data, args.folds, log_fn=log.info, **fit_kw)
+        held = {"folds": args.folds, **tuning.summarize_cv(rows)}
+    log.info("final fit on all %d reactions", len(data["reactions"]))
+    model, history = tuning.fit_reactions(data, progress=log.info, **fit_kw)
+    meta = {"protocol": protocol, "dataset": str(path) if args.dataset else f"shipped ({path.name})", "dataset_sha256": tuning.dataset_digest(data),
+            "dft": data["dft"], "reactions": [r["name"] for r in data["reactions"]], "held_out": held, "held_out_rows": rows,
+            "final_training_rmse_kcal_mol": history["reaction_rmse_kcal_mol"][-1],
+            "final_force_rmse_eV_A": history["force_rmse_eV_A"][-1]}
+    with atomic_folder(args.output) as tmp:
+        tuning.save_model(model, tmp / "mlip_tuned.pt", meta)
+        (tmp / "summary.json").write_text(json.dumps(json_safe(meta), indent=1))
+        if rows:
+            with open(tmp / "cv.csv", "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+            tuning.cv_figure(rows, tmp / "cv_parity.png")
+    report(args, {"summary": meta, "held_out_reactions": rows}, _tune_lines(rows, held, meta, args.output))
+    return 0
+
+
+def _tune_lines(rows, held, meta, out) -> list[str]:
+    lines = []
+    if rows:
+        lines.append(f"{'reaction (held out)':<42} {'fold':>4} {'DFT ΔE':>8} {'before':>8} {'after':>8}   "
+                     "(error, kcal/mol per halide)")
+        lines += [f"{r['reaction']:<42} {r['fold']:>4} {r['dE_dft_kcal_mol']:+8.2f} {r['error_before_kcal_mol']:+8.2f} "
+                  f"{r['error_after_kcal_mol']:+8.2f}" for r in rows]
+        for when in ("before", "after"):
+            s = held[when]
+            fam = ", ".join(f"{f} {v:.2f}" for f, v in s["family_mae_kcal_mol"].items())
+            lines.append(f"held-out {when:<6}: MAE {s['mae_kcal_mol']:.2f}, max {s['max_abs_error_kcal_mol']:.2f}, mean "
+                         f"{s['mean_error_kcal_mol']:+.2f} kcal/mol per halide ({fam})")
+    lines.append(f"final fit on {len(meta['reactions'])} reactions: training ΔE RMSE "
+                 f"{meta['final_training_rmse_kcal_mol']:.2f} kcal/mol per halide, force RMSE "
+                 f"{meta['final_force_rmse_eV_A']:.3f} eV/Å; weights: {out}/mlip_tuned.pt "
+                 f"(--engine mlip-tuned --set model={out}/mlip_tuned.pt)")
+    return lines

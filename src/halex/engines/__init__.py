@@ -2,10 +2,11 @@
 
 >>> from halex.engines import get_engine, list_engines
 >>> sorted(list_engines())
-['7net-0', '7net-mf-0', 'chgnet', 'cp2k', 'mlip']
+['7net-0', '7net-mf-0', 'chgnet', 'cp2k', 'mlip', 'mlip-tuned']
 
 ``"mlip"`` is the embedded default (a universal ML interatomic potential whose
-weights ship inside its PyPI package); ``"cp2k"`` runs real PBE DFT; ``"7net-0"`` and
+weights ship inside its PyPI package); ``"mlip-tuned"`` is it fine-tuned on the CP2K PBE
+exchange energies of the parity dataset (weights inside halex); ``"cp2k"`` runs real PBE DFT; ``"7net-0"`` and
 ``"7net-mf-0"`` (SevenNet, optional extra ``sevennet``) rescore studies with a second and
 third potential.
 """
@@ -30,6 +31,7 @@ DEFAULT_ORBITAL_ENGINE = "cp2k"
 _REGISTRY: dict[str, str] = {
     "mlip": "halex.engines.mlip:CHGNetEngine",
     "chgnet": "halex.engines.mlip:CHGNetEngine",
+    "mlip-tuned": "halex.engines.mlip:CHGNetTunedEngine",
     "cp2k": "halex.engines.cp2k:Cp2kEngine",
     "7net-0": "halex.engines.sevennet:SevenNetEngine",
     "7net-mf-0": "halex.engines.sevennet:SevenNetMFEngine",

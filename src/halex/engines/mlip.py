@@ -26,7 +26,7 @@ from ase.data import chemical_symbols
 from halex.engines.base import Cost, Engine, is_heavy
 from halex.errors import EngineUnavailableError, InputError
 
-__all__ = ["CHGNetEngine"]
+__all__ = ["CHGNetEngine", "CHGNetTunedEngine"]
 
 
 class CHGNetEngine(Engine):
@@ -145,3 +145,68 @@ class CHGNetEngine(Engine):
         from dftd3.ase import DFTD3
 
         return SumCalculator([calc, DFTD3(method="PBE", damping="d3bj")])
+
+
+class CHGNetTunedEngine(CHGNetEngine):
+    """CHGNet fine-tuned on the CP2K PBE exchange energies of the parity dataset (``mlip-tuned``).
+
+    The weights ship in the package (:data:`halex.engines.tuning.TUNED_MODEL`, made by
+    ``halex engines tune``, see :mod:`halex.engines.tuning`); the file also records the
+    protocol, the digest of the dataset it was fitted to and its held-out parity.
+
+    Settings
+    --------
+    model : str
+        ``"cp2k-pbe-parity-1"``: the shipped weights; or the path of weights written by
+        ``halex engines tune --save``. The version string carries the file's SHA-256, so
+        results of different weights never share a store key.
+    device, threads, dispersion
+        As :class:`CHGNetEngine`.
+    """
+
+    name = "mlip-tuned"
+    SHIPPED = "cp2k-pbe-parity-1"
+    defaults = {"model": SHIPPED, "device": "cpu"}
+
+    def _path(self) -> Path:
+        from halex.engines.tuning import TUNED_MODEL
+
+        model = self._settings["model"]
+        path = TUNED_MODEL if model == self.SHIPPED else Path(model)
+        if not path.is_file():
+            raise EngineUnavailableError(f"fine-tuned CHGNet weights not found: {path} (model {model!r}); "
+                                         f"use {self.SHIPPED!r} or a file written by 'halex engines tune --save'")
+        return path
+
+    def _load(self):
+        if self._model is None:
+            try:
+                from chgnet.model import CHGNet
+            except ImportError as exc:
+                raise EngineUnavailableError(
+                    f"the {self.name!r} engine needs the chgnet package ({exc}): pip install -e '.[mlip]'"
+                ) from None
+            with contextlib.redirect_stdout(io.StringIO()):
+                try:
+                    self._model = CHGNet.from_file(str(self._path()))
+                except (KeyError, RuntimeError, EOFError, OSError) as exc:
+                    raise EngineUnavailableError(f"cannot load fine-tuned CHGNet weights {self._path()}: {exc}") from None
+        return self._model
+
+    def fitted_to(self) -> dict[str, Any]:
+        """The metadata stored with the weights: protocol, dataset digest, held-out parity."""
+        from halex.engines.tuning import read_metadata
+
+        return read_metadata(self._path())
+
+    @property
+    def version(self) -> str:
+        import hashlib
+
+        import chgnet
+
+        digest = hashlib.sha256(self._path().read_bytes()).hexdigest()[:12]
+        text = f"chgnet {chgnet.__version__}, model 0.3.0 fine-tuned {self._settings['model']} (sha256 {digest})"
+        if self._settings.get("dispersion"):
+            text += f", dftd3 {self._dftd3().__version__} D3(BJ)-PBE"
+        return text
