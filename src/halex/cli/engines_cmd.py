@@ -35,14 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tp.add_argument("--dataset", default=None, help="labelled parity dataset JSON (default: the one shipped)")
     tp.add_argument("--folds", type=int, default=5, help="cross-validation folds, by reaction (0: no held-out "
                                                          "parity, only the final fit; default 5)")
-    from halex.engines.tuning import DEFAULTS
-
-    tp.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    tp.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"])
-    tp.add_argument("--force-weight", type=float, default=DEFAULTS["force_weight"],
-                    help="weight of the force MSE ((eV/Å)²) against the ΔE MSE ((kcal/mol)²)")
-    tp.add_argument("--anchor-weight", type=float, default=DEFAULTS["anchor_weight"],
-                    help="weight of the L2 distance from the pretrained parameters")
+    # defaults: halex.engines.tuning.DEFAULTS (100, 1e-3, 10, 0.01), filled in by _tune so that
+    # building the parser imports nothing of the tuning
+    tp.add_argument("--epochs", type=int, default=None, help="full-batch Adam steps (default 100)")
+    tp.add_argument("--learning-rate", type=float, default=None, help="Adam step size (default 1e-3)")
+    tp.add_argument("--force-weight", type=float, default=None,
+                    help="weight of the force MSE ((eV/Å)²) against the ΔE MSE ((kcal/mol)²); default 10")
+    tp.add_argument("--anchor-weight", type=float, default=None,
+                    help="weight of the L2 distance from the pretrained parameters (default 0.01)")
     tp.add_argument("-o", "--output", type=output_path("folder"), required=True,
                     help="write cv.csv, summary.json, cv_parity.png and mlip_tuned.pt here")
     add_json_option(tp)
@@ -206,6 +206,9 @@ def _tune(args: argparse.Namespace) -> int:
     from halex.io import atomic_folder, json_safe
 
     log = logging.getLogger("halex.engines")
+    for opt in ("epochs", "learning_rate", "force_weight", "anchor_weight"):
+        if getattr(args, opt) is None:
+            setattr(args, opt, tuning.DEFAULTS[opt])
     path = Path(args.dataset) if args.dataset else parity.DEFAULT_DATASET
     data = parity.read_dataset(path)
     if args.folds == 1 or args.folds < 0:

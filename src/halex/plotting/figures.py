@@ -34,8 +34,10 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, close: bool = T
     """Save ``fig`` to ``path`` (format from the suffix: png, svg, pdf) atomically; close it unless ``close=False``.
 
     ``fast``: at most 110 dpi (a 6.5-inch map is then 715 px wide, more than the ≤ 512 px
-    background the STEM figures draw) and PNG with zlib level 1 instead of 6: about half the
-    time per figure for the image maps the STEM analysis writes several of per run.
+    background the STEM figures draw), PNG with zlib level 1 instead of 6, and the figure's
+    own margins instead of ``bbox_inches="tight"`` (which lays the figure out a second time;
+    the caller sets margins, e.g. ``fig.subplots_adjust``): 0.10 → 0.07 s per STEM map on top
+    of the halving by the first two.
     """
     import sys
 
@@ -44,7 +46,7 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150, close: bool = T
     extra = {"pil_kwargs": {"compress_level": 1}} if fast and fmt == "png" else {}
     dpi = min(dpi, 110) if fast else dpi
     with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", **extra)
+        fig.savefig(fh, format=fmt, dpi=dpi, **({} if fast else {"bbox_inches": "tight"}), **extra)
     plt = sys.modules.get("matplotlib.pyplot")
     if close and plt is not None:  # a figure pyplot made; figures of new_figure need no closing
         plt.close(fig)

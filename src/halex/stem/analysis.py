@@ -17,7 +17,7 @@ import numpy as np
 
 from halex.errors import AnalysisError, InputError
 from halex.stem.cell import ProjectedCell, projected_cell
-from halex.stem.fit import ColumnFit, fit_columns, volumes_at_fixed_width
+from halex.stem.fit import ColumnFit, fit_columns, ragged_median, volumes_at_fixed_width
 from halex.stem.io import StemImage
 from halex.stem.lattice import LatticeIndex, classify_halides, index_columns, measure, missing_halide_sites
 from halex.units import DEFAULT_SIGNIFICANCE
@@ -426,7 +426,8 @@ def analyze_image(image: StemImage, *, zone: str = "auto", min_separation: float
 
     tree = cKDTree(np.column_stack([fit.x, fit.y]))
     near = tree.query_ball_point(np.column_stack([x, y]), 10.0 / px)
-    bfix = np.array([np.median(fit.background[nb]) if nb else np.median(fit.background) for nb in near])
+    bfix = ragged_median(fit.background, near)
+    bfix[~np.isfinite(bfix)] = np.median(fit.background)
     for _ in range(2 if nadd else 1):  # second pass: added sites' own amplitudes seen by their neighbours
         vol_fw, svol_fw = volumes_at_fixed_width(data, x, y, amp, wid, bg, wfix, noise=noise, noise_sigma=fit.noise_sigma,
                                                  fixed_background=bfix)

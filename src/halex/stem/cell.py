@@ -198,7 +198,7 @@ def _classes(xy: np.ndarray, ij: np.ndarray, ok: np.ndarray, volume: np.ndarray,
     """
     from scipy.spatial import cKDTree
 
-    from halex.stem.fit import robust_sd
+    from halex.stem.fit import ragged_median, robust_sd
 
     cls = np.full(len(ij), -1)
     cls[ok] = 2 * np.mod(ij[ok, 0], 2) + np.mod(ij[ok, 1], 2)
@@ -219,9 +219,9 @@ def _classes(xy: np.ndarray, ij: np.ndarray, ok: np.ndarray, volume: np.ndarray,
             if not (counts[p] and counts[q]):
                 continue
             fq = feats[cls == q]
-            d = np.array([feats[k] - np.median(fq[nb], axis=0)
-                          for k, nb in zip(np.flatnonzero(cls == p), trees[q].query_ball_point(xy[cls == p], radius))
-                          if nb])
+            near = trees[q].query_ball_point(xy[cls == p], radius)
+            has = np.array([len(nb) > 0 for nb in near], bool)
+            d = feats[cls == p][has] - ragged_median(fq, [nb for nb in near if nb])
             if len(d) < 3:
                 continue
             m = np.median(d, axis=0)

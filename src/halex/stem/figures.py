@@ -22,6 +22,9 @@ _DOM = {"CsPbCl3": "#2ca02c", "CsPbI3": "#9467bd", "CsPb(Cl,I)3": "#d62728", "pe
         "chalcohalide": "#8c564b", "unassigned": "#7f7f7f"}
 
 
+#: margins of the line plots (saved with ``save_figure(fast=True)``: no tight bounding box)
+_MARGINS = {"left": 0.12, "right": 0.97, "bottom": 0.14, "top": 0.92}
+
 #: longest side (pixels) of the background image in the figures: a 6.5-inch panel at 150 dpi
 #: shows about 900 pixels, so larger images are block-averaged to this before drawing
 DISPLAY_PIXELS = 512
@@ -44,6 +47,7 @@ def _base(a: StemAnalysis, title: str, shown: tuple[np.ndarray, float, float] | 
     from halex.plotting.figures import new_figure
 
     fig, ax = new_figure(figsize=(6.5, 6.5))
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.08, top=0.95)  # fixed margins: saved without a tight bbox
     img, lo, hi = shown if shown is not None else display_image(a.image.data)
     px = a.image.pixel_size
     # pixel centres sit at integer pixel coordinates: the image spans −½ … n − ½ pixels, in Å
@@ -97,6 +101,7 @@ def _spacing_histograms(a: StemAnalysis):
     c = a.columns
     doms = [d for d in a.summary["domains"] if d != "chalcohalide"]
     fig, ax = new_figure(figsize=(6, 4))
+    fig.subplots_adjust(**_MARGINS)
     for d in doms:
         v = c["a_x_A"][(c["domain"] == d) & np.isfinite(c["a_x_A"])]
         if len(v) == 0:
@@ -173,6 +178,7 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
     # 8 line profiles
     for k, p in enumerate(a.profiles):
         fig, ax = new_figure(figsize=(7, 3.5))
+        fig.subplots_adjust(**_MARGINS)
         ax.plot(p["distance_A"], p["intensity"], "-k", lw=1)
         ymax = max(p["intensity"])
         for pk in p["peaks"]:
@@ -196,6 +202,7 @@ def _detail_maps(a: StemAnalysis, out: Path, shown) -> list[Path]:
     rows = a.summary["rows"]
     if rows:
         fig, ax = new_figure(figsize=(6, 4))
+        fig.subplots_adjust(**_MARGINS)
         ax.errorbar([r["y_A"] for r in rows], [r["a_x_A"] for r in rows], yerr=[r["sem_A"] for r in rows], fmt="o-")
         ax.set_xlabel("row position y (Å, down = towards the interface)")
         ax.set_ylabel("mean in-plane Pb–Pb spacing (Å)")

@@ -50,6 +50,34 @@ WIDTH_BOUNDS = (0.5, 2.0)
 SETTLE_SWEEPS = 3
 
 
+def ragged_median(values: np.ndarray, groups: list) -> np.ndarray:
+    """``np.median(values[g], axis=0)`` for every index list ``g`` of ``groups``, in one sort
+    (NaN for an empty list). The per-list loop of NumPy medians was a tenth of an analysis.
+
+    Examples
+    --------
+    >>> ragged_median(np.array([1.0, 5.0, 2.0, 8.0]), [[0, 1, 2], [3], [], [1, 3]])
+    array([2. , 8. , nan, 6.5])
+    """
+    values = np.asarray(values, float)
+    cnt = np.array([len(g) for g in groups], int)
+    m = len(groups)
+    kmax = max(int(cnt.max()) if m else 0, 1)
+    idx = np.zeros((m, kmax), int)
+    filled = np.arange(kmax)[None, :] < cnt[:, None]
+    if filled.any():
+        idx[filled] = np.concatenate([np.asarray(g, int) for g in groups if len(g)])
+    v = values[idx]  # (m, kmax, ...)
+    shape = (m, kmax) + (1,) * (v.ndim - 2)
+    v = np.sort(np.where(filled.reshape(shape), v, np.nan), axis=1)  # NaN sorts last
+    one = (m, 1) + (1,) * (v.ndim - 2)
+    lo = np.maximum((cnt - 1) // 2, 0).reshape(one)
+    hi = np.maximum(cnt // 2 - (cnt == 0), 0).reshape(one)
+    med = 0.5 * (np.take_along_axis(v, lo, axis=1) + np.take_along_axis(v, hi, axis=1))[:, 0]
+    med[cnt == 0] = np.nan
+    return med
+
+
 def robust_sd(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     """1.4826 × the median absolute deviation (the normal-consistent scale), in NumPy alone:
     the same number as ``scipy.stats.median_abs_deviation(..., scale="normal")`` without
@@ -209,16 +237,30 @@ class _View:
         self.X, self.Y, self.cx, self.cy, self.inside = W.X[sel], W.Y[sel], W.cx[sel], W.cy[sel], W.inside[sel]
 
 
+def _unit_gaussian(W, p: np.ndarray, rows=slice(None)) -> np.ndarray:
+    """Each column's unit-height Gaussian on its window, shape (n, w, w) (``rows``: of those columns).
+
+    The window axes are the image axes, so the 2D Gaussian is the outer product of two 1D
+    ones: 2w exponentials per column instead of w² (the exponentials were most of the time
+    of a refinement).
+    """
+    k = 1.0 / (2.0 * p[:, 3, None] ** 2)
+    ex = np.exp(-((W.X[rows, 0, :] - p[:, 0, None]) ** 2) * k)
+    ey = np.exp(-((W.Y[rows, :, 0] - p[:, 1, None]) ** 2) * k)
+    return ey[:, :, None] * ex[:, None, :]
+
+
 def _gauss(W: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    x, y, a, s = (p[:, k, None, None] for k in range(4))
+    x, y = p[:, 0, None, None], p[:, 1, None, None]
     dx, dy = W.X - x, W.Y - y
-    r2 = dx * dx + dy * dy
-    e = np.exp(-r2 / (2 * s * s))
-    return e, dx, dy, r2
+    return _unit_gaussian(W, p), dx, dy, dx * dx + dy * dy
 
 
 def _model_and_jac(W: _Windows, p: np.ndarray, others: np.ndarray, plane: bool, want_jac: bool = True, e=None):
-    if e is None:
+    if not want_jac:  # the model only: no coordinate differences needed
+        e = _unit_gaussian(W, p) if e is None else e
+        dx = dy = r2 = None
+    elif e is None:
         e, dx, dy, r2 = _gauss(W, p)
     else:  # the Gaussian at p was already evaluated (e.g. by _others): only the cheap parts
         dx, dy = W.X - p[:, 0, None, None], W.Y - p[:, 1, None, None]
@@ -283,11 +325,46 @@ def _others(W: _Windows, W2: _Windows, p: np.ndarray) -> tuple[np.ndarray, np.nd
     """Sum of all other columns' Gaussians on each fit window (model image built on the wider
     W2), and each column's own unit Gaussian on its fit window (a slice of the W2 one: both
     windows share their centres)."""
-    e2, *_ = _gauss(W2, p)
+    e2 = _unit_gaussian(W2, p)
     S = W2.scatter(p[:, 2, None, None] * e2)
     o = W2.r - W.r
     e = e2[:, o:o + 2 * W.r + 1, o:o + 2 * W.r + 1]
     return np.where(W.inside, S[W.flat] - p[:, 2, None, None] * e, 0.0), e
+
+
+class _ModelImage:
+    """The model image of all columns, kept up to date incrementally between sweeps.
+
+    A sweep moves only the active columns; recomputing every column's Gaussian each sweep
+    (:func:`_others`) cost most of a refinement. Here only the columns whose position,
+    amplitude or width changed are re-evaluated and their difference scattered into the image.
+    """
+
+    def __init__(self, W: _Windows, W2: _Windows, p: np.ndarray):
+        self.W, self.W2 = W, W2
+        self.p = p[:, :4].copy()
+        self.e2 = _unit_gaussian(W2, p)
+        self.S = W2.scatter(p[:, 2, None, None] * self.e2)
+        self.o = W2.r - W.r
+
+    def update(self, p: np.ndarray) -> None:
+        """Bring the image to parameters ``p`` (only changed columns are recomputed)."""
+        changed = np.flatnonzero((p[:, :4] != self.p).any(axis=1))
+        if not changed.size:
+            return
+        e2 = _unit_gaussian(self.W2, p[changed], changed)
+        delta = p[changed, 2, None, None] * e2 - self.p[changed, 2, None, None] * self.e2[changed]
+        inside = self.W2.inside[changed]
+        self.S += np.bincount(self.W2.flat[changed][inside], delta[inside], self.W2.size)
+        self.e2[changed] = e2
+        self.p[changed] = p[changed, :4]
+
+    def others(self, rows) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`_others` for the columns ``rows`` (a slice or an index array)."""
+        w = 2 * self.W.r + 1
+        e = self.e2[rows, self.o:self.o + w, self.o:self.o + w]
+        a = self.p[rows, 2, None, None]
+        return np.where(self.W.inside[rows], self.S[self.W.flat[rows]] - a * e, 0.0), e
 
 
 def _start_parameters(d: np.ndarray, W: _Windows, pos: np.ndarray, width0: float, noise: str, plane: bool) -> np.ndarray:
@@ -374,16 +451,18 @@ class _Sweeper:
             A[:, 0, 0] = A[:, 1, 1] = 1.0
         return A
 
-    def sweep(self, sl: slice, others: np.ndarray, e_own, it: int) -> None:
+    def sweep(self, sl, others: np.ndarray, e_own, it: int) -> None:
         """One damped Fisher-scoring step of the columns in ``sl`` (in place on p, lam, converged).
 
-        Every column steps every sweep (a neighbour's move changes its optimum); it counts
-        as converged when its accepted step is small in the same sweep as all others.
+        ``others`` and ``e_own`` are the rows of those columns (the other columns' model and
+        the column's own unit Gaussian on its window; ``e_own`` None: evaluate it). Every
+        column steps every sweep (a neighbour's move changes its optimum); it counts as
+        converged when its accepted step is small in the same sweep as all others.
         """
         Wv = _View(self.W, sl)
-        ps, ds, os_ = self.p[sl], self.d[sl], others[sl]
+        ps, ds = self.p[sl], self.d[sl]
         lam_s, conv_s, start = self.lam[sl], self.converged[sl], self.start[sl]
-        self._step(Wv, ps, ds, os_, lam_s, conv_s, start, None if e_own is None else e_own[sl], it)
+        self._step(Wv, ps, ds, others, lam_s, conv_s, start, e_own, it)
         if not isinstance(sl, slice):  # an index array gave copies: write them back
             self.p[sl], self.lam[sl], self.converged[sl] = ps, lam_s, conv_s
 
@@ -463,18 +542,30 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
             sel = np.unique(np.concatenate([act, *[near[k] for k in act]])) if len(act) and near is not None else sel
             if not len(sel):
                 sel = np.arange(n)
+        model = None if fixed_others else _ModelImage(W, W2, sw.p)
         for it in range(1, max_iter + 1):
-            others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, sw.p)
             m = len(sel)
             whole = m == n
+            rows = slice(None) if whole else sel
+            if fixed_others:
+                others, e_own = np.zeros_like(d[rows]), None
+            else:
+                model.update(sw.p)
+                others, e_own = model.others(rows)
             size = -(-m // threads) if m else 1
-            chunks = ([slice(a, min(a + size, n)) for a in range(0, n, size)] if whole
-                      else [sel[a:a + size] for a in range(0, m, size)])
+            # chunks: (columns, rows of others / e_own); slices give views, index arrays copies
+            chunks = ([(slice(a, min(a + size, n)), slice(a, min(a + size, n))) for a in range(0, n, size)] if whole
+                      else [(sel[a:a + size], slice(a, min(a + size, m))) for a in range(0, m, size)])
+
+            def run(chunk, others=others, e_own=e_own, it=it):
+                cols, loc = chunk
+                sw.sweep(cols, others[loc], None if e_own is None else e_own[loc], it)
+
             if pool is None or len(chunks) == 1:
                 for c in chunks:
-                    sw.sweep(c, others, e_own, it)
+                    run(c)
             else:
-                list(pool.map(lambda c: sw.sweep(c, others, e_own, it), chunks))
+                list(pool.map(run, chunks))
             if it > sw.settle and sw.converged.all():
                 break
             if (it > sw.settle + 2 or warm is not None) and near is not None:
@@ -786,11 +877,14 @@ def volumes_at_fixed_width(data: np.ndarray, x: np.ndarray, y: np.ndarray, ampli
     p = np.column_stack([x, y, amp, wid, np.nan_to_num(bg)])
     others, e_fit = _others(W, W2, p)
     d = np.where(W.inside, data.ravel()[W.flat], 0.0)
-    e = np.exp(-((W.X - x[:, None, None]) ** 2 + (W.Y - y[:, None, None]) ** 2) / (2 * w[:, None, None] ** 2))
+    e = _unit_gaussian(W, np.column_stack([x, y, np.ones_like(x), w]))
     n = len(x)
     if noise == "poisson":  # one weighted (IRLS) step at the current model's variance
-        local_bg = np.nanmedian(np.where(W.inside, d - others, np.nan).reshape(n, -1), axis=1)
-        mu = others + amp[:, None, None] * e_fit + np.where(np.isfinite(bg), bg, local_bg)[:, None, None]
+        b = bg.copy()
+        nob = ~np.isfinite(b)  # no fitted background (e.g. a predicted site): the window's median residual
+        if nob.any():
+            b[nob] = np.nanmedian(np.where(W.inside[nob], d[nob] - others[nob], np.nan).reshape(int(nob.sum()), -1), axis=1)
+        mu = others + amp[:, None, None] * e_fit + b[:, None, None]
         wgt = _weights(np.maximum(mu, 1e-3), W.inside, "poisson")
         s2 = 1.0
     else:

@@ -70,27 +70,31 @@ def _basis(xy: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     expect = ZONE_RATIO[zone]
     _, nb = cKDTree(xy).query(xy, k=5)
     vec = xy[nb[:, 1:]] - xy[:, None, :]  # (n, 4, 2)
-    us, ws = [], []
-    motif = np.zeros(len(xy), bool)
-    for i, v in enumerate(vec):
-        ln = np.linalg.norm(v, axis=1)
-        # pair up antiparallel neighbours (|v_i + v_j| small)
-        d01 = np.linalg.norm(v[:, None] + v[None], axis=2)
-        np.fill_diagonal(d01, np.inf)
-        j = d01.argmin(1)
-        if not (np.all(j[j] == np.arange(4)) and np.all(d01[np.arange(4), j] < 0.12 * ln.min())):
-            continue
-        a = v[0]
-        b = v[[k for k in range(1, 4) if k != j[0]][0]]
-        a, b = (a, b) if np.linalg.norm(a) <= np.linalg.norm(b) else (b, a)
-        ratio = np.linalg.norm(b) / np.linalg.norm(a)
-        ang = np.degrees(np.arccos(abs(a @ b) / (np.linalg.norm(a) * np.linalg.norm(b))))
-        if abs(ratio / expect - 1) < 0.12 and abs(ang - 90) < 10:
-            if expect == 1.0 and abs(b[0]) > abs(a[0]):
-                a, b = b, a
-            us.append(a if a[0] >= 0 else -a)
-            ws.append(b if b[1] >= 0 else -b)
-            motif[i] = True
+    # all columns at once: pair up antiparallel neighbours (|v_i + v_j| small)
+    n = len(xy)
+    ln = np.linalg.norm(vec, axis=2)  # (n, 4)
+    d01 = np.linalg.norm(vec[:, :, None] + vec[:, None], axis=3)  # (n, 4, 4)
+    d01[:, np.arange(4), np.arange(4)] = np.inf
+    j = d01.argmin(axis=2)  # (n, 4)
+    paired = ((np.take_along_axis(j, j, axis=1) == np.arange(4)).all(axis=1)
+              & (np.take_along_axis(d01, j[:, :, None], axis=2)[..., 0] < 0.12 * ln.min(axis=1)[:, None]).all(axis=1))
+    # a: the first neighbour; b: the first of the others that is not a's antiparallel partner
+    kb = np.where(j[:, 0] == 1, 2, 1)
+    a = vec[:, 0]
+    b = vec[np.arange(n), kb]
+    la, lb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    swap = la > lb
+    a, b = np.where(swap[:, None], b, a), np.where(swap[:, None], a, b)
+    la, lb = np.minimum(la, lb), np.maximum(la, lb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = lb / la
+        ang = np.degrees(np.arccos(np.clip(np.abs((a * b).sum(axis=1)) / (la * lb), 0, 1)))
+    motif = paired & (np.abs(ratio / expect - 1) < 0.12) & (np.abs(ang - 90) < 10)
+    if expect == 1.0:
+        turn = np.abs(b[:, 0]) > np.abs(a[:, 0])
+        a, b = np.where(turn[:, None], b, a), np.where(turn[:, None], a, b)
+    us = np.where((a[:, 0] >= 0)[:, None], a, -a)[motif]
+    ws = np.where((b[:, 1] >= 0)[:, None], b, -b)[motif]
     if len(us) < 3:
         from scipy.spatial import cKDTree as _T
 
@@ -98,7 +102,7 @@ def _basis(xy: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
         raise AnalysisError(
             f"no part of the image shows the [{zone}] perovskite column motif (nearest-neighbour distance "
             f"{np.median(d):.2f} Å); check --zone (001 or 101) and the pixel size")
-    b1, b2 = np.median(np.array(us), axis=0), np.median(np.array(ws), axis=0)
+    b1, b2 = np.median(us, axis=0), np.median(ws, axis=0)
     if abs(b2[0]) > abs(b1[0]) and expect == 1.0:
         b1, b2 = b2, b1
     return b1, b2, motif
@@ -116,17 +120,16 @@ def _lattice_edges(xy: np.ndarray, b1: np.ndarray, b2: np.ndarray, tol: float) -
     # unit steps only: longer (diagonal) steps would let the walk leak into an epitaxial
     # chalcohalide that continues the cation lattice
     reach = 1.25 * max(np.linalg.norm(b1), np.linalg.norm(b2))
-    neigh = cKDTree(xy).query_ball_point(xy, reach)
-    lim = tol * np.linalg.norm(b1)
+    pairs = cKDTree(xy).query_pairs(reach, output_type="ndarray")
+    pairs = np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else np.zeros((0, 2), int)
+    pairs = pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]  # by column, neighbours in ascending order
+    v = xy[pairs[:, 1]] - xy[pairs[:, 0]]
+    m = np.rint(v @ Binv.T)
+    steps = np.abs(m).sum(axis=1)
+    ok = ((steps == 1) | (steps == 2)) & (np.linalg.norm(v - m @ B.T, axis=1) < tol * np.linalg.norm(b1))
     edges: Edges = [[] for _ in range(len(xy))]
-    for i in range(len(xy)):
-        for j in neigh[i]:
-            if j == i:
-                continue
-            v = xy[j] - xy[i]
-            m = np.rint(Binv @ v)
-            if np.abs(m).sum() in (1, 2) and np.linalg.norm(v - B @ m) < lim:
-                edges[i].append((j, m.astype(int)))
+    for (i, j), mm in zip(pairs[ok].tolist(), m[ok].astype(int)):
+        edges[i].append((j, mm))
     return edges
 
 
@@ -347,8 +350,10 @@ def classify_halides(volume: np.ndarray, sublattice: np.ndarray, xy: np.ndarray,
                                          "reason": "no pure-X or no reference columns"}
     tref = cKDTree(xy[isref])
     vref = volume[isref]
-    loc = np.array([np.median(vref[nb]) if nb else np.median(vref)
-                    for nb in tref.query_ball_point(xy[isx], radius)])
+    from halex.stem.fit import ragged_median
+
+    loc = ragged_median(vref, tref.query_ball_point(xy[isx], radius))
+    loc[~np.isfinite(loc)] = np.median(vref)
     r = volume[isx] / loc
     # atoms per length of a pure X column relative to the reference column: 1 along
     # [001] (X and Cs both every a), 2 along [101] (X every a/√2, Pb every a√2)
