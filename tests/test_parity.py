@@ -140,7 +140,7 @@ def test_shipped_dataset_is_complete_and_its_geometries_are_minima_of_their_engi
     data = parity.read_dataset()
     assert data["dft"]["name"] == "cp2k" and data["dft"]["settings"]["xc"] == "PBE"
     parity.check_dataset_engine(data, mlip)
-    assert len(data["reactions"]) >= 12
+    assert len(data["reactions"]) >= 21
     assert data["geometry_engine"]["name"] == mlip.name
     for name in ("PbCl2", "Cs4PbCl6", "Cs4PbI6"):
         f = single_point(parity._atoms(data["structures"][name]), mlip).atoms.get_forces()
@@ -149,6 +149,33 @@ def test_shipped_dataset_is_complete_and_its_geometries_are_minima_of_their_engi
     assert labelled, "no DFT labels in the shipped dataset"
     for s in labelled:
         assert np.shape(s["forces_eV_A"]) == (len(s["symbols"]), 3) and s["dft_fmax_eV_A"] >= 0
+
+
+def test_a_dataset_gains_the_reactions_it_lacks_from_its_stored_reactants(lj_engine):
+    """extend_dataset adds reactions that halex defines but the file lacks: products built from
+    the stored reactant, relaxed by the dataset's own geometry engine (any other is refused),
+    left unlabelled; a second call adds nothing."""
+    from halex.errors import InputError
+
+    data = _unrelaxed_dataset(lj_engine)
+    new = ["CsPbCl3-222-I4-AX-plane", "CsPbCl3-222-I8-BX2-plane", "Pb4S3Cl2-I3-cluster"]
+    data["reactions"] = [r for r in data["reactions"] if r["product"] not in new]
+    for n in new:
+        del data["structures"][n]
+    other = dict(data, geometry_engine={**data["geometry_engine"], "settings": {"epsilon": 1.0}})
+    with pytest.raises(InputError, match="extend it with that --engine"):
+        parity.extend_dataset(other, lj_engine)
+    assert parity.extend_dataset(data, lj_engine, fmax=0.5) == new
+    parity.check_dataset_engine(data, lj_engine)  # each product is its reactant with x Cl→I
+    x = {r["product"]: r["x"] for r in data["reactions"]}
+    assert [x[n] for n in new] == [4, 8, 3]
+    # the AX-plane I share one (001) plane with a Cs; the BX2-plane I with a Pb
+    for name, cation in (("CsPbCl3-222-I4-AX-plane", "Cs"), ("CsPbCl3-222-I8-BX2-plane", "Pb")):
+        a = parity._atoms(data["structures"][name])
+        z = a.positions[a.symbols == "I", 2]
+        assert np.ptp(z) < 0.5 and np.min(np.abs(a.positions[a.symbols == cation, 2] - z[0])) < 0.5
+    assert all("energy_eV" not in data["structures"][n] for n in new)
+    assert parity.extend_dataset(data, lj_engine) == []
 
 
 def test_labelling_writes_each_result_as_it_goes_and_a_rerun_computes_nothing(tmp_path, lj_engine, monkeypatch):

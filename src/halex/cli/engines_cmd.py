@@ -13,11 +13,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="engines_command", metavar="{parity,tune}")
     pp = sub.add_parser("parity", help="exchange energies of an engine against the reference DFT dataset",
                         description="ΔE_exchange of an engine against the CP2K PBE parity dataset "
-                                    "(15 Cl→I reactions, ≤ 40 atoms; docs/engines.md)")
+                                    "(21 Cl→I reactions, ≤ 40 atoms; docs/engines.md)")
     pp.add_argument("--dataset", default=None, help="parity dataset JSON (default: the one shipped with halex)")
     pp.add_argument("--compute", action="store_true",
-                    help="make the dataset (geometries relaxed by --engine) or complete it: DFT single points with "
-                         "--dft, each written into --dataset as it finishes (resumable)")
+                    help="make the dataset (geometries relaxed by --engine) or complete it (reactions it lacks, "
+                         "then DFT single points with --dft, each written into --dataset as it finishes: resumable)")
     pp.add_argument("--dft", default="cp2k", help="--compute: the reference engine (default cp2k)")
     pp.add_argument("--dft-set", dest="dft_settings", action="append", default=[], metavar="KEY=VALUE",
                     help="--compute: a setting of the reference engine, repeatable (default: its defaults, 400 Ry)")
@@ -99,6 +99,8 @@ def _compute(args: argparse.Namespace, engine, store, path):
             raise InputError(f"{str(path)!r} was labelled with {data['dft'].get('name')} {data['dft'].get('settings')}; "
                              "give the same --dft/--dft-set, or a new --dataset")
         data["dft"] = dft.describe()
+        if parity.extend_dataset(data, engine, store=store):  # reactions added to halex since it was made
+            parity.write_dataset(path, data)
     else:
         data = parity.new_dataset(parity.relax_geometries(engine, store=store), dft, engine)
         parity.write_dataset(path, data)

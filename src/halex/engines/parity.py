@@ -13,9 +13,14 @@ references:
 * ``octahedron``: the Cs4PbCl6 cluster (a PbCl6 octahedron with its four Cs) with 1, 2 (cis,
   trans), 3 (fac, mer) and 6 Cl→I;
 * ``perovskite``: a periodic 2 × 2 × 2 CsPbCl3 supercell (40 atoms) with one I, two I on
-  one octahedron, two I far apart, and all 24;
+  one octahedron, two I far apart, three I on one octahedron (fac, mer), the four X of one
+  CsX (AX) plane, the eight X of one PbX2 (BX2) plane, and all 24;
 * ``chalcohalide``: the periodic Pb4S3Cl2 cell (36 atoms; all eight Cl are one Wyckoff
-  site) with one I, the closest and the farthest pair of I, and all eight (Pb4S3I2).
+  site) with one I, the closest and the farthest pair of I, a compact cluster of three and
+  of four I (a Cl and its nearest Cl), and all eight (Pb4S3I2).
+
+A dataset made before reactions were added is completed by :func:`extend_dataset` (its
+products are relaxed from the dataset's own reactant geometries).
 
 Geometries. Every structure is relaxed once by a geometry engine (the default ML engine
 when the dataset was made): reactants from their built geometry, products from the relaxed
@@ -55,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from halex.engines.base import Engine
     from halex.store import ResultStore
 
-__all__ = ["Reaction", "parity_reactions", "parity_starts", "relax_geometries", "label_dataset", "write_dataset",
+__all__ = ["Reaction", "parity_reactions", "parity_starts", "relax_geometries", "extend_dataset", "label_dataset", "write_dataset",
            "read_dataset", "parity_table", "parity_summary", "check_dataset_engine", "DEFAULT_DATASET",
            "DATASET_FORMAT", "REFERENCES"]
 
@@ -94,14 +99,35 @@ def _swap(atoms: Atoms, sites: Sequence[int], target: str = "I") -> Atoms:
 
 
 def _octahedron_sites(atoms: Atoms) -> dict[str, int]:
-    """The six Cl of Cs4PbCl6 by direction from Pb: ``+x``, ``-x``, ``+y`` …"""
-    pb = atoms.positions[atoms.symbols == "Pb"][0]
+    """The six Cl around the first Pb by direction from it: ``+x``, ``-x``, ``+y`` … (minimum-image
+    vectors, so the octahedron of a periodic cell is whole)."""
+    pb = int(np.flatnonzero(atoms.symbols == "Pb")[0])
+    cl = np.flatnonzero(atoms.symbols == "Cl")
+    vec = atoms.get_distances(pb, cl, mic=bool(atoms.pbc.any()), vector=True)
+    near = np.argsort(np.linalg.norm(vec, axis=1))[:6]
     out = {}
-    for i in np.flatnonzero(atoms.symbols == "Cl"):
-        d = atoms.positions[i] - pb
-        k = int(np.argmax(np.abs(d)))
-        out[("+" if d[k] > 0 else "-") + "xyz"[k]] = int(i)
+    for k in near:
+        d = vec[k]
+        j = int(np.argmax(np.abs(d)))
+        out[("+" if d[j] > 0 else "-") + "xyz"[j]] = int(cl[k])
     return out
+
+
+def _plane(atoms: Atoms, cation: str) -> list[int]:
+    """The Cl of the (001) plane through the first ``cation`` (Cs: an AX plane, Pb: a BX2 plane)."""
+    z0 = atoms.positions[atoms.symbols == cation][0, 2]
+    cl = np.flatnonzero(atoms.symbols == "Cl")
+    dz = atoms.positions[cl, 2] - z0
+    c = atoms.cell[2, 2]
+    dz = dz - c * np.rint(dz / c) if atoms.pbc[2] else dz
+    return [int(i) for i in cl[np.abs(dz) < 0.5]]
+
+
+def _nearest(atoms: Atoms, k: int, site: int) -> list[int]:
+    """Cl ``site`` and its ``k`` − 1 nearest Cl (minimum-image distances): a compact cluster of k."""
+    cl = np.flatnonzero(atoms.symbols == "Cl")
+    d = atoms.get_distances(site, cl, mic=bool(atoms.pbc.any()))
+    return [int(i) for i in cl[np.argsort(d, kind="stable")[:k]]]
 
 
 def _pair(atoms: Atoms, which: str) -> list[int]:
@@ -131,6 +157,13 @@ def _product_sites() -> dict[str, tuple[str, Any]]:
         "Pb4S3Cl2-I2-closest": ("Pb4S3Cl2", "closest"),
         "Pb4S3Cl2-I2-farthest": ("Pb4S3Cl2", "farthest"),
         "Pb4S3I2": ("Pb4S3Cl2", "all"),
+        # added with the first DFT-corrected engine: more environments for its fit
+        "CsPbCl3-222-I3-fac": ("CsPbCl3-222", ("octahedron", ["+x", "+y", "+z"])),
+        "CsPbCl3-222-I3-mer": ("CsPbCl3-222", ("octahedron", ["+x", "-x", "+y"])),
+        "CsPbCl3-222-I4-AX-plane": ("CsPbCl3-222", ("plane", "Cs")),
+        "CsPbCl3-222-I8-BX2-plane": ("CsPbCl3-222", ("plane", "Pb")),
+        "Pb4S3Cl2-I3-cluster": ("Pb4S3Cl2", ("nearest", 3, 28)),
+        "Pb4S3Cl2-I4-cluster": ("Pb4S3Cl2", ("nearest", 4, 28)),
     }
 
 
@@ -160,6 +193,13 @@ def product_of(name: str, relaxed_reactant: Atoms) -> Atoms:
         sites = list(np.flatnonzero(atoms.symbols == "Cl"))
     elif rule in ("closest", "farthest"):
         sites = _pair(atoms, rule)
+    elif isinstance(rule, tuple) and rule[0] == "octahedron":
+        oct_ = _octahedron_sites(atoms)
+        sites = [oct_[d] for d in rule[1]]
+    elif isinstance(rule, tuple) and rule[0] == "plane":
+        sites = _plane(atoms, rule[1])
+    elif isinstance(rule, tuple) and rule[0] == "nearest":
+        sites = _nearest(atoms, rule[1], rule[2])
     elif rule and isinstance(rule[0], str):
         oct_ = _octahedron_sites(atoms)
         sites = [oct_[d] for d in rule]
@@ -169,7 +209,7 @@ def product_of(name: str, relaxed_reactant: Atoms) -> Atoms:
 
 
 def parity_reactions() -> list[Reaction]:
-    """The 15 reactions of the parity set (see module docstring); ``x`` counted on the built products."""
+    """The 21 reactions of the parity set (see module docstring); ``x`` counted on the built products."""
     starts = parity_starts()
     out = []
     for product, (reactant, _) in _product_sites().items():
@@ -259,6 +299,44 @@ def new_dataset(geometries: Mapping[str, Atoms], dft: Engine, geometry_engine: E
             "geometry_engine": geometry_engine.describe(), "references": REFERENCES,
             "reactions": [asdict(r) for r in parity_reactions()],
             "structures": {n: _structure_record(a) for n, a in geometries.items()}}
+
+
+def extend_dataset(dataset: dict[str, Any], engine: Engine, *, store: ResultStore | None = None,
+                   fmax: float | None = None) -> list[str]:
+    """Add the reactions of :func:`parity_reactions` that ``dataset`` lacks (in place).
+
+    A new product starts from its reactant's geometry *as stored in the dataset* (relaxed by
+    the dataset's geometry engine) and is relaxed by ``engine``, which must be that engine;
+    its DFT label is left for :func:`label_dataset`. Returns the names of the added products.
+
+    Raises
+    ------
+    InputError
+        ``engine`` is not the dataset's geometry engine (its products would not be comparable).
+    """
+    from halex.relax import relax
+    from halex.units import DEFAULT_FMAX
+
+    have = {r["name"] for r in dataset["reactions"]}
+    new = [r for r in parity_reactions() if r.name not in have]
+    if not new:
+        return []
+    if dataset.get("geometry_engine") != engine.describe():
+        raise InputError(f"the dataset's geometries were relaxed by {dataset.get('geometry_engine', {}).get('name')} "
+                         f"{dataset.get('geometry_engine', {}).get('settings')}; extend it with that --engine")
+    added = []
+    for k, r in enumerate(new, 1):
+        start = product_of(r.product, _atoms(dataset["structures"][r.reactant]))
+        res = relax(start, engine, fmax=DEFAULT_FMAX if fmax is None else fmax, steps=2000, cell=bool(np.all(start.pbc)),
+                    store=store, label=f"parity {r.product}", trajectory=False)
+        if not res.converged:
+            log.warning("halex: warning: parity geometry %s did not reach its fmax (%.3f eV/Å)", r.product, res.fmax)
+        dataset["structures"][r.product] = _structure_record(res.atoms)
+        dataset["reactions"].append(asdict(r))
+        added.append(r.product)
+        log.info("[parity] new reaction %d/%d %s: %d atoms relaxed, E = %.4f eV", k, len(new), r.name, len(start),
+                 res.energy)
+    return added
 
 
 def label_dataset(dataset: dict[str, Any], dft: Engine, path: str | os.PathLike, *,
