@@ -420,3 +420,43 @@ def test_1d_mixture_matches_scikit_learn(centres):
     assert np.allclose(np.sort(ours[k].means), np.sort(theirs[k].means_.ravel()), atol=0.01)
     rank_ours, rank_theirs = (np.argsort(np.argsort(m)) for m in (ours[k].means, theirs[k].means_.ravel()))
     assert (rank_ours[ours[k].predict(x)] == rank_theirs[theirs[k].predict(x[:, None])]).mean() > 0.99
+
+
+def test_incremental_model_image_equals_a_full_rebuild():
+    """The fitter's model image, updated column by column between sweeps, against the image
+    rebuilt from every column (and the separable Gaussian against the 2D exponential)."""
+    from halex.stem.fit import _ModelImage, _others, _unit_gaussian, _Windows
+
+    rng = np.random.default_rng(3)
+    pos = rng.uniform(5, 75, size=(60, 2))
+    p = np.column_stack([pos, rng.uniform(1, 5, 60), rng.uniform(1.0, 2.0, 60), np.zeros(60)])
+    W, W2 = _Windows((80, 80), pos, 4), _Windows((80, 80), pos, 8)
+    direct = np.exp(-((W2.X - p[:, 0, None, None]) ** 2 + (W2.Y - p[:, 1, None, None]) ** 2)
+                    / (2 * p[:, 3, None, None] ** 2))
+    np.testing.assert_allclose(_unit_gaussian(W2, p), direct, rtol=1e-12, atol=1e-300)
+    model = _ModelImage(W, W2, p)
+    for _ in range(5):  # a few columns move, brighten or widen per sweep
+        k = rng.choice(60, 7, replace=False)
+        p[k, :2] += rng.normal(0, 0.3, (7, 2))
+        p[k, 2] *= rng.uniform(0.8, 1.2, 7)
+        p[k, 3] *= rng.uniform(0.9, 1.1, 7)
+        model.update(p)
+    rows = np.arange(0, 60, 3)
+    got, e_got = model.others(rows)
+    ref, e_ref = _others(W, W2, p)
+    np.testing.assert_allclose(got, ref[rows], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(e_got, e_ref[rows], rtol=1e-12)
+
+
+def test_ragged_median_is_numpy_median_per_group():
+    from halex.stem.fit import ragged_median
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(50, 2))
+    groups = [list(rng.choice(50, rng.integers(0, 9), replace=False)) for _ in range(40)]
+    got = ragged_median(values, groups)
+    for g, m in zip(groups, got):
+        if g:
+            np.testing.assert_allclose(m, np.median(values[g], axis=0), rtol=1e-14)
+        else:
+            assert np.isnan(m).all()
