@@ -35,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     tp.add_argument("--dataset", default=None, help="labelled parity dataset JSON (default: the one shipped)")
     tp.add_argument("--folds", type=int, default=5, help="cross-validation folds, by reaction (0: no held-out "
                                                          "parity, only the final fit; default 5)")
-    # defaults: halex.engines.tuning.DEFAULTS (100, 1e-3, 10, 0.01), filled in by _tune so that
+    # defaults: halex.engines.tuning.DEFAULTS (200, 1e-3, 10, 0.01), filled in by _tune so that
     # building the parser imports nothing of the tuning
-    tp.add_argument("--epochs", type=int, default=None, help="full-batch Adam steps (default 100)")
+    tp.add_argument("--epochs", type=int, default=None, help="full-batch Adam steps (default 200)")
     tp.add_argument("--learning-rate", type=float, default=None, help="Adam step size (default 1e-3)")
     tp.add_argument("--force-weight", type=float, default=None,
                     help="weight of the force MSE ((eV/Å)²) against the ΔE MSE ((kcal/mol)²); default 10")
