@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_options(pp)
     tp = sub.add_parser("tune", help="fine-tune the default engine on the DFT parity dataset, with held-out parity",
                         description="Fine-tune CHGNet on the exchange energies and forces of the parity dataset "
-                                    "(docs/engines.md, 'A DFT-corrected engine'): a k-fold cross-validation split by "
+                                    "(docs/engines.md, 'mlip-tuned'): a k-fold cross-validation split by "
                                     "reaction gives the held-out parity before and after, then one fit on every "
                                     "reaction gives the weights (OUT/mlip_tuned.pt; use them with "
                                     "--engine mlip-tuned --set model=OUT/mlip_tuned.pt)")
@@ -228,8 +228,9 @@ def _tune(args: argparse.Namespace) -> int:
         held = {"folds": args.folds, **tuning.summarize_cv(rows)}
     log.info("final fit on all %d reactions", len(data["reactions"]))
     model, history = tuning.fit_reactions(data, progress=log.info, **fit_kw)
-    meta = {"protocol": protocol, "dataset": str(path) if args.dataset else f"shipped ({path.name})", "dataset_sha256": tuning.dataset_digest(data),
-            "dft": data["dft"], "reactions": [r["name"] for r in data["reactions"]], "held_out": held, "held_out_rows": rows,
+    meta = {"protocol": protocol, "dataset": str(path) if args.dataset else f"shipped ({path.name})",
+            "dataset_sha256": tuning.dataset_digest(data), "dft": data["dft"],
+            "reactions": [r["name"] for r in data["reactions"]], "held_out": held, "held_out_rows": rows,
             "final_training_rmse_kcal_mol": history["reaction_rmse_kcal_mol"][-1],
             "final_force_rmse_eV_A": history["force_rmse_eV_A"][-1]}
     with atomic_folder(args.output) as tmp:

@@ -158,7 +158,7 @@ class CHGNetTunedEngine(CHGNetEngine):
     --------
     model : str
         ``"cp2k-pbe-parity-1"``: the shipped weights; or the path of weights written by
-        ``halex engines tune --save``. The version string carries the file's SHA-256, so
+        ``halex engines tune -o OUT`` (``OUT/mlip_tuned.pt``). The version string carries the file's SHA-256, so
         results of different weights never share a store key.
     device, threads, dispersion
         As :class:`CHGNetEngine`.
@@ -175,7 +175,7 @@ class CHGNetTunedEngine(CHGNetEngine):
         path = TUNED_MODEL if model == self.SHIPPED else Path(model)
         if not path.is_file():
             raise EngineUnavailableError(f"fine-tuned CHGNet weights not found: {path} (model {model!r}); "
-                                         f"use {self.SHIPPED!r} or a file written by 'halex engines tune --save'")
+                                         f"use {self.SHIPPED!r} or the mlip_tuned.pt written by 'halex engines tune -o OUT'")
         return path
 
     def _load(self):
@@ -205,7 +205,11 @@ class CHGNetTunedEngine(CHGNetEngine):
 
         import chgnet
 
-        digest = hashlib.sha256(self._path().read_bytes()).hexdigest()[:12]
+        path = self._path()
+        key = (str(path), path.stat().st_mtime_ns)
+        if getattr(self, "_digest", (None,))[0] != key:  # hashed once per file, not per store lookup
+            self._digest = (key, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+        digest = self._digest[1]
         text = f"chgnet {chgnet.__version__}, model 0.3.0 fine-tuned {self._settings['model']} (sha256 {digest})"
         if self._settings.get("dispersion"):
             text += f", dftd3 {self._dftd3().__version__} D3(BJ)-PBE"
