@@ -53,7 +53,8 @@ def test_a_short_fit_lowers_its_training_error_and_trains_only_the_top_layers(da
     err = hist["reaction_rmse_kcal_mol"]
     assert err[-1] < 0.8 * err[0]
     base = tuning._load_base()
-    changed = {n for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters()) if not np.allclose(p.detach().numpy(), q.detach().numpy())}
+    changed = {n for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters())
+               if not np.allclose(p.detach().numpy(), q.detach().numpy())}
     assert changed and all(n.startswith(tuning.TRAINABLE) for n in changed)
     with pytest.raises(Exception, match="no such reaction"):
         tuning.fit_reactions(dataset, ["not a reaction"], epochs=1)
