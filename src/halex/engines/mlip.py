@@ -70,22 +70,28 @@ class CHGNetEngine(Engine):
                 from chgnet.model import CHGNet
             except ImportError as exc:
                 raise EngineUnavailableError(
-                    f"the 'mlip' engine needs the chgnet package ({exc}): pip install -e '.[mlip]'"
+                    f"the {self.name!r} engine needs the chgnet package ({exc}): pip install -e '.[mlip]'"
                 ) from None
             with contextlib.redirect_stdout(io.StringIO()):
-                try:
-                    self._model = CHGNet.load(model_name=self._settings["model"], verbose=False)
-                except Exception as exc:  # unknown model names raise various errors
-                    raise EngineUnavailableError(
-                        f"cannot load CHGNet model {self._settings['model']!r}: {exc}"
-                    ) from None
+                self._model = self._read_model(CHGNet)
         return self._model
+
+    def _read_model(self, CHGNet):  # noqa: N803 - the class, imported by _load
+        """The model of the ``model`` setting: a pretrained one shipped with chgnet."""
+        try:
+            return CHGNet.load(model_name=self._settings["model"], verbose=False)
+        except Exception as exc:  # unknown model names raise various errors
+            raise EngineUnavailableError(f"cannot load CHGNet model {self._settings['model']!r}: {exc}") from None
+
+    def _model_text(self) -> str:
+        """The model part of :attr:`version`."""
+        return f"model {self._settings['model']}"
 
     @property
     def version(self) -> str:
         import chgnet
 
-        text = f"chgnet {chgnet.__version__}, model {self._settings['model']}"
+        text = f"chgnet {chgnet.__version__}, {self._model_text()}"
         if self._settings.get("dispersion"):
             text += f", dftd3 {self._dftd3().__version__} D3(BJ)-PBE"
         return text
@@ -178,20 +184,12 @@ class CHGNetTunedEngine(CHGNetEngine):
                                          f"use {self.SHIPPED!r} or the mlip_tuned.pt written by 'halex engines tune -o OUT'")
         return path
 
-    def _load(self):
-        if self._model is None:
-            try:
-                from chgnet.model import CHGNet
-            except ImportError as exc:
-                raise EngineUnavailableError(
-                    f"the {self.name!r} engine needs the chgnet package ({exc}): pip install -e '.[mlip]'"
-                ) from None
-            with contextlib.redirect_stdout(io.StringIO()):
-                try:
-                    self._model = CHGNet.from_file(str(self._path()))
-                except (KeyError, RuntimeError, EOFError, OSError) as exc:
-                    raise EngineUnavailableError(f"cannot load fine-tuned CHGNet weights {self._path()}: {exc}") from None
-        return self._model
+    def _read_model(self, CHGNet):  # noqa: N803 - the class, imported by _load
+        """The fine-tuned weights of the ``model`` setting."""
+        try:
+            return CHGNet.from_file(str(self._path()))
+        except (KeyError, RuntimeError, EOFError, OSError) as exc:
+            raise EngineUnavailableError(f"cannot load fine-tuned CHGNet weights {self._path()}: {exc}") from None
 
     def fitted_to(self) -> dict[str, Any]:
         """The metadata stored with the weights: protocol, dataset digest, held-out parity."""
@@ -199,18 +197,11 @@ class CHGNetTunedEngine(CHGNetEngine):
 
         return read_metadata(self._path())
 
-    @property
-    def version(self) -> str:
+    def _model_text(self) -> str:
         import hashlib
-
-        import chgnet
 
         path = self._path()
         key = (str(path), path.stat().st_mtime_ns)
         if getattr(self, "_digest", (None,))[0] != key:  # hashed once per file, not per store lookup
             self._digest = (key, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
-        digest = self._digest[1]
-        text = f"chgnet {chgnet.__version__}, model 0.3.0 fine-tuned {self._settings['model']} (sha256 {digest})"
-        if self._settings.get("dispersion"):
-            text += f", dftd3 {self._dftd3().__version__} D3(BJ)-PBE"
-        return text
+        return f"model 0.3.0 fine-tuned {self._settings['model']} (sha256 {self._digest[1]})"

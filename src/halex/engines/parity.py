@@ -158,8 +158,8 @@ def _product_sites() -> dict[str, tuple[str, Any]]:
         "Pb4S3Cl2-I2-farthest": ("Pb4S3Cl2", "farthest"),
         "Pb4S3I2": ("Pb4S3Cl2", "all"),
         # added with the first DFT-corrected engine: more environments for its fit
-        "CsPbCl3-222-I3-fac": ("CsPbCl3-222", ("octahedron", ["+x", "+y", "+z"])),
-        "CsPbCl3-222-I3-mer": ("CsPbCl3-222", ("octahedron", ["+x", "-x", "+y"])),
+        "CsPbCl3-222-I3-fac": ("CsPbCl3-222", ["+x", "+y", "+z"]),
+        "CsPbCl3-222-I3-mer": ("CsPbCl3-222", ["+x", "-x", "+y"]),
         "CsPbCl3-222-I4-AX-plane": ("CsPbCl3-222", ("plane", "Cs")),
         "CsPbCl3-222-I8-BX2-plane": ("CsPbCl3-222", ("plane", "Pb")),
         "Pb4S3Cl2-I3-cluster": ("Pb4S3Cl2", ("nearest", 3, 28)),
@@ -193,9 +193,6 @@ def product_of(name: str, relaxed_reactant: Atoms) -> Atoms:
         sites = list(np.flatnonzero(atoms.symbols == "Cl"))
     elif rule in ("closest", "farthest"):
         sites = _pair(atoms, rule)
-    elif isinstance(rule, tuple) and rule[0] == "octahedron":
-        oct_ = _octahedron_sites(atoms)
-        sites = [oct_[d] for d in rule[1]]
     elif isinstance(rule, tuple) and rule[0] == "plane":
         sites = _plane(atoms, rule[1])
     elif isinstance(rule, tuple) and rule[0] == "nearest":

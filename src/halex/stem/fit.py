@@ -577,7 +577,11 @@ def _refine(data, pos, *, width0, r, noise, plane, max_iter, tol, fixed_others=F
         if pool is not None:
             pool.shutdown()
     # Fisher matrix at the estimate (with final neighbours) -> Cramér–Rao standard errors
-    others, e_own = (np.zeros_like(d), None) if fixed_others else _others(W, W2, sw.p)
+    if fixed_others:
+        others, e_own = np.zeros_like(d), None
+    else:
+        model.update(sw.p)
+        others, e_own = model.others(slice(None))
     mu, _, J = _model_and_jac(W, sw.p, others, plane, e=e_own)
     F = _fisher(J, _weights(mu, W.inside, noise))
     return {"p": sw.p, "F": F, "converged": sw.converged, "iterations": it, "mu": mu, "d": d, "W": W, "width0": width0}
