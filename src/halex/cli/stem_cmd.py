@@ -180,19 +180,22 @@ def _analyze(args: argparse.Namespace) -> int:
     import numpy as np
 
     from halex.io import format_uncertain
+    from halex.plotting.workers import FigureWorkers
     from halex.stem.analysis import analyze_image, line_profile, parse_profile, score_against_truth
     from halex.stem.io import read_image
     from halex.stem.output import write_analysis
 
     segments = [parse_profile(t) for t in args.profile]
     image = read_image(args.image, pixel_size=args.pixel_size, kind=args.kind, override=args.override_calibration)
-    analysis = analyze_image(image, zone=args.zone, min_separation=args.min_separation, threshold=args.threshold,
-                             significance=args.significance, background=args.background, gain=args.gain,
-                             offset=args.offset, noise=args.noise, contrast=args.contrast)
-    for seg in segments:
-        analysis.profiles.append(line_profile(analysis, seg))
-    score = score_against_truth(analysis, _truth_for(args, image)) if args.truth else None
-    written = write_analysis(analysis, args.output, score=score, figures=args.figures)
+    # two processes load matplotlib during the analysis, then draw the basic figures and the maps side by side
+    with FigureWorkers({"none": 0, "basic": 1}.get(args.figures, 2)) as workers:
+        analysis = analyze_image(image, zone=args.zone, min_separation=args.min_separation, threshold=args.threshold,
+                                 significance=args.significance, background=args.background, gain=args.gain,
+                                 offset=args.offset, noise=args.noise, contrast=args.contrast)
+        for seg in segments:
+            analysis.profiles.append(line_profile(analysis, seg))
+        score = score_against_truth(analysis, _truth_for(args, image)) if args.truth else None
+        written = write_analysis(analysis, args.output, score=score, figures=args.figures, workers=workers)
     s = analysis.summary
     cell = s["cell"]
     print(f"projection: {cell['description']}; pseudo-cubic a = {format_uncertain(cell['a_A'], cell['a_sem_A'], 'Å')} "

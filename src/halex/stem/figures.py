@@ -130,27 +130,41 @@ def _spacing_histograms(a: StemAnalysis):
 FIGURE_SETS = ("none", "basic", "all")
 
 
-def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Path]:
+def analysis_figures(a: StemAnalysis, out: Path, which: str = "all", workers=None) -> list[Path]:
     """Write the analysis figures (PNG) into ``out``; returns their paths.
 
     ``which``: ``"basic"`` draws the column overlay, the domain map, the spacing
     histograms and the line profiles; ``"all"`` adds the lattice-parameter, row-spacing,
     tilt and X–X–Cs maps; ``"none"`` draws nothing. The background image is rendered
     once (:func:`display_image`) and the markers are rasterised, so a map of thousands of
-    columns costs about as much as one of a hundred.
+    columns costs about as much as one of a hundred. ``workers``: a
+    :class:`halex.plotting.workers.FigureWorkers` that draws the basic figures and the
+    detail maps in parallel processes; None draws them here.
     """
-    from halex.plotting.figures import new_figure
-
     if which not in FIGURE_SETS:
         from halex.errors import InputError
 
         raise InputError(f"figures must be one of {', '.join(FIGURE_SETS)}, got {which!r}")
-    out = Path(out)
+    if which == "none":
+        return []
+    shown = display_image(a.image.data)
+    jobs = [(a, Path(out), "basic", shown)] + ([(a, Path(out), "detail", shown)] if which == "all" else [])
+    if workers is None:
+        return [p for job in jobs for p in _draw_part(*job)]
+    return [p for paths in workers.map(_draw_part, jobs) for p in paths]
+
+
+def _draw_part(a: StemAnalysis, out: Path, part: str, shown) -> list[Path]:
+    """One share of :func:`analysis_figures`: ``"basic"`` or ``"detail"`` (the maps of ``"all"``)."""
+    return _basic_figures(a, out, shown) if part == "basic" else _detail_maps(a, out, shown)
+
+
+def _basic_figures(a: StemAnalysis, out: Path, shown) -> list[Path]:
+    """Column overlay, domain map, spacing histograms and line profiles."""
+    from halex.plotting.figures import new_figure
+
     c = a.columns
     paths: list[Path] = []
-    if which == "none":
-        return paths
-    shown = display_image(a.image.data)
     ms = 4 * _marker_scale(a) ** 0.5
     # 1 column overlay by sublattice (X columns by halide label)
     fig, ax = _base(a, f"columns ({len(c['x_A'])}) — [{a.zone}]", shown)
@@ -173,9 +187,7 @@ def analysis_figures(a: StemAnalysis, out: Path, which: str = "all") -> list[Pat
     paths.append(save_figure(fig, out / "domain_map.png", fast=True))
     # 3 histograms per domain with Gaussian fits
     paths.append(save_figure(_spacing_histograms(a), out / "spacing_histograms.png", fast=True))
-    if which == "all":
-        paths += _detail_maps(a, out, shown)
-    # 8 line profiles
+    # 4 line profiles
     for k, p in enumerate(a.profiles):
         fig, ax = new_figure(figsize=(7, 3.5))
         fig.subplots_adjust(**_MARGINS)

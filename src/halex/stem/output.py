@@ -38,7 +38,7 @@ def _write_columns(path: Path, columns: dict[str, np.ndarray]) -> None:
 
 
 def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dict | None = None,
-                   figures: bool | str = True) -> list[Path]:
+                   figures: bool | str = True, workers=None) -> list[Path]:
     """Write ``columns.csv``, ``summary.json`` (and ``score.json``), profiles and figures into ``out``.
 
     Parameters
@@ -52,6 +52,9 @@ def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dic
     figures
         Which figures to draw (:func:`halex.stem.figures.analysis_figures`): ``"none"``,
         ``"basic"`` or ``"all"``; True is ``"all"``, False ``"none"``.
+    workers
+        A :class:`halex.plotting.workers.FigureWorkers` that draws the figures in parallel
+        processes (``halex stem analyze`` starts it before the analysis); None draws them here.
 
     Returns
     -------
@@ -76,6 +79,6 @@ def write_analysis(analysis: StemAnalysis, out: str | os.PathLike, *, score: dic
         if which != "none":
             from halex.stem.figures import analysis_figures
 
-            analysis_figures(analysis, tmp, which)
+            analysis_figures(analysis, tmp, which, workers=workers)
         names = sorted(f.name for f in tmp.iterdir())
     return [Path(out) / n for n in names]
