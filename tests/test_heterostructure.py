@@ -206,7 +206,7 @@ def test_alloy_planes_in_a_heterostructure(pattern, normal):
 
 
 def test_a_chalcohalide_far_from_epitaxy_is_named_in_a_warning(tmp_path):
-    """Pb4S3I2 under CsPbCl3 (4.8 % mismatch, 2 Å cation registry) is built, with a warning that
+    """Pb4S3I2 under CsPbCl3 (3.9 % mismatch along one axis) is built, with a warning that
     says both numbers, and the command line shows it as one line; the shipped Pb4S3Cl2 builds
     silently (warnings are errors in this suite)."""
     from pathlib import Path
@@ -214,7 +214,7 @@ def test_a_chalcohalide_far_from_epitaxy_is_named_in_a_warning(tmp_path):
     import halex.phases
     from conftest import run_cli
 
-    with pytest.warns(UserWarning, match=r"CsPbCl3 on Pb4S3I2.*-4\.77 % and cation registry RMS 2\.0\d Å"):
+    with pytest.warns(UserWarning, match=r"CsPbCl3 on Pb4S3I2.*-3\.88 % and cation registry RMS 0\.9\d Å"):
         heterostructure((2, 2, 2), 1, chalcohalide="Pb4S3I2")
     heterostructure((2, 2, 2), 1)  # no warning
     cif = Path(halex.phases.__file__).parent / "data" / "Pb4S3I2_search.cif"
@@ -222,4 +222,25 @@ def test_a_chalcohalide_far_from_epitaxy_is_named_in_a_warning(tmp_path):
                 "--chalcohalide-cif", str(cif), "-o", str(tmp_path / "m.extxyz"))
     assert r.returncode == 0, r.stderr
     warned = [line for line in r.stderr.splitlines() if line.startswith("halex: warning: CsPbCl3 on")]
-    assert len(warned) == 1 and "registry RMS 2.0" in warned[0] and "UserWarning" not in r.stderr
+    assert len(warned) == 1 and "-3.88 %" in warned[0] and "UserWarning" not in r.stderr
+
+
+def test_builds_on_the_dispersion_corrected_chalcohalide():
+    """Pb4S3Cl2-D3 (the validated search protocol's result) builds a neutral, labelled model.
+
+    Its best termination under the perovskite registers worse than the default Pb4S3Cl2's
+    (docs/phases.md: 0.89 against 0.70 Å rms on 3 × 3 × 3 on 2 layers), which is why it is
+    not the default chalcohalide yet; the report says so in its numbers.
+    """
+    from halex.models.heterostructure import epitaxy_report
+
+    d3 = heterostructure((3, 3, 3), 2, chalcohalide="Pb4S3Cl2-D3")
+    default = heterostructure((3, 3, 3), 2)
+    charge = sum({"Cs": 1, "Pb": 2, "Cl": -1, "S": -2}[s] for s in d3.get_chemical_symbols())
+    assert charge == 0 and "provisional" not in d3.info and "provisional" in default.info
+    assert set(d3.arrays["domain"]) == {"perovskite", "chalcohalide"}
+    r_d3, r_def = epitaxy_report(d3), epitaxy_report(default)
+    assert r_d3["chalcohalide_phase"] == "Pb4S3Cl2-D3"
+    assert r_d3["registry_rms_A"] > r_def["registry_rms_A"]
+    # coherent epitaxy on CsPbCl3 (5.605 Å): the D3 cell is smaller in-plane, so it is stretched
+    assert min(r_d3["applied_strain_percent"]) > 0 > max(r_def["applied_strain_percent"])

@@ -140,11 +140,14 @@ def test_relaxed_references(mlip, store):
 
 @pytest.mark.slow
 def test_phases_search_cli_seeds_only(tmp_path):
-    """halex phases search end to end with the two substitution seeds (no random candidates)."""
+    """halex phases search end to end with the two substitution seeds (no random candidates), with
+    the validated protocol's engine and dispersion (the shared --engine/--set options)."""
+    pytest.importorskip("dftd3")
     import json
 
     out = tmp_path / "pb4s3cl2.json"
-    r = run_cli("phases", "search", "Pb4S3Cl2", "--random", "0", "--refine", "1", "--db", str(tmp_path / "s.db"), "-o", str(out))
+    r = run_cli("phases", "search", "Pb4S3Cl2", "--random", "0", "--refine", "1", "--engine", "mlip-tuned",
+                "--set", "dispersion=d3bj", "--db", str(tmp_path / "s.db"), "-o", str(out))
     assert r.returncode == 0, r.stderr
     ranking = json.loads(out.read_text())["ranking"]
     assert len(ranking) == 2 and ranking[0]["stage"] == "refine" and ranking[0]["space_group"] == "Pnma (62)"
@@ -152,48 +155,68 @@ def test_phases_search_cli_seeds_only(tmp_path):
     from collections import Counter
 
     assert Counter(best.get_chemical_symbols()) == {"Pb": 16, "S": 12, "Cl": 8}
-    assert "PROVISIONAL" in out.with_suffix(".cif").read_text()
+    header = out.with_suffix(".cif").read_text()
+    assert "# status: structure search result; trust it only as far as" in header  # the validation it needs
+    assert "# engine: mlip-tuned" in header and "D3(BJ)" in header  # --engine and --set reach the record
     bad = run_cli("phases", "search", "Pb4S3Cl2", "--refine", "0", "-o", str(tmp_path / "x.json"))
     assert bad.returncode == 2 and "--refine" in bad.stderr
 
 
-def test_chalcohalides_are_marked_provisional_with_their_record():
+def test_chalcohalides_carry_their_record_and_status():
+    """Each search result ships with how it was made; only the protocol that failed its check is provisional."""
     from pathlib import Path
 
     import halex.phases
 
-    for name in ("Pb4S3Cl2", "Pb4S3I2"):
+    expected = {  # name: (provisional, status line, engine line)
+        "Pb4S3Cl2": (True, "# status: PROVISIONAL", "# engine: mlip chgnet"),
+        "Pb4S3Cl2-D3": (False, "# status: structure search result", "# engine: mlip-tuned chgnet"),
+        "Pb4S3I2": (False, "# status: validation", "# engine: mlip-tuned chgnet"),
+    }
+    for name, (provisional, status, engine) in expected.items():
         atoms = load_phase(name)
-        assert PHASES[name].provisional and "provisional" in atoms.info
+        assert PHASES[name].provisional == provisional and ("provisional" in atoms.info) == provisional
         counts = atoms.symbols.formula.count()
-        assert counts["Pb"] == 16 and counts["S"] == 12 and counts[name[-2] if name.endswith("I2") else "Cl"] == 8
+        assert counts["Pb"] == 16 and counts["S"] == 12 and counts["I" if "I2" in name else "Cl"] == 8
         header = (Path(halex.phases.__file__).parent / "data" / PHASES[name].file).read_text()
-        for needle in ("# status: PROVISIONAL" if name == "Pb4S3Cl2" else "# status: validation", "# engine: mlip",
-                       "# settings: random=24 seed=1 refine=4", "# energy_above_PbS+PbX2_eV_per_atom", "#   #1:"):
+        for needle in (status, engine, "# settings: random=24 seed=1 refine=4", "# energy_above_PbS+PbX2_eV_per_atom", "#   #1:"):
             assert needle in header, (name, needle)
+        assert ("D3(BJ)" in header) == (engine != "# engine: mlip chgnet"), name
 
 
 @pytest.mark.slow
-def test_pb4s3i2_validation_against_published_cell(mlip, store):
+def test_pb4s3i2_validation_against_published_cell(store):
     """The search method on the compound whose cell is published (Pnma, 8.1293, 15.5613, 8.1820 Å).
 
-    Reruns the seed stage of ``halex phases search Pb4S3I2`` (both substitution seeds,
-    fixed-cell screen + free-cell refine) and checks (1) it reproduces the shipped
-    Pb4S3I2 CIF (cell within 0.2 %: the search is deterministic) and (2) the deviation
-    from the published cell. The 3 % target is NOT met: the search's best cell is
-    +8.3 / −1.3 / +3.8 %. The tolerance asserted here, 9 % per axis and 12 % in volume, is
-    that measured result plus a margin, so the test catches a regression; it is justified
-    by the engine's own errors on known lead iodides measured with the same settings
-    (δ-CsPbI3 up to +4.4 %, 2H-PbI2 c +13.5 %: benchmarks/engine_bias.py, docs/phases.md).
+    Reruns the seed stage of ``halex phases search Pb4S3I2 --engine mlip-tuned --set
+    dispersion=d3bj`` (both substitution seeds, fixed-cell screen + free-cell refine) and
+    checks (1) it lands on the shipped Pb4S3I2 CIF and (2) the 3 % per axis target
+    against the published cell. The shipped file is the full search's best (a random
+    PyXtal start, +1.3 / −1.2 / −0.4 %); the seed stage's best, the scaled seed, is the
+    same framework 0.003 meV/atom away, 0.25 % from it per axis, so (1) allows 0.5 %.
+    The unscaled seed ends 0.07 meV/atom higher at b −3.2 %: the b axis is soft, which
+    is why (2) is asserted on the ranked best and the runner-up is reported in the docs.
+    Without dispersion the same search gives +8.3 / −1.3 / +3.8 % (docs/phases.md).
     """
+    pytest.importorskip("dftd3")
+    from halex.engines import get_engine
     from halex.search.generate import PB4S3I2_CELL, chalcohalide_search
 
-    ranked = chalcohalide_search("I", engine=mlip, store=store, n_random=0, refine=2)
+    engine = get_engine("mlip-tuned", dispersion="d3bj")
+    ranked = chalcohalide_search("I", engine=engine, store=store, n_random=0, refine=2)
     best = ranked[0]
     assert best.space_group == "Pnma (62)" and best.stage == "refine"
     shipped = load_phase("Pb4S3I2").cell.lengths()
-    assert np.allclose(best.cell, shipped, rtol=2e-3)
+    assert np.allclose(best.cell, shipped, rtol=5e-3)
     dev = np.array(best.cell) / np.array(PB4S3I2_CELL) - 1
-    assert np.abs(dev).max() < 0.09
-    assert abs(np.prod(best.cell) / np.prod(PB4S3I2_CELL) - 1) < 0.12
+    assert np.abs(dev).max() < 0.03
+    assert abs(np.prod(best.cell) / np.prod(PB4S3I2_CELL) - 1) < 0.03
     assert coordination(best.atoms, "Pb", cutoff=3.6).min() >= 5
+
+
+def test_shipped_pb4s3i2_meets_the_published_cell():
+    """The shipped validation result, against Solid State Sci. 91, 49 (2019): within 3 % per axis."""
+    from halex.search.generate import PB4S3I2_CELL
+
+    dev = load_phase("Pb4S3I2").cell.lengths() / np.array(PB4S3I2_CELL) - 1
+    assert np.abs(dev).max() < 0.03, dev

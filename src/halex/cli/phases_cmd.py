@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from halex.cli._common import output_path
+from halex.cli._common import add_engine_options, output_path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,8 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--random", type=int, default=24, help="random PyXtal candidates (default 24)")
     s.add_argument("--seed", type=int, default=1, help="first PyXtal random_state (default 1)")
     s.add_argument("--refine", type=int, default=4, help="candidates refined with a free cell (default 4)")
-    s.add_argument("--engine", default="mlip")
-    s.add_argument("--db", default="search.db", help="result store (rerun the same command to resume)")
+    add_engine_options(s)  # --engine/--set (e.g. --set dispersion=d3bj)/--threads/--db; rerun to resume
     s.add_argument("-o", "--output", required=True, type=output_path("json"),
                    help="ranking as JSON; the best structure goes next to it as .cif")
 
@@ -89,8 +88,8 @@ def _cif_header(args: argparse.Namespace, eng, ranked, summary: dict, halide: st
     """The record written at the top of the search result's CIF: how it was obtained."""
     import json
 
-    status = ("PROVISIONAL: structure search result (the method is checked on Pb4S3I2, see halex phases list and "
-              "docs/phases.md)" if halide == "Cl" else
+    status = ("structure search result; trust it only as far as the same engine and settings reproduce the published "
+              "Pb4S3I2 cell (halex phases search Pb4S3I2; the shipped file's check: docs/phases.md)" if halide == "Cl" else
               "validation run of the structure search against the published Pb4S3I2 cell")
     top = {f"  #{k + 1}": f"{c.name} {c.stage} {c.energy_per_atom:.5f} {c.cell[0]:.3f} {c.cell[1]:.3f} {c.cell[2]:.3f}"
            for k, c in enumerate(ranked[:8])}
@@ -107,11 +106,10 @@ def _search(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from halex.engines import get_engine
+    from halex.cli._common import make_engine, open_store
     from halex.errors import InputError
     from halex.io import atomic_output
     from halex.search.generate import chalcohalide_search, chalcohalide_summary, write_phase_cif
-    from halex.store import ResultStore
 
     if args.random < 0 or args.refine < 1:
         raise InputError("--random must be >= 0 and --refine >= 1")
@@ -119,8 +117,8 @@ def _search(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".json":
         raise InputError(f"--output must end in .json, got {args.output!r}")
     halide = "Cl" if args.compound == "Pb4S3Cl2" else "I"
-    eng = get_engine(args.engine)
-    store = ResultStore(args.db)
+    eng = make_engine(args)
+    store = open_store(args.db)
     ranked = chalcohalide_search(halide, engine=eng, store=store, n_random=args.random, seed=args.seed, refine=args.refine)
     rows = _ranking(ranked, halide)
     summary = chalcohalide_summary(halide, ranked, engine=eng, store=store)
