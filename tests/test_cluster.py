@@ -62,6 +62,7 @@ def test_job_scripts_book_the_cores_for_one_task_per_job():
         for line in booked:
             assert line in script, (line, script)
         assert "--nthreads 1" in script and sys.executable in script
+        assert "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=" in script  # no glibc trim threshold
         if spec.mpi_ranks > 1:
             assert "#SBATCH -n 1\n" not in script and script.count("--cpus-per-task") <= 1
 
@@ -181,3 +182,30 @@ def test_threads_option_reaches_local_workers():
     finally:
         client.close()
     assert set(got.values()) == {2}, got
+
+
+def test_workers_run_without_a_glibc_trim_threshold():
+    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_=65536 in every worker, which makes CHGNet
+    2.3x slower on 2 cores (docs/studies.md): neither the local workers nor the nanny of a
+    batch job (started by the job script's export line, as on a compute node) set it."""
+    from halex.studies.runner import lazy_client, worker_environ_export
+
+    def trim():
+        return __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    client = lazy_client(None, 1 + 1)
+    try:
+        got = client.get().run(trim)
+        threads = client.get().run(lambda: __import__("os").environ.get("OMP_NUM_THREADS"))
+    finally:
+        client.close()
+    assert set(got.values()) == {None}, got
+    assert set(threads.values()) == {"1"}, threads  # the rest of Dask's worker settings stay
+    code = ("from distributed import Client, LocalCluster\n"
+            "with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as c, Client(c) as cl:\n"
+            "    print(list(cl.run(lambda: __import__('os').environ.get('MALLOC_TRIM_THRESHOLD_')).values()))")
+    job = subprocess.run(["bash", "-c", f"{worker_environ_export()}\n{sys.executable} -c \"{code}\""],
+                         capture_output=True, text=True, timeout=120)
+    assert job.stdout.strip() == "[None]", job.stderr[-2000:]
+    bare = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert bare.stdout.strip() == "['65536']", bare.stderr[-2000:]  # what Dask does without it

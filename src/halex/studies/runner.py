@@ -134,6 +134,29 @@ def _relax_one(task: RelaxTask, engine, store_url: str, fmax: float, steps: int,
                       time.perf_counter() - t0, parent)
 
 
+#: What Dask's nanny must not set in the worker processes it starts. Its default
+#: ``distributed.nanny.pre-spawn-environ`` sets ``MALLOC_TRIM_THRESHOLD_=65536``; any explicit
+#: trim threshold switches off glibc's adaptive mmap threshold, so every tensor above
+#: 128 KiB that CHGNet allocates and frees is a fresh mmap and munmap, with its pages
+#: faulted in again on each call. Measured on a 282-atom heterostructure (one PyTorch
+#: thread, FIRE): 0.149 s per step without it, 0.348 s with it, system time 0.4 → 5.6 s
+#: in 30 steps (docs/studies.md, "Worker memory settings"). ``None`` unsets a variable there.
+WORKER_ENV_UNSET: tuple[str, ...] = ("MALLOC_TRIM_THRESHOLD_",)
+
+
+def worker_environ_config() -> dict[str, None]:
+    """The Dask config that keeps :data:`WORKER_ENV_UNSET` out of the workers a nanny starts
+    here (use it in ``dask.config.set`` around the cluster's creation)."""
+    return {f"distributed.nanny.pre-spawn-environ.{name}": None for name in WORKER_ENV_UNSET}
+
+
+def worker_environ_export() -> str:
+    """The same as a shell line for a batch job's script, read by the nanny on the compute node
+    (Dask's ``DASK_*`` variables; the dict is merged with the defaults)."""
+    unset = ", ".join(f"'{name}': None" for name in WORKER_ENV_UNSET)
+    return f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{{{unset}}}"'
+
+
 def connect(scheduler: str | None, workers: int | None):
     """A Dask client: to ``scheduler`` if given, else a new local cluster with ``workers`` processes."""
     try:
@@ -147,7 +170,17 @@ def connect(scheduler: str | None, workers: int | None):
             raise InputError(f"cannot reach the Dask scheduler at {scheduler!r} ({exc}): check the address and that it runs") from None
     n = workers or os.cpu_count() or 1
     quiet_dask()
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    import dask
+
+    # the config is read when each nanny is created, here; a nanny also copies its settings into
+    # this process's environment before it spawns (so an earlier Dask cluster in this process
+    # leaves the threshold behind), and a worker inherits that environment: keep it out meanwhile
+    saved = {name: os.environ.pop(name) for name in WORKER_ENV_UNSET if name in os.environ}
+    try:
+        with dask.config.set(worker_environ_config()):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+    finally:
+        os.environ.update(saved)
     return Client(cluster)
 
 
