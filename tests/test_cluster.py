@@ -62,7 +62,7 @@ def test_job_scripts_book_the_cores_for_one_task_per_job():
         for line in booked:
             assert line in script, (line, script)
         assert "--nthreads 1" in script and sys.executable in script
-        assert "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=" in script  # no glibc trim threshold
+        assert "unset MALLOC_TRIM_THRESHOLD_\nexport DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=" in script  # no trim threshold
         if spec.mpi_ranks > 1:
             assert "#SBATCH -n 1\n" not in script and script.count("--cpus-per-task") <= 1
 
@@ -204,8 +204,9 @@ def test_workers_run_without_a_glibc_trim_threshold():
     code = ("from distributed import Client, LocalCluster\n"
             "with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as c, Client(c) as cl:\n"
             "    print(list(cl.run(lambda: __import__('os').environ.get('MALLOC_TRIM_THRESHOLD_')).values()))")
-    job = subprocess.run(["bash", "-c", f"{worker_environ_export()}\n{sys.executable} -c \"{code}\""],
+    job = subprocess.run(["bash", "-c", "\n".join([*worker_environ_export(), f"{sys.executable} -c \"{code}\""])],
                          capture_output=True, text=True, timeout=120)
     assert job.stdout.strip() == "[None]", job.stderr[-2000:]
-    bare = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    bare = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert bare.stdout.strip() == "['65536']", bare.stderr[-2000:]  # what Dask does without it

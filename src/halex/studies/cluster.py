@@ -125,7 +125,7 @@ def cluster_kwargs(spec: JobSpec) -> dict:
     kw = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime, queue=spec.queue,
               python=sys.executable, job_name="halex", log_directory=spec.log_directory,
               scheduler_options={"dashboard_address": None},
-              job_script_prologue=[worker_environ_export()])  # no glibc trim threshold in the worker
+              job_script_prologue=worker_environ_export())  # no glibc trim threshold in the worker
     per_rank = max(1, spec.cores // spec.mpi_ranks)
     if spec.system == "slurm" and spec.mpi_ranks == 1:
         kw["job_cpu"] = spec.cores

@@ -150,11 +150,12 @@ def worker_environ_config() -> dict[str, None]:
     return {f"distributed.nanny.pre-spawn-environ.{name}": None for name in WORKER_ENV_UNSET}
 
 
-def worker_environ_export() -> str:
-    """The same as a shell line for a batch job's script, read by the nanny on the compute node
-    (Dask's ``DASK_*`` variables; the dict is merged with the defaults)."""
+def worker_environ_export() -> list[str]:
+    """The same as shell lines for a batch job's script: unset in the job (a queue may copy the
+    submitting shell's environment) and kept out by the nanny on the compute node (Dask's
+    ``DASK_*`` variables; the dict is merged with the defaults)."""
     unset = ", ".join(f"'{name}': None" for name in WORKER_ENV_UNSET)
-    return f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{{{unset}}}"'
+    return [f"unset {' '.join(WORKER_ENV_UNSET)}", f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{{{unset}}}"']
 
 
 def connect(scheduler: str | None, workers: int | None):
