@@ -65,6 +65,13 @@ def test_job_scripts_book_the_cores_for_one_task_per_job():
         assert "unset MALLOC_TRIM_THRESHOLD_\nexport DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=" in script  # no trim threshold
         if spec.mpi_ranks > 1:
             assert "#SBATCH -n 1\n" not in script and script.count("--cpus-per-task") <= 1
+    # a site's configured prologue is kept, before halex's lines
+    import dask
+
+    with dask.config.set({"jobqueue.slurm.job-script-prologue": ["module load cp2k"]}):
+        with SLURMCluster(**cluster_kwargs(JobSpec("slurm", 4, "8GB", "01:00:00"))) as cluster:
+            script = cluster.job_script()
+    assert "module load cp2k\nunset MALLOC_TRIM_THRESHOLD_" in script, script
 
 
 def _tiny_model(path: Path) -> Path:

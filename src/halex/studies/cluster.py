@@ -120,12 +120,15 @@ def _cluster_class(system: str):
 def cluster_kwargs(spec: JobSpec) -> dict:
     """The dask-jobqueue keyword arguments for ``spec``: one single-threaded worker per job
     that books ``spec.cores`` CPUs (see the module notes)."""
+    import dask
+
     from halex.studies.runner import worker_environ_export
 
+    # the site's own prologue (module loads, conda activation) first, then no glibc trim threshold
+    prologue = list(dask.config.get(f"jobqueue.{spec.system}.job-script-prologue", None) or [])
     kw = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime, queue=spec.queue,
               python=sys.executable, job_name="halex", log_directory=spec.log_directory,
-              scheduler_options={"dashboard_address": None},
-              job_script_prologue=worker_environ_export())  # no glibc trim threshold in the worker
+              scheduler_options={"dashboard_address": None}, job_script_prologue=prologue + worker_environ_export())
     per_rank = max(1, spec.cores // spec.mpi_ranks)
     if spec.system == "slurm" and spec.mpi_ranks == 1:
         kw["job_cpu"] = spec.cores

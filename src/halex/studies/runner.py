@@ -138,9 +138,9 @@ def _relax_one(task: RelaxTask, engine, store_url: str, fmax: float, steps: int,
 #: ``distributed.nanny.pre-spawn-environ`` sets ``MALLOC_TRIM_THRESHOLD_=65536``; any explicit
 #: trim threshold switches off glibc's adaptive mmap threshold, so every tensor above
 #: 128 KiB that CHGNet allocates and frees is a fresh mmap and munmap, with its pages
-#: faulted in again on each call. Measured on a 282-atom heterostructure (one PyTorch
-#: thread, FIRE): 0.149 s per step without it, 0.348 s with it, system time 0.4 → 5.6 s
-#: in 30 steps (docs/studies.md, "Worker memory settings"). ``None`` unsets a variable there.
+#: faulted in again on each call: a relaxation step in a worker took 2.4–2.5× as long as
+#: without it (``benchmarks/bench_workers.py``; docs/studies.md, "Worker memory settings").
+#: ``None`` unsets a variable in that config.
 WORKER_ENV_UNSET: tuple[str, ...] = ("MALLOC_TRIM_THRESHOLD_",)
 
 
