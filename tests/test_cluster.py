@@ -72,6 +72,12 @@ def test_job_scripts_book_the_cores_for_one_task_per_job():
         with SLURMCluster(**cluster_kwargs(JobSpec("slurm", 4, "8GB", "01:00:00"))) as cluster:
             script = cluster.job_script()
     assert "module load cp2k\nunset MALLOC_TRIM_THRESHOLD_" in script, script
+    # ... also where a site still configures it under its deprecated name, env-extra
+    with dask.config.set({"jobqueue.slurm.env-extra": ["module load cp2k/2024"]}), \
+            pytest.warns(FutureWarning, match="env_extra has been renamed"):
+        with SLURMCluster(**cluster_kwargs(JobSpec("slurm", 4, "8GB", "01:00:00"))) as cluster:
+            script = cluster.job_script()
+    assert "module load cp2k/2024\nunset MALLOC_TRIM_THRESHOLD_" in script, script
 
 
 def _tiny_model(path: Path) -> Path:

@@ -124,8 +124,10 @@ def cluster_kwargs(spec: JobSpec) -> dict:
 
     from halex.studies.runner import worker_environ_export
 
-    # the site's own prologue (module loads, conda activation) first, then no glibc trim threshold
-    prologue = list(dask.config.get(f"jobqueue.{spec.system}.job-script-prologue", None) or [])
+    # the site's own prologue (module loads, conda activation) first, then no glibc trim threshold;
+    # dask-jobqueue's precedence: job-script-prologue, else the deprecated env-extra
+    site = f"jobqueue.{spec.system}"
+    prologue = list(dask.config.get(f"{site}.job-script-prologue", None) or dask.config.get(f"{site}.env-extra", None) or [])
     kw = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime, queue=spec.queue,
               python=sys.executable, job_name="halex", log_directory=spec.log_directory,
               scheduler_options={"dashboard_address": None}, job_script_prologue=prologue + worker_environ_export())
