@@ -157,7 +157,7 @@ def test_job_threads_plugin_gives_the_worker_the_jobs_cores():
 
     from halex.studies.job_threads import JobThreads
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc, Client(lc) as c:
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, Client(lc) as c:
         def probe():
             import os
 
@@ -215,7 +215,7 @@ def test_workers_run_without_a_glibc_trim_threshold():
     assert set(got.values()) == {None}, got
     assert set(threads.values()) == {"1"}, threads  # the rest of Dask's worker settings stay
     code = ("from distributed import Client, LocalCluster\n"
-            "with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as c, Client(c) as cl:\n"
+            "with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=':0') as c, Client(c) as cl:\n"
             "    print(list(cl.run(lambda: __import__('os').environ.get('MALLOC_TRIM_THRESHOLD_')).values()))")
     job = subprocess.run(["bash", "-c", "\n".join([*worker_environ_export(), f"{sys.executable} -c \"{code}\""])],
                          capture_output=True, text=True, timeout=120)

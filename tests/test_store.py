@@ -172,3 +172,63 @@ def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp
         c.write(molecule("C6H6"), task="relax", engine="mlip", status="done", converged=True, step=7, label="study big")
     assert steps_estimate(str(db), "mlip", 3) == (80, "median of 5 earlier study relaxations in the store")
     assert steps_estimate(str(db), "cp2k", 3)[0] == TYPICAL_STEPS
+
+
+def test_the_same_relaxation_started_twice_at_once_is_computed_once(tmp_path, mlip):
+    """Two study steps whose warm starts give the same structure used to relax it side by
+    side in one run folder and overwrite each other's optimizer record (a JSONDecodeError
+    in a batch-job study); the second now waits for the first and reads its result."""
+    import threading
+
+    from ase.io import read
+
+    nc = perovskite_nanocrystal((2, 2, 2))
+    nc.rattle(0.05, seed=3)
+    url = tmp_path / "r.db"
+    ready, results, errors = threading.Barrier(2), [None, None], []
+
+    def run(i: int) -> None:
+        ready.wait()
+        try:
+            results[i] = relax(nc, mlip, store=ResultStore(url), fmax=0.05)
+        except Exception as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors
+    computed = [r for r in results if not r.cached]
+    assert len(computed) == 1 and computed[0].converged and computed[0].nsteps > 2
+    assert results[0].row_id == results[1].row_id and results[0].energy == results[1].energy
+    store = ResultStore(url)
+    assert store.count(status="done") == 1 and store.count(status="running") == 0
+    key = store.get_row(results[0].row_id).hkey
+    assert len(read(store.run_dir(key) / "relax.traj", ":")) == computed[0].nsteps + 1
+
+
+def test_many_openers_of_a_new_store_at_once_all_succeed(tmp_path):
+    """ASE creates a new file's tables one statement at a time; an opener in between used to
+    fail with "no such table: information"."""
+    import threading
+
+    for trial in range(6):
+        url = tmp_path / f"new-{trial}.db"
+        ready, errors = threading.Barrier(6), []
+
+        def open_and_read() -> None:
+            ready.wait()
+            try:
+                ResultStore(url).find("nothing")
+            except Exception as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_and_read) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors[:1]
+        assert ResultStore(url).count() == 0

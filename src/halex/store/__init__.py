@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from halex.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ResultStore", "StoreEntry", "Lookup", "result_key", "DEFAULT_DB", "default_store_url"]
 
@@ -196,9 +199,24 @@ class ResultStore:
                         else ase.db.connect(self.url))
         except Exception as exc:
             raise StoreError(f"cannot open result store {self.url!r}: {exc}") from None
+        if self._is_file:
+            self._create_tables()
         if workdir is None:
             workdir = Path(self.url).with_suffix(".runs") if self._is_file else Path("halex-runs")
         self.workdir = Path(workdir)
+
+    def _create_tables(self) -> None:
+        """Create a new SQLite store's tables now, under :meth:`lock`.
+
+        ASE creates them on first use, one statement at a time; a second process opening
+        the same new file in between saw ``systems`` without ``information`` and failed
+        ("no such table: information"), e.g. two study workers starting on a fresh store.
+        """
+        with self.lock():
+            try:
+                self._db.count()
+            except Exception as exc:
+                raise StoreError(f"cannot open result store {self.url!r}: {exc}") from None
 
     # -- locking ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -211,6 +229,31 @@ class ResultStore:
 
         with open(self.url + ".halex-lock", "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def key_lock(self, key: str) -> Iterator[None]:
+        """Exclusive lock on computing ``key``, held for the whole computation.
+
+        Two processes (or threads) given the same task, e.g. two study steps whose warm
+        starts give identical structures, would otherwise share the key's run folder
+        (optimizer restart record, trajectory, engine files) and its checkpoint rows, and
+        overwrite each other's state mid-run. The second one waits here and then finds the
+        first one's result. The lock is an ``flock`` on a file in :meth:`run_dir`, so it
+        works for server databases too, across nodes where the run folder is on a shared
+        file system with locking (NFS does); a killed holder releases it.
+        """
+        import fcntl
+
+        with open(self.run_dir(key) / ".compute-lock", "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("waiting for another process computing the same result (key %s)", key[:12])
+                fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -309,6 +352,16 @@ class ResultStore:
         row = self.find(key)
         if row is not None and ok(row):
             return Lookup(row_id=row.id, row=row)
+        with self.key_lock(key):
+            return self._compute_and_write(key, compute, ok, row)
+
+    def _compute_and_write(self, key: str, compute: Callable[[Any], StoreEntry], ok: Callable[[Any], bool],
+                           row) -> Lookup:
+        """:meth:`get_or_compute` under the key's lock: look again (another holder may have finished it), compute, write."""
+        again = self.find(key)
+        if again is not None and ok(again):
+            return Lookup(row_id=again.id, row=again)
+        row = again if again is not None else row
         entry = compute(row)
         with self.lock():
             existing = self.find(key)

@@ -130,7 +130,7 @@ def cluster_kwargs(spec: JobSpec) -> dict:
     prologue = list(dask.config.get(f"{site}.job-script-prologue", None) or dask.config.get(f"{site}.env-extra", None) or [])
     kw = dict(cores=1, processes=1, memory=spec.memory, walltime=spec.walltime, queue=spec.queue,
               python=sys.executable, job_name="halex", log_directory=spec.log_directory,
-              scheduler_options={"dashboard_address": None}, job_script_prologue=prologue + worker_environ_export())
+              scheduler_options={"dashboard_address": ":0"}, job_script_prologue=prologue + worker_environ_export())
     per_rank = max(1, spec.cores // spec.mpi_ranks)
     if spec.system == "slurm" and spec.mpi_ranks == 1:
         kw["job_cpu"] = spec.cores

@@ -179,7 +179,9 @@ def connect(scheduler: str | None, workers: int | None):
     saved = {name: os.environ.pop(name) for name in WORKER_ENV_UNSET if name in os.environ}
     try:
         with dask.config.set(worker_environ_config()):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            # ":0": the dashboard on a free port; None means 8787, and a second study on the
+            # same machine then warns that the port is in use
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
     finally:
         os.environ.update(saved)
     return Client(cluster)
