@@ -98,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
         log.info("PL: %d×%s, reduced χ² against the noise %.2f", len(res.pl_fit.peaks), res.pl_fit.shape,
                  res.pl_fit.chi2_noise)
         for p in res.pl_fit.peaks:
-            log.info("PL peak %s (%.1f nm), FWHM %s", format_uncertain(p.center, p.center_err, "eV"), HC_EV_NM / p.center,
-                     format_uncertain(1000 * p.fwhm, 1000 * p.fwhm_err, "meV"))
+            log.info("PL peak %s (%.1f nm), FWHM %s%s", format_uncertain(p.center, p.center_err, "eV"), HC_EV_NM / p.center,
+                     format_uncertain(1000 * p.fwhm, 1000 * p.fwhm_err, "meV"),
+                     "" if p.determined else " (not determined by the data)")
+        top = res.summary["pl"]["maximum_eV"]
+        log.info("PL maximum %.4f eV (%.1f nm)", top, HC_EV_NM / top)
     for w in res.summary["warnings"]:
         warnings.warn(w, UserWarning, stacklevel=1)
     log.info("wrote %s", args.output)

@@ -104,6 +104,7 @@ class Peak:
     height: float
     fwhm_low: float | None = None
     fwhm_high: float | None = None
+    determined: bool = True
 
 
 @dataclass
@@ -302,6 +303,22 @@ def _quality(y: np.ndarray, fitted: np.ndarray, n_par: int) -> tuple[float, floa
     return noise, chi2, rho, flags
 
 
+def _undetermined(peaks: list[Peak], x: np.ndarray) -> tuple[list[Peak], list[str]]:
+    """The peaks, those the data do not determine marked, and a sentence on each: a centre
+    outside the data, or a FWHM or area whose standard error exceeds the value (a component
+    fitted to a cut-off tail)."""
+    from dataclasses import replace
+
+    out, marked = [], []
+    for p in peaks:
+        ok = x.min() <= p.center <= x.max() and p.fwhm_err < p.fwhm and p.area_err < p.area
+        marked.append(p if ok else replace(p, determined=False))
+        if not ok:
+            out.append(f"the peak at {p.center:.4g} (FWHM {p.fwhm:.3g} ± {p.fwhm_err:.2g}, area {p.area:.3g} ± "
+                       f"{p.area_err:.2g}) is not determined by the data; fit fewer peaks")
+    return marked, out
+
+
 def _inflate(peaks: list[Peak], rho: float) -> list[Peak]:
     """Standard errors × √((1 + ρ)/(1 − ρ)): the effective number of independent points of an
     AR(1) residual (lag-1 correlation ρ), so that a structured residual does not buy precision."""
@@ -372,6 +389,8 @@ def fit_peaks(x: np.ndarray, y: np.ndarray, *, n_peaks: int = 1, shape: str = "g
     noise, chi2_noise, rho, flags = _quality(y, fitted, popt.size)
     peaks, comps = _peaks_from(x, popt, np.sqrt(np.maximum(np.diag(pcov), 0)), n_peaks, shape)
     peaks = _inflate(peaks, rho)
+    peaks, loose = _undetermined(peaks, x)
+    flags += loose
     order = np.argsort([p.center for p in peaks])
     return PeakFit([peaks[i] for i in order], shape, float(popt[-1]) if baseline else 0.0, x, y, fitted,
                    [comps[i] for i in order], chi2, noise, chi2_noise, rho, flags)
@@ -387,7 +406,10 @@ def select_peak_model(x: np.ndarray, y: np.ndarray, *, models: tuple[tuple[str, 
 
     ``BIC = N ln(RSS/N) + k ln N`` (Schwarz, Ann. Stat. 6, 461 (1978)); a model needs
     ΔBIC < −10 ("very strong" evidence, Kass & Raftery, JASA 90, 773 (1995)) against the
-    simpler one to be preferred, so a second peak is not invented from noise.
+    simpler one to be preferred, so a second peak is not invented from noise. A peak the
+    data do not determine (centre outside the data, or a FWHM or area error larger than
+    the value, as a component fitted to a tail cut off by the detector range) is kept, since
+    it shapes the others, but marked ``determined=False`` and named in the warnings.
 
     Parameters
     ----------
