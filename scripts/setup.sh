@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # halex set-up from a fresh clone: Debian's cp2k and chromium, a virtual environment .venv with the
-# CPU build of PyTorch and halex with every extra, then the demo on the default engine.
+# CPU build of PyTorch and halex with every extra, .venv-ptycho with py4DSTEM (its own numpy<2),
+# then the demo on the default engine.
 #   bash scripts/setup.sh            # install + demo
 #   bash scripts/setup.sh --no-demo  # install only (used by scripts/test.sh)
 # Environment: PYTHON (interpreter, default python3), TORCH_SPEC (default torch==2.13.0;
@@ -37,6 +38,14 @@ fi
 echo "[setup] installing halex with all extras"
 quiet_pip .venv/bin/pip install -q -e ".[all]"
 .venv/bin/halex --version
+
+# py4DSTEM (GPL, ptychography for `halex stem phase --method ptycho`) requires numpy<2, which
+# halex's environment cannot hold: it gets its own environment, which halex runs as a subprocess
+if ! .venv-ptycho/bin/python -c "import py4DSTEM" >/dev/null 2>&1; then
+  echo "[setup] creating .venv-ptycho with py4DSTEM 0.14.18 (numpy<2) for ptychography"
+  $py -m venv .venv-ptycho
+  quiet_pip .venv-ptycho/bin/pip install -q "py4DSTEM==0.14.18" "numpy<2"
+fi
 
 if [ "$demo" = 1 ]; then
   echo "[setup] running the demo (output in demo-output/)"

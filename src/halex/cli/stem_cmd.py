@@ -40,7 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("data", help="4D dataset: .npy (+ .json calibration), .h5/.hspy/.emd, .mib, .dm4 (RosettaSciIO)")
     f.add_argument("-o", "--output", required=True, type=output_path("image"), help="phase image (.tif, calibrated)")
     f.add_argument("--method", default="icom", choices=["icom", "ptycho"],
-                   help="icom (halex, default) or ptycho (py4DSTEM, optional GPL extra)")
+                   help="icom (halex, default) or ptycho (single-slice ptychography by py4DSTEM, GPL, run in its own "
+                        "environment: .venv-ptycho from scripts/setup.sh, or --ptycho-python)")
+    f.add_argument("--iterations", type=int, default=10, help="ptycho: gradient-descent iterations (default 10)")
+    f.add_argument("--defocus", type=float, default=0.0, help="ptycho: probe defocus in Å (default 0)")
+    f.add_argument("--upsample", type=int, default=1,
+                   help="ptycho: pad the patterns N× for an object sampled N× finer (cost ≈ N²; default 1)")
+    f.add_argument("--ptycho-python", default=None,
+                   help="ptycho: Python of an environment with py4DSTEM 0.14 (default $HALEX_PTYCHO_PYTHON or .venv-ptycho)")
     f.add_argument("--scan-step", type=float, default=None, help="probe step in Å (overrides the file)")
     f.add_argument("--detector-pixel", type=float, default=None, help="detector pixel in mrad (overrides the file)")
     f.add_argument("--voltage", type=float, default=None, help="beam voltage in kV (overrides the file)")
@@ -90,11 +97,13 @@ def _phase(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--output must be a calibrated .tif/.tiff phase image, got {args.output!r}")
     if args.method == "ptycho":
-        from halex.stem.fourd import ptychography_unavailable
+        from halex.stem.ptycho import find_ptycho_python
 
-        ptychography_unavailable()
+        find_ptycho_python(args.ptycho_python)  # before reading: a missing environment costs nothing
     data, cal = read_4d(args.data, scan_step=args.scan_step, detector_pixel=args.detector_pixel, voltage=args.voltage,
                         semiangle=args.semiangle)
+    if args.method == "ptycho":
+        return _ptycho(args, data, cal, out)
     cx, cy = center_of_mass(data, cal)
     phase = icom(cx, cy, cal)
     write_image(out, StemImage(phase, cal.scan_step_A, "phase", str(args.data), {}))
@@ -102,6 +111,24 @@ def _phase(args: argparse.Namespace) -> int:
     ny, nx = phase.shape
     print(f"{out}: iCoM phase, {nx}×{ny} px at {cal.scan_step_A:g} Å, range {phase.min():.3f} … {phase.max():.3f} rad; "
           f"figure {fig.name}; analyse with: halex stem analyze {out} -o OUT")
+    return 0
+
+
+def _ptycho(args: argparse.Namespace, data, cal, out) -> int:
+    """``stem phase --method ptycho``: py4DSTEM's phase, written as a calibrated image with a figure."""
+    from halex.stem.fourd import ptycho_figure
+    from halex.stem.io import StemImage, write_image
+    from halex.stem.ptycho import ptychographic_phase
+
+    phase, pixel, info = ptychographic_phase(data, cal, iterations=args.iterations, defocus_A=args.defocus,
+                                             upsample=args.upsample, python=args.ptycho_python)
+    write_image(out, StemImage(phase, pixel, "phase", str(args.data), {"method": "ptychography (py4DSTEM "
+                                                                        f"{info['py4DSTEM']})"}))
+    fig = ptycho_figure(phase, pixel, info["errors"], out.with_suffix(".png"))
+    ny, nx = phase.shape
+    print(f"{out}: ptychographic phase (py4DSTEM {info['py4DSTEM']}, {len(info['errors'])} iterations), {nx}×{ny} px at "
+          f"{pixel:.3g} Å, range {phase.min():.3f} … {phase.max():.3f} rad; figure {fig.name}; "
+          f"analyse with: halex stem analyze {out} -o OUT")
     return 0
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from halex.errors import CalibrationError, FileFormatError, InputError
 
 __all__ = ["Calibration", "wavelength_A", "read_4d", "center_of_mass", "icom", "ddpc", "simulate_4d", "write_4d",
-           "phase_figure", "ptychography_unavailable", "check_fits_in_memory", "NpyRows", "PHASE_PER_ATOM",
+           "phase_figure", "ptycho_figure", "check_fits_in_memory", "NpyRows", "PHASE_PER_ATOM",
            "MEMORY_FRACTION"]
 
 #: peak phase (rad) of one Pb atom in :func:`simulate_4d`
@@ -399,22 +399,6 @@ def write_4d(path: str | os.PathLike, data: np.ndarray, cal: Calibration, extra:
     return path
 
 
-def ptychography_unavailable() -> None:
-    """Ptychographic phase is py4DSTEM's (GPL, optional): say why it cannot run here.
-
-    py4DSTEM 0.14.18 requires ``numpy<2.0`` and ``scikit-learn<1.5`` (its wheel metadata),
-    which halex's environment (NumPy 2) cannot satisfy, so it is not an extra of halex; run
-    it in its own environment on the same data.
-    """
-    try:
-        import py4DSTEM  # noqa: F401
-    except ImportError:
-        raise InputError("--method ptycho needs py4DSTEM (GPL), which is not installed and cannot share halex's "
-                         "environment (py4DSTEM 0.14 requires numpy<2.0); use --method icom, or run py4DSTEM in its "
-                         "own environment on the same file") from None
-    raise InputError("--method ptycho through py4DSTEM is not wired into halex yet; use --method icom")
-
-
 def phase_figure(com_x: np.ndarray, com_y: np.ndarray, phase: np.ndarray, div: np.ndarray, cal: Calibration,
                  path: str | os.PathLike) -> Path:
     """CoM x, CoM y (mrad), iCoM phase (rad) and dDPC panels with a common scale in Å."""
@@ -434,4 +418,21 @@ def phase_figure(com_x: np.ndarray, com_y: np.ndarray, phase: np.ndarray, div: n
         ax.set_xlabel("x (Å)")
         fig.colorbar(im, ax=ax, shrink=0.8)
     axes[0].set_ylabel("y (Å)")
+    return save_figure(fig, path)
+
+
+def ptycho_figure(phase: np.ndarray, pixel_A: float, errors: list[float], path: str | os.PathLike) -> Path:
+    """The ptychographic phase (rad, axes in Å) and the reconstruction error per iteration."""
+    import matplotlib.pyplot as plt
+
+    from halex.plotting.figures import save_figure
+
+    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(9.0, 4.0), width_ratios=(1.4, 1))
+    ny, nx = phase.shape
+    im = ax.imshow(phase, cmap="gray", extent=(0, nx * pixel_A, ny * pixel_A, 0))
+    fig.colorbar(im, ax=ax, label="phase (rad)")
+    ax.set(xlabel="x (Å)", ylabel="y (Å)", title="ptychographic phase")
+    ax_err.plot(np.arange(1, len(errors) + 1), errors, "o-")
+    ax_err.set(xlabel="iteration", ylabel="py4DSTEM error", title="convergence")
+    fig.tight_layout()
     return save_figure(fig, path)
