@@ -199,8 +199,8 @@ class ResultStore:
                         else ase.db.connect(self.url))
         except Exception as exc:
             raise StoreError(f"cannot open result store {self.url!r}: {exc}") from None
-        if self._is_file:
-            self._create_tables()
+        if self._is_file and os.access(Path(self.url).parent, os.W_OK):
+            self._create_tables()  # (a store in a read-only folder is only read: no lock file there)
         if workdir is None:
             workdir = Path(self.url).with_suffix(".runs") if self._is_file else Path("halex-runs")
         self.workdir = Path(workdir)
