@@ -74,9 +74,12 @@ def wavelength_A(voltage_kV: float) -> float:
 MEMORY_FRACTION = 0.5
 
 
-def check_fits_in_memory(nbytes: float, what: str, available: float | None = None) -> None:
+def check_fits_in_memory(nbytes: float, what: str, available: float | None = None, *,
+                        hint: str = "convert it to .npy (read in row blocks) or a lazily readable format "
+                                    "(.hspy, .zspy, .emd)") -> None:
     """Refuse to load ``nbytes`` at once when that exceeds :data:`MEMORY_FRACTION` of the
-    available memory (``available`` bytes; default from /proc/meminfo), saying the estimate."""
+    available memory (``available`` bytes; default from /proc/meminfo), saying the estimate
+    and ``hint`` (what to do instead)."""
     if available is None:
         available = 8e9
         try:
@@ -87,8 +90,7 @@ def check_fits_in_memory(nbytes: float, what: str, available: float | None = Non
             pass
     if nbytes > MEMORY_FRACTION * available:
         raise InputError(f"{what}: loading it needs ≈ {nbytes / 1e9:.1f} GB, more than {MEMORY_FRACTION:.0%} of the "
-                         f"{available / 1e9:.1f} GB available; convert it to .npy (read in row blocks) or a lazily "
-                         "readable format (.hspy, .zspy, .emd)")
+                         f"{available / 1e9:.1f} GB available; {hint}")
 
 
 class NpyRows:

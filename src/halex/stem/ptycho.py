@@ -98,6 +98,12 @@ def ptychographic_phase(data: Any, cal, *, iterations: int = 10, step_size: floa
     if not (isinstance(upsample, int) and 1 <= upsample <= 4):
         raise InputError(f"upsample must be 1–4, got {upsample!r}")
     exe = find_ptycho_python(python)
+    from halex.stem.fourd import check_fits_in_memory
+
+    shape = tuple(int(n) for n in np.shape(data))
+    # py4DSTEM reconstructs from the whole scan in memory: this copy, its intensities and amplitudes
+    check_fits_in_memory(4.0 * float(np.prod(shape)) * 4 * upsample**2, "ptychography (py4DSTEM holds the whole scan "
+                         "in memory)", hint="reconstruct a smaller region of the scan, or bin the detector")
     arr = np.asarray(data, dtype=np.float32)
     settings = {"scan_step_A": cal.scan_step_A, "detector_mrad": cal.detector_mrad, "voltage_kV": cal.voltage_kV,
                 "semiangle_mrad": cal.semiangle_mrad, "defocus_A": float(defocus_A), "iterations": iterations,
