@@ -31,6 +31,8 @@ __all__ = ["absorption_features", "exciton_from_curvature", "matched_exciton"]
 
 #: significance (noise standard deviations of d²A/dE²) a curvature minimum needs
 MIN_CURVATURE_SNR = 5.0
+#: the Tauc fit's window above the first exciton (eV)
+TAUC_WINDOW_EV = (0.05, 0.30)
 
 
 def _uniform(e: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -204,7 +206,7 @@ def _tauc(e: np.ndarray, s: np.ndarray, base: float, exciton: float | None, k: i
     ±3 points around the steepest rise."""
     t = (np.clip(s - base, 0, None) * e) ** 2
     if exciton is not None:
-        win = (e >= exciton + 0.05) & (e <= exciton + 0.30)
+        win = (e >= exciton + TAUC_WINDOW_EV[0]) & (e <= exciton + TAUC_WINDOW_EV[1])
     else:
         win = np.zeros(e.size, bool)
         win[max(k - 3, 0):min(k + 4, e.size)] = True
@@ -284,7 +286,7 @@ def absorption_features(energy_eV: np.ndarray, absorbance: np.ndarray, *, smooth
     tauc = _tauc(e, s, base, exciton, k)
     floor = onset - 0.1 if np.isfinite(onset) else float(e[0])
     # the continuum edge lies above the exciton by its binding energy, so up to the top of the fitted window
-    if np.isfinite(tauc) and not floor <= tauc <= (exciton + 0.30 if exciton else float(e[-1])):
+    if np.isfinite(tauc) and not floor <= tauc <= (exciton + TAUC_WINDOW_EV[1] if exciton else float(e[-1])):
         warnings.append(f"no Tauc gap: the direct-gap (A·E)² line extrapolates to {tauc:.3f} eV, below the onset or "
                         "above the fitted window (not a direct-gap edge there)")
         tauc = float("nan")

@@ -18,6 +18,7 @@ and 0.84 with a refined one, and 20 iterations (fixed probe) fit the shot noise:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -54,11 +55,20 @@ def find_ptycho_python(explicit: str | os.PathLike | None = None) -> Path:
            f"(or set ${PTYCHO_PYTHON_ENV})")
     for c in candidates:
         if c and Path(c).is_file():
-            r = subprocess.run([str(c), "-c", "import py4DSTEM"], capture_output=True, text=True)
-            if r.returncode == 0:
+            failure = _import_failure(str(c))
+            if failure is None:
                 return Path(c)
-            raise InputError(f"--method ptycho: {c} cannot import py4DSTEM ({r.stderr.strip().splitlines()[-1:]}); {how}")
+            raise InputError(f"--method ptycho: {c} cannot import py4DSTEM ({failure}); {how}")
     raise InputError(f"--method ptycho needs py4DSTEM (GPL) in its own environment (it requires numpy<2); {how}")
+
+
+@functools.lru_cache(maxsize=8)
+def _import_failure(python: str) -> str | None:
+    """None if ``python`` imports py4DSTEM, else the last line of its error (each interpreter is
+    tried once per process: the import takes seconds, and the command checks before and after
+    reading the data)."""
+    r = subprocess.run([python, "-c", "import py4DSTEM"], capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["no message"])[-1]
 
 
 def ptychographic_phase(data: Any, cal, *, iterations: int = 10, step_size: float = 0.5, defocus_A: float = 0.0,
@@ -114,22 +124,20 @@ def ptychographic_phase(data: Any, cal, *, iterations: int = 10, step_size: floa
         work = Path(tmp)
         np.save(work / "data.npy", arr)
         (work / "settings.json").write_text(json.dumps(settings))
-        lines = _run_worker(exe, work)
-        if not (work / "result.json").exists():
-            raise AnalysisError("py4DSTEM's reconstruction failed: " + " | ".join(lines[-3:]))
+        _run_worker(exe, work)
         phase = np.load(work / "phase.npy")
         info = json.loads((work / "result.json").read_text())
     return phase.astype(float), float(info["pixel_A"][0]), info
 
 
-def _run_worker(exe: Path, work: Path) -> list[str]:
-    """Run the worker on ``work``, passing its progress lines on as they come; its stderr lines."""
+def _run_worker(exe: Path, work: Path) -> None:
+    """Run the worker on ``work``, passing its progress lines on as they come; a failure (an
+    exit status, or no result written) is raised with the last lines it printed."""
     lines: list[str] = []
     with subprocess.Popen([str(exe), str(_WORKER), str(work)], stderr=subprocess.PIPE, text=True) as proc:
         for line in proc.stderr:
             lines.append(line.rstrip())
             if line.startswith("[ptycho]"):
                 print(line.rstrip(), file=sys.stderr, flush=True)
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not (work / "result.json").exists():
         raise AnalysisError("py4DSTEM's reconstruction failed: " + " | ".join(lines[-3:]))
-    return lines

@@ -225,14 +225,8 @@ class ResultStore:
         if not self._is_file:
             yield
             return
-        import fcntl
-
-        with open(self.url + ".halex-lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with _flocked(Path(self.url + ".halex-lock")):
+            yield
 
     @contextlib.contextmanager
     def key_lock(self, key: str) -> Iterator[None]:
@@ -246,18 +240,9 @@ class ResultStore:
         works for server databases too, across nodes where the run folder is on a shared
         file system with locking (NFS does); a killed holder releases it.
         """
-        import fcntl
-
-        with open(self.run_dir(key) / ".compute-lock", "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info("waiting for another process computing the same result (key %s)", key[:12])
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with _flocked(self.run_dir(key) / ".compute-lock",
+                      waiting=f"waiting for another process computing the same result (key {key[:12]})"):
+            yield
 
     # -- queries ---------------------------------------------------------------
     def find(self, key: str, *, status: str = "done"):
@@ -383,3 +368,22 @@ class ResultStore:
         d = self.workdir / key[:16]
         d.mkdir(parents=True, exist_ok=True)
         return d
+
+
+@contextlib.contextmanager
+def _flocked(path: Path, *, waiting: str | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing); the kernel releases it if
+    the holder dies. ``waiting`` is logged when another holder makes this one wait."""
+    import fcntl
+
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                log.info(waiting)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
