@@ -105,7 +105,9 @@ def test_bad_4d_input(tmp_path):
         read_4d(tmp_path / "cut.npy", scan_step=0.2, detector_pixel=1, voltage=200, semiangle=20)
     for args, text in ((["nocal.npy"], "--scan-step"), (["three.npy", "--scan-step", "0.2", "--detector-pixel", "1",
                                                          "--voltage", "200", "--semiangle", "20"], "4D dataset"),
-                       (["nocal.npy", "--method", "ptycho", "--ptycho-python", "no-env/bin/python"], "py4DSTEM")):
+                       (["nocal.npy", "--method", "ptycho", "--ptycho-python", "no-env/bin/python"], "py4DSTEM"),
+                       (["nocal.npy", "--scan-step", "0.2", "--detector-pixel", "1", "--voltage", "200", "--semiangle",
+                         "20", "--iterations", "5", "--defocus", "40"], "--iterations, --defocus apply to --method ptycho")):
         r = run_cli("stem", "phase", *args, "-o", "p.tif", cwd=tmp_path)
         assert r.returncode == 2 and text in r.stderr and "Traceback" not in r.stderr, r.stderr[-1500:]
         assert not (tmp_path / "p.tif").exists() and not (tmp_path / "p.png").exists()

@@ -42,9 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--method", default="icom", choices=["icom", "ptycho"],
                    help="icom (halex, default) or ptycho (single-slice ptychography by py4DSTEM, GPL, run in its own "
                         "environment: .venv-ptycho from scripts/setup.sh, or --ptycho-python)")
-    f.add_argument("--iterations", type=int, default=10, help="ptycho: gradient-descent iterations (default 10)")
-    f.add_argument("--defocus", type=float, default=0.0, help="ptycho: probe defocus in Å (default 0)")
-    f.add_argument("--upsample", type=int, default=1,
+    f.add_argument("--iterations", type=int, default=None, help="ptycho: gradient-descent iterations (default 10)")
+    f.add_argument("--defocus", type=float, default=None, help="ptycho: probe defocus in Å (default 0)")
+    f.add_argument("--upsample", type=int, default=None,
                    help="ptycho: pad the patterns N× for an object sampled N× finer (cost ≈ N²; default 1)")
     f.add_argument("--ptycho-python", default=None,
                    help="ptycho: Python of an environment with py4DSTEM 0.14 (default $HALEX_PTYCHO_PYTHON or .venv-ptycho)")
@@ -86,6 +86,10 @@ def _simulate_4d(args: argparse.Namespace, atoms, out) -> int:
     return 0
 
 
+#: ``stem phase`` options that only ptychography reads, with their defaults.
+_PTYCHO_DEFAULTS = {"iterations": 10, "defocus": 0.0, "upsample": 1, "ptycho_python": None}
+
+
 def _phase(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -96,6 +100,9 @@ def _phase(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"--output must be a calibrated .tif/.tiff phase image, got {args.output!r}")
+    ptycho_only = [f"--{k.replace('_', '-')}" for k in _PTYCHO_DEFAULTS if getattr(args, k) is not None]
+    if args.method != "ptycho" and ptycho_only:
+        raise InputError(f"{', '.join(ptycho_only)} apply to --method ptycho only; add --method ptycho or drop them")
     if args.method == "ptycho":
         from halex.stem.ptycho import find_ptycho_python
 
@@ -120,8 +127,9 @@ def _ptycho(args: argparse.Namespace, data, cal, out) -> int:
     from halex.stem.io import StemImage, write_image
     from halex.stem.ptycho import ptychographic_phase
 
-    phase, pixel, info = ptychographic_phase(data, cal, iterations=args.iterations, defocus_A=args.defocus,
-                                             upsample=args.upsample, python=args.ptycho_python)
+    opt = {k: d if getattr(args, k) is None else getattr(args, k) for k, d in _PTYCHO_DEFAULTS.items()}
+    phase, pixel, info = ptychographic_phase(data, cal, iterations=opt["iterations"], defocus_A=opt["defocus"],
+                                             upsample=opt["upsample"], python=opt["ptycho_python"])
     write_image(out, StemImage(phase, pixel, "phase", str(args.data), {"method": "ptychography (py4DSTEM "
                                                                         f"{info['py4DSTEM']})"}))
     fig = ptycho_figure(phase, pixel, info["errors"], out.with_suffix(".png"))
