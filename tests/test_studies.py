@@ -206,8 +206,14 @@ def test_bad_input_fails_before_computing(hs_file, tmp_path):
     import ase.io
 
     ase.io.write(bare, hs, format="xyz")  # plain xyz: no arrays
+    from halex.io import write_structure
+    from halex.models import heterostructure
+
+    narrow = write_structure(tmp_path / "narrow.extxyz", heterostructure((1, 1, 2), 1))  # one cell wide: no strain
     out = tmp_path / "out"
     for args, needle in [(("layers", "--model", str(bare), "--max-layers", "1"), "per-atom arrays"),
+                         (("layers", "--model", str(narrow), "--max-layers", "1", "--db", str(tmp_path / "x.db")),
+                          "no in-plane Pb–Pb pairs"),  # refused before a store is opened or anything relaxed
                          (("layers", "--model", str(hs_file), "--max-layers", "1", "--scheduler", "tcp://127.0.0.1:9"),
                           "cannot reach the Dask scheduler")]:
         r = run_cli("study", *args, "-o", str(out), timeout=120)

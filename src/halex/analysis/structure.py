@@ -35,6 +35,7 @@ __all__ = [
     "pair_strain",
     "strain_by_layer",
     "interfacial_strain",
+    "require_in_plane_pairs",
     "lattice_profile",
     "domain_mismatch",
     "octahedral_tilt",
@@ -103,12 +104,28 @@ def strain_by_layer(atoms: Atoms, reference: Atoms) -> dict[int, float]:
     return {int(k): float(strain[inp & (layers == k)].mean()) for k in np.unique(layers[inp])}
 
 
+def require_in_plane_pairs(atoms: Atoms, layer: int = 1) -> None:
+    """Raise :class:`InputError` when perovskite ``layer`` has no in-plane Pb–Pb pair (no strain to measure).
+
+    Examples
+    --------
+    >>> from halex.models import heterostructure
+    >>> require_in_plane_pairs(heterostructure((2, 2, 2), 1))
+    >>> require_in_plane_pairs(heterostructure((1, 1, 2), 1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    halex.errors.InputError: perovskite layer 1 has no in-plane Pb–Pb pairs, so its strain is undefined: ...
+    """
+    pairs = perovskite_pb_pairs(atoms)
+    if not (_in_plane(atoms, pairs) & (atoms.arrays["layer"][pairs[:, 0]] == layer)).any():
+        raise InputError(f"perovskite layer {layer} has no in-plane Pb–Pb pairs, so its strain is undefined: build the "
+                         "model at least 2 perovskite cells wide (halex build heterostructure --perovskite 2 2 N)")
+
+
 def interfacial_strain(atoms: Atoms, reference: Atoms, layer: int = 1) -> float:
     """Mean absolute strain (%) of the in-plane Pb–Pb pairs of the interfacial perovskite layer."""
+    require_in_plane_pairs(atoms, layer)
     pairs, strain = pair_strain(atoms, reference)
     sel = _in_plane(atoms, pairs) & (atoms.arrays["layer"][pairs[:, 0]] == layer)
-    if not sel.any():
-        raise InputError(f"perovskite layer {layer} has no in-plane Pb–Pb pairs")
     return float(np.abs(strain[sel]).mean())
 
 

@@ -189,13 +189,16 @@ def standalone_perovskite(atoms: Atoms, vacuum: float = 8.0) -> Atoms:
 
 
 def _check_model(atoms: Atoms, settings: StudySettings | None = None) -> None:
-    """Refuse a model without halex arrays or a perovskite domain, or one a rescoring engine cannot compute."""
+    """Refuse a model without halex arrays or a perovskite domain, one whose interfacial layer has no
+    in-plane Pb–Pb pair (no strain), or one a rescoring engine cannot compute."""
+    from halex.analysis.structure import require_in_plane_pairs
     from halex.arrays import has_halex_arrays
 
     if not has_halex_arrays(atoms):
         raise InputError("the model lacks the per-atom arrays domain/layer/role: build it with 'halex build ...'")
     if not (atoms.arrays["domain"] == "perovskite").any():
         raise InputError("the model has no perovskite domain")
+    require_in_plane_pairs(atoms)  # every study reports the interfacial strain: refuse before relaxing anything
     if settings is not None:
         check_rescore_engines(settings.rescore, atoms)
 
