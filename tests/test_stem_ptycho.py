@@ -68,3 +68,16 @@ def test_ptycho_bad_input_costs_nothing(tmp_path):
         r = run_cli(*args, "--iterations", "0", cwd=tmp_path)
         assert r.returncode == 2 and "--iterations" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "p.tif").exists()
+
+
+def test_the_scan_reaches_the_worker_block_by_block_unchanged(tmp_path):
+    """A lazily read scan (dask array, memory map) is written for py4DSTEM a block of rows at a
+    time, as float32, with every value in place."""
+    da = pytest.importorskip("dask.array")
+    from halex.stem.ptycho import _write_scan
+
+    data = np.random.default_rng(1).poisson(7, (37, 5, 6, 6)).astype(np.uint16)  # 37 rows: a partial last block
+    for i, src in enumerate((da.from_array(data, chunks=(4, 5, 6, 6)), data)):
+        _write_scan(src, tmp_path / f"d{i}.npy", rows=16)
+        back = np.load(tmp_path / f"d{i}.npy")
+        assert back.dtype == np.float32 and np.array_equal(back, data.astype(np.float32))

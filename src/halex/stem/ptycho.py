@@ -114,20 +114,30 @@ def ptychographic_phase(data: Any, cal, *, iterations: int = 10, step_size: floa
     # py4DSTEM reconstructs from the whole scan in memory: this copy, its intensities and amplitudes
     check_fits_in_memory(4.0 * float(np.prod(shape)) * 4 * upsample**2, "ptychography (py4DSTEM holds the whole scan "
                          "in memory)", hint="reconstruct a smaller region of the scan, or bin the detector")
-    arr = np.asarray(data, dtype=np.float32)
     settings = {"scan_step_A": cal.scan_step_A, "detector_mrad": cal.detector_mrad, "voltage_kV": cal.voltage_kV,
                 "semiangle_mrad": cal.semiangle_mrad, "defocus_A": float(defocus_A), "iterations": iterations,
                 "step_size": float(step_size), "fix_probe": bool(fix_probe), "rotation_deg": float(rotation_deg),
                 "transpose": bool(transpose),
-                "padded_shape": [upsample * arr.shape[2], upsample * arr.shape[3]] if upsample > 1 else None}
+                "padded_shape": [upsample * shape[2], upsample * shape[3]] if upsample > 1 else None}
     with tempfile.TemporaryDirectory(prefix="halex-ptycho-") as tmp:
         work = Path(tmp)
-        np.save(work / "data.npy", arr)
+        _write_scan(data, work / "data.npy")
         (work / "settings.json").write_text(json.dumps(settings))
         _run_worker(exe, work)
         phase = np.load(work / "phase.npy")
         info = json.loads((work / "result.json").read_text())
     return phase.astype(float), float(info["pixel_A"][0]), info
+
+
+def _write_scan(data: Any, path: Path, rows: int = 16) -> None:
+    """Write ``data`` to ``path`` as float32 ``.npy``, a block of scan rows at a time, so a lazily
+    read scan (a memory map or a dask array) is never held whole in halex's process as well."""
+    shape = tuple(int(n) for n in np.shape(data))
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    for i in range(0, shape[0], rows):
+        out[i:i + rows] = np.asarray(data[i:i + rows], dtype=np.float32)
+    out.flush()
+    del out
 
 
 def _run_worker(exe: Path, work: Path) -> None:
