@@ -109,6 +109,23 @@ def test_phases_list_cli():
     assert "COD 4335639" in r.stdout
 
 
+def test_phases_generate_cli_takes_the_shared_engine_and_store_options(tmp_path):
+    """phases generate relaxes through the store of --db (a rerun relaxes nothing) and refuses a
+    launch profile larger than the machine, like every command with engine options."""
+    out, db = tmp_path / "d", tmp_path / "g.db"
+    args = ("phases", "generate", "--out", str(out), "--only", "CsPbCl3", "PbS", "CsPbI3-gamma", "--db", str(db))
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert load_phase(str(out / "CsPbCl3_cubic.cif")).cell.lengths() == pytest.approx([5.605] * 3, abs=1e-4)
+    assert load_phase(str(out / "PbS_rocksalt.cif")).cell.lengths() == pytest.approx([5.936] * 3, abs=1e-4)
+    assert "CsPbI3-gamma" in r.stdout and "Pnma (62)" in r.stdout and "cache hit" not in r.stderr
+    again = run_cli(*args)
+    assert again.returncode == 0 and "cache hit" in again.stderr and "FIRE step" not in again.stderr
+    bad = run_cli("phases", "generate", "--out", str(tmp_path / "d2"), "--only", "PbS", "--mpi-ranks", "99")
+    assert bad.returncode == 2 and "is more than the" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "d2").exists()
+
+
 def test_decomposition_energy_bookkeeping():
     from ase import Atoms
 

@@ -13,8 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = sub.add_parser("generate", help="recompute the generated phases with an engine and write their CIFs")
     g.add_argument("--out", required=True, help="folder for the CIFs")
     g.add_argument("--only", nargs="*", default=None, help="phase names (default: all generated)")
-    g.add_argument("--engine", default="mlip")
-    g.add_argument("--db", default=None, help="result store for the relaxations (default <out>/phases.db)")
+    add_engine_options(g)  # the same engine and store options as every command (default store: $HALEX_DB or ./halex.db)
     s = sub.add_parser("search", help="structure search for Pb4S3Cl2 or Pb4S3I2 (Pnma, Z = 4); resumable through --db")
     s.add_argument("compound", choices=["Pb4S3Cl2", "Pb4S3I2"])
     s.add_argument("--random", type=int, default=24, help="random PyXtal candidates (default 24)")
@@ -39,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from pathlib import Path
 
+    from halex.cli._common import make_engine, open_store
     from halex.errors import InputError
     from halex.search.generate import GENERATED, generate_phase, write_phase_cif
-    from halex.store import ResultStore
 
     if args.phases_command == "search":
         return _search(args)
@@ -51,9 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"cannot generate {', '.join(unknown)}: generated phases are {', '.join(GENERATED)}")
     out = Path(args.out)
-    store = ResultStore(args.db or out / "phases.db")
+    engine = make_engine(args)
+    store = open_store(args.db)
     for n in names:
-        atoms, meta = generate_phase(n, engine=args.engine, store=store)
+        atoms, meta = generate_phase(n, engine=engine, store=store)
         header = {
             "halex phase": n,
             "space group (spglib)": space_group(atoms),
