@@ -1,7 +1,7 @@
 """Benchmark of the exchange studies.
 
 1. ``halex study all`` on a heterostructure with the default engine and the default
-   protocol (FIRE, warm starts along every series plus one start from the built geometry, 2 replicas): wall time, number of
+   protocol (FIRE, 2 replicas as warm-started chains along every series): wall time, number of
    relaxations, mean optimizer steps per relaxation, cache-hit rerun time; the three
    result tables are printed after the timing table.
 2. In the same run, the layers series (N = 1…3 from both ends) once with the new protocol
@@ -112,7 +112,7 @@ def main() -> None:
     print("\n| layers series, same run | relaxations | mean steps | wall (s) | relaxation compute, summed (s) |")
     print("|---|---|---|---|---|")
     series = {}
-    protocols = (("old protocol: FIRE, cold starts, 1 replica", True), ("new protocol: FIRE, warm + built starts, 2 replicas", False))
+    protocols = (("old protocol: FIRE, cold starts, 1 replica", True), ("new protocol: FIRE, 2 warm-started replica chains", False))
     for label, old in protocols:
         series[old] = r = _layers_series(args.size, args.workers, args.fmax, old)
         print(f"| {label} | {r['relaxations']} | {r['mean_steps']:.0f} | {r['wall_s']:.0f} | {r['compute_s']:.0f} |", flush=True)

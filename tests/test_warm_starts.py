@@ -83,25 +83,50 @@ def test_task_order_and_failed_parents(lj_engine, tmp_path, monkeypatch):
     assert set(failed) == {"p", "c"} and "parent p failed" in failed["c"] and set(done) == {"q"}
 
 
+def test_replicas_are_chains_from_the_parents_same_replica():
+    """Replica r of a child starts from replica r of its parent (displaced for r >= 1); a model
+    without a parent from its built geometry; a geometry from outside the study, one per replica."""
+    from halex.models import exchange_layers
+    from halex.studies import StudySettings
+    from halex.studies.exchange import _tasks
+
+    hs = _hs()
+    models = {"pristine": hs, "interface-1": exchange_layers(hs, 1), "interface-2": exchange_layers(hs, 2)}
+    parents = {"interface-1": "pristine", "interface-2": "interface-1"}
+    tasks = {t.name: t for t in _tasks(models, parents, StudySettings(replicas=3))}
+    assert tasks["pristine"].parents == () and tasks["pristine~r2"].replica == 0  # displaced in its start already
+    assert not np.allclose(tasks["pristine~r2"].atoms.positions, hs.positions)
+    for child, parent in parents.items():
+        for r, suffix in enumerate(("", "~r1", "~r2")):
+            t = tasks[child + suffix]
+            assert t.parents == (parent + suffix,) and t.replica == r
+    cold = {t.name: t for t in _tasks(models, parents, StudySettings(replicas=2, warm=False))}
+    assert all(t.parents == () for t in cold.values())
+    relaxed = [hs.copy() for _ in range(2)]
+    relaxed[1].positions += 0.3
+    outside = {t.name: t for t in _tasks({"base": hs}, {}, StudySettings(replicas=3), {"base": (relaxed, "layers x")})}
+    assert [outside[n].origin for n in ("base", "base~r1", "base~r2")] == ["layers x", "layers x~r1", "layers x"]
+    assert np.allclose(outside["base"].atoms.positions, relaxed[0].positions)
+    d1 = outside["base~r1"].atoms.positions - relaxed[1].positions  # relaxed[1], displaced by 0.05 Å
+    assert 0.03 < d1.std() < 0.07
+
+
 def test_layers_study_rows_record_where_each_model_started(lj_engine, tmp_path):
-    """Replica 0 of a model with a parent starts warm, replica 1 from the built geometry (the same
-    relaxation as a cold study's), so the kept minimum is never above the cold start's."""
+    """Every kept replica of a model with a parent started from the same replica of its parent;
+    the cold protocol starts every model from its built geometry."""
     from halex.studies import StudySettings, layers_study
 
     n = 2 if _n_layers() >= 2 else 1
     s = layers_study(_hs(), n, StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.05, replicas=2))
     rows = {r["model"]: r for r in s.tables["layers"]}
     assert rows["pristine"]["start_from"] == "built geometry"
-    assert rows["interface-1"]["start_from"] in ("pristine", "pristine~r1", "built geometry")
-    assert rows[f"bottom-{n}"]["start_from"] in (f"bottom-{n - 1}", f"bottom-{n - 1}~r1", "built geometry", "pristine",
-                                                 "pristine~r1")
+    for name, parent in (("interface-1", "pristine"), (f"bottom-{n}", f"bottom-{n - 1}" if n > 1 else "pristine")):
+        kept = int(np.argmin([float(e) for e in rows[name]["replica_energies_eV"].split()]))
+        assert rows[name]["start_from"] == parent + ("~r1" if kept else "")
+    assert [len(v) for v in s.replicas.values()] == [2] * len(s.replicas)
     cold = layers_study(_hs(), n, StudySettings(engine=lj_engine, store_url=str(tmp_path / "s.db"), fmax=0.05, warm=False))
     cold_rows = {r["model"]: r for r in cold.tables["layers"]}
     assert {r["start_from"] for r in cold_rows.values()} == {"built geometry"}
-    for name in ("interface-1", f"bottom-{n}"):
-        built = float(rows[name]["replica_energies_eV"].split()[1])
-        assert built == pytest.approx(cold_rows[name]["energy_eV"], abs=2e-6)  # the same relaxation (6 decimals)
-        assert rows[name]["energy_eV"] <= cold_rows[name]["energy_eV"] + 1e-12
     assert s.meta["optimizer"] == "FIRE" and s.meta["starts"].startswith("warm")
 
 

@@ -73,10 +73,11 @@ class StudySettings:
     source, target
         The exchange (``"Cl"`` → ``"I"``).
     replicas
-        Relaxations of every model: its start and ``replicas − 1`` starts with every
-        atom displaced by a seeded Gaussian of :data:`REPLICA_RATTLE_A` per Cartesian
+        Relaxations of every model, as independent chains: replica r of a model starts from
+        replica r of its parent (or, without one, from the built geometry), every atom
+        displaced for r ≥ 1 by a seeded Gaussian of :data:`REPLICA_RATTLE_A` per Cartesian
         component. The lowest final energy is kept; the spread of the replicas is the
-        minimum-to-minimum noise behind the layers verdicts.
+        minimum-to-minimum noise behind the verdicts.
     optimizer
         ASE optimizer of every relaxation of the study (one protocol for all models).
     warm
@@ -129,7 +130,7 @@ class StudySettings:
                 "max_steps": self.steps, "pbx2_reference": self.reference, "store": str(self.store_url),
                 "exchange": f"{self.source}->{self.target}", "replicas": self.replicas,
                 "replica_rattle_A": REPLICA_RATTLE_A, "optimizer": self.optimizer,
-                "starts": "warm (parent's relaxed geometry)" if self.warm else "built geometry",
+                "starts": "warm (replica r from the parent's replica r, relaxed)" if self.warm else "built geometry",
                 "rescore_engines": list(self.rescore), "seeds": self.seeds}
 
 
@@ -147,13 +148,16 @@ class Study:
         Settings (:meth:`StudySettings.describe`), PbX2 reference energies and the
         study's own choices (e.g. ``favoured_start``).
     models
-        The relaxed models by name.
+        The relaxed models by name (the kept replica of each).
+    replicas
+        Every replica of each model as relaxed (replica r at index r), where the study keeps them.
     """
 
     name: str
     tables: dict[str, list[dict[str, Any]]]
     meta: dict[str, Any]
     models: dict[str, Atoms] = field(default_factory=dict)
+    replicas: dict[str, list[Atoms]] = field(default_factory=dict)
 
 
 def standalone_perovskite(atoms: Atoms, vacuum: float = 8.0) -> Atoms:
@@ -204,18 +208,18 @@ def _check_model(atoms: Atoms, settings: StudySettings | None = None) -> None:
 
 
 def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: StudySettings,
-           warm_from: dict[str, tuple[Atoms, str]] | None = None) -> list:
+           warm_from: dict[str, tuple[Atoms | list[Atoms], str]] | None = None) -> list:
     """The relaxations of ``models``: ``settings.replicas`` per model and the standalone perovskite
     of each heterostructure.
 
-    A model without a parent (or with ``settings.warm`` False) starts from its built geometry,
-    its replicas r ≥ 1 from that geometry displaced (:func:`replica_start`). A model with a
-    parent starts from the parent's lowest relaxed geometry (replica 0), from its own built
-    geometry (replica 1) and from the warm start displaced (r ≥ 2); the lowest is kept, so a
-    warm start never makes a kept minimum higher than the built start's (with 2 or more
-    replicas), and the replicas' spread includes the dependence on the start. ``warm_from``
-    gives a model a relaxed geometry from outside the study (and its label) to start from in
-    place of a parent.
+    Replicas are independent chains. A model without a parent (or with ``settings.warm``
+    False) starts from its built geometry, its replicas r ≥ 1 from that geometry displaced
+    (:func:`replica_start`). Replica r of a model with a parent starts from replica r of the
+    parent as relaxed, with the model's species (:func:`warm_start`), displaced for r ≥ 1; the
+    lowest replica is kept. The replicas' spread so measures the minimum-to-minimum noise
+    including each chain's own history, and the displacement keeps two chains apart even where
+    their parents fell into the same minimum. ``warm_from`` gives a model relaxed geometries
+    from outside the study (one, or one per replica) and their label, in place of a parent.
     """
     from halex.studies.runner import RelaxTask
 
@@ -227,14 +231,15 @@ def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: S
         parent = parents.get(name) if settings.warm else None
         outside = (warm_from or {}).get(name) if settings.warm else None
         for r, task in enumerate(names(name)):
-            if outside is not None and r != 1:  # a geometry relaxed elsewhere, then displaced copies of it
-                tasks.append(RelaxTask(task, replica_start(warm_start(atoms, outside[0]), r), origin=outside[1]))
+            if outside is not None:  # chain r of a geometry relaxed elsewhere (or that geometry, displaced)
+                geoms = outside[0] if isinstance(outside[0], list) else [outside[0]]
+                k = r if r < len(geoms) else 0
+                tasks.append(RelaxTask(task, replica_start(warm_start(atoms, geoms[k]), r),
+                                       origin=outside[1] + (f"~r{k}" if k else "")))
             elif parent is None:  # the built geometry, then displaced copies of it
                 tasks.append(RelaxTask(task, replica_start(atoms, r)))
-            elif r == 1:  # one replica of every warm-started model starts from the built geometry
-                tasks.append(RelaxTask(task, atoms))
-            else:  # the parent's relaxed geometry, then displaced copies of it
-                tasks.append(RelaxTask(task, atoms, names(parent), r))
+            else:  # chain r: the parent's replica r as relaxed, displaced for r >= 1
+                tasks.append(RelaxTask(task, atoms, (names(parent)[r],), r))
         if (atoms.arrays["domain"] == "chalcohalide").any():
             nc_parent = (f"{parent}/nc",) if parent and (models[parent].arrays["domain"] == "chalcohalide").any() else ()
             tasks.append(RelaxTask(f"{name}/nc", standalone_perovskite(atoms), nc_parent))
@@ -242,7 +247,8 @@ def _tasks(models: dict[str, Atoms], parents: dict[str, str | None], settings: S
 
 
 def _relax_all(models: dict[str, Atoms], settings: StudySettings, parents: dict[str, str | None] | None = None,
-               warm_from: dict[str, tuple[Atoms, str]] | None = None) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
+               warm_from: dict[str, tuple[Atoms | list[Atoms], str]] | None = None
+               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list]]:
     """Relax every model (``settings.replicas`` starts, the lowest kept) and its standalone perovskite;
     ``parents`` maps a model to the model it is warm-started from (earlier in ``models``),
     ``warm_from`` to a geometry relaxed outside the study (see :func:`_tasks`).
@@ -386,7 +392,8 @@ def layers_study(model: Atoms, max_layers: int, settings: StudySettings) -> Stud
             "reference_energies_eV_per_formula_unit": {f"Pb{settings.source}2": e_src, f"Pb{settings.target}2": e_tgt}}
     relaxed = {n: r.atoms for n, r in res.items()}
     relaxed["favoured"] = res[f"{favoured}-{max_layers}"].atoms
-    return rescore_study(Study("layers", {**tables, "structure": struct}, meta, relaxed), settings)
+    study = Study("layers", {**tables, "structure": struct}, meta, relaxed, {n: [r.atoms for r in reps[n]] for n in reps})
+    return rescore_study(study, settings)
 
 
 def _check_percents(percents: Sequence[float]) -> list[float]:
@@ -412,7 +419,7 @@ def _check_alloy(fraction: float, random_seeds: int) -> float:
 
 def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudySettings, *, n_layers: int = 2,
                        seed: int = 0, exchange_monolayer: bool = True,
-                       warm_from: tuple[Atoms, str] | None = None) -> Study:
+                       warm_from: tuple[Atoms | list[Atoms], str] | None = None) -> Study:
     """I/Cl in the first chalcohalide layers in a nested series of fractions (percent).
 
     Parameters
@@ -432,8 +439,9 @@ def chalcohalide_study(model: Atoms, percents: Sequence[float], settings: StudyS
     exchange_monolayer
         Exchange the interfacial CsCl monolayer first.
     warm_from
-        A relaxed geometry of the same atoms (and its label) for the first model to start
-        from, e.g. the favoured model of the layers study (``settings.warm``).
+        Relaxed geometries of the same atoms, one or one per replica (chain r starts from the
+        r-th), and their label, for the first model to start from, e.g. the favoured model of
+        the layers study (``settings.warm``).
 
     Returns
     -------
@@ -501,7 +509,7 @@ ALLOY_ORDERED = ("csi-perpendicular", "csi-parallel", "pbi2-perpendicular")
 
 
 def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: StudySettings, *,
-                warm_from: tuple[Atoms, str] | None = None) -> Study:
+                warm_from: tuple[Atoms | list[Atoms], str] | None = None) -> Study:
     """Random vs ordered alloying of the perovskite's remaining source halide.
 
     Parameters
@@ -515,8 +523,8 @@ def alloy_study(model: Atoms, fraction: float, random_seeds: int, settings: Stud
     settings
         How every relaxation runs (:class:`StudySettings`).
     warm_from
-        A relaxed geometry of the same atoms (and its label) for the unalloyed model to
-        start from (``settings.warm``).
+        Relaxed geometries of the same atoms, one or one per replica, and their label, for
+        the unalloyed model to start from (``settings.warm``).
 
     Returns
     -------
@@ -683,8 +691,8 @@ def all_studies(model: Atoms, settings: StudySettings, *, max_layers: int | None
     layers = stage("layers", lambda: layers_study(model, max_layers, settings))
     fav = layers.meta["favoured_start"]
     start = exchange_layers(model, max_layers, start=fav, source=settings.source, target=settings.target)
-    # the next stages start from the favoured model as the layers study relaxed it (and from the built one)
-    warm_from = (layers.models[f"{fav}-{max_layers}"], f"layers {fav}-{max_layers}")
+    # the next stages start from the favoured model as the layers study relaxed it: chain r from its replica r
+    warm_from = (layers.replicas.get(f"{fav}-{max_layers}") or layers.models[f"{fav}-{max_layers}"], f"layers {fav}-{max_layers}")
     base = f"{fav} {max_layers} layers (favoured) + interfacial monolayer"
 
     def chalcohalide() -> Study:

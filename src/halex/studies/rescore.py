@@ -158,4 +158,4 @@ def rescore_study(study: Study, settings: StudySettings) -> Study:
     tables = {**engine_spread_columns(base, per_engine), "rescore": rescore_rows}
     if "structure" in study.tables:
         tables["structure"] = study.tables["structure"]
-    return Study(study.name, tables, {**study.meta, "rescore": meta}, study.models)
+    return Study(study.name, tables, {**study.meta, "rescore": meta}, study.models, study.replicas)

@@ -9,7 +9,9 @@ already near their minimum, and a relaxation needs a fraction of the steps of a 
 from the built geometry (measured in ``benchmarks/results/bench_protocol.md``).
 
 A **replica** start adds a seeded Gaussian displacement to every atom, so replicas of a
-model sample the minimum-to-minimum noise of the relaxation.
+model sample the minimum-to-minimum noise of the relaxation. In a study the replicas are
+chains: replica r of a model is warm-started from replica r of its parent, so their spread
+also carries each chain's own history.
 """
 
 from __future__ import annotations
