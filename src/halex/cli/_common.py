@@ -143,10 +143,14 @@ def report(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> 
         print("\n".join(lines))
 
 
-#: optimizer steps a relaxation from a built geometry typically takes (the default study's
-#: mean is 351 FIRE steps, benchmarks/results/bench_study.md): the plan's time estimate
-#: when the store has no earlier study relaxations of similar size to go by
+#: optimizer steps a relaxation from a built geometry typically takes (the default model's
+#: starts from the built geometry took 224–420 FIRE steps, benchmarks/results/bench_study.md):
+#: ``halex relax``'s plan
 TYPICAL_STEPS = 300
+#: optimizer steps a study relaxation takes on average with warm-started replica chains (the
+#: default-size ``study all``: 100 FIRE steps over 84 relaxations, benchmarks/results/bench_study.md):
+#: a study plan's estimate when the store has no earlier study relaxations of similar size
+TYPICAL_STUDY_STEPS = 100
 
 
 def steps_estimate(db_url: str, engine_name: str, n_atoms: int) -> tuple[int, str]:
@@ -154,14 +158,14 @@ def steps_estimate(db_url: str, engine_name: str, n_atoms: int) -> tuple[int, st
 
     The median step count of the finished study relaxations in the store run with the same
     engine on models of 0.5–2 × ``n_atoms`` atoms, when there are at least 5 of them; else
-    :data:`TYPICAL_STEPS`. A store that does not exist yet is not created.
+    :data:`TYPICAL_STUDY_STEPS`. A store that does not exist yet is not created.
     """
     from pathlib import Path
 
     import numpy as np
 
     if "://" not in db_url and not Path(db_url).is_file():
-        return TYPICAL_STEPS, "typical"
+        return TYPICAL_STUDY_STEPS, "typical"
     try:
         from ase.db import connect
 
@@ -169,10 +173,10 @@ def steps_estimate(db_url: str, engine_name: str, n_atoms: int) -> tuple[int, st
                                                                converged=True)
                  if str(r.get("label", "")).startswith("study") and 0.5 * n_atoms <= r.natoms <= 2 * n_atoms]
     except Exception:  # an unreadable store is reported by the study itself, not by its plan
-        return TYPICAL_STEPS, "typical"
+        return TYPICAL_STUDY_STEPS, "typical"
     steps = [s for s in steps if s is not None]
     if len(steps) < 5:
-        return TYPICAL_STEPS, "typical"
+        return TYPICAL_STUDY_STEPS, "typical"
     return int(np.median(steps)), f"median of {len(steps)} earlier study relaxations in the store"
 
 
