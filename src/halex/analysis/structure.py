@@ -115,18 +115,22 @@ def require_in_plane_pairs(atoms: Atoms, layer: int = 1) -> None:
     Traceback (most recent call last):
     halex.errors.InputError: perovskite layer 1 has no in-plane Pb–Pb pairs, so its strain is undefined: ...
     """
-    pairs = perovskite_pb_pairs(atoms)
-    if not (_in_plane(atoms, pairs) & (atoms.arrays["layer"][pairs[:, 0]] == layer)).any():
+    _layer_in_plane(atoms, perovskite_pb_pairs(atoms), layer)
+
+
+def _layer_in_plane(atoms: Atoms, pairs: np.ndarray, layer: int) -> np.ndarray:
+    """Mask of ``pairs`` in plane within perovskite ``layer``; :class:`InputError` when there is none."""
+    sel = _in_plane(atoms, pairs) & (atoms.arrays["layer"][pairs[:, 0]] == layer)
+    if not sel.any():
         raise InputError(f"perovskite layer {layer} has no in-plane Pb–Pb pairs, so its strain is undefined: build the "
                          "model at least 2 perovskite cells wide (halex build heterostructure --perovskite 2 2 N)")
+    return sel
 
 
 def interfacial_strain(atoms: Atoms, reference: Atoms, layer: int = 1) -> float:
     """Mean absolute strain (%) of the in-plane Pb–Pb pairs of the interfacial perovskite layer."""
-    require_in_plane_pairs(atoms, layer)
     pairs, strain = pair_strain(atoms, reference)
-    sel = _in_plane(atoms, pairs) & (atoms.arrays["layer"][pairs[:, 0]] == layer)
-    return float(np.abs(strain[sel]).mean())
+    return float(np.abs(strain[_layer_in_plane(atoms, pairs, layer)]).mean())
 
 
 def lattice_profile(atoms: Atoms) -> dict[int, float]:
