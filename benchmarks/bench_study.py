@@ -13,6 +13,12 @@
     .venv/bin/python benchmarks/bench_study.py                      # default model
     .venv/bin/python benchmarks/bench_study.py --size 3 3 3 1       # a smaller model
     .venv/bin/python benchmarks/bench_study.py --skip-large         # without the 2,000-atom relaxation
+    .venv/bin/python benchmarks/bench_study.py --size paper --study-only   # the source study's size (about 42 min)
+
+The results go to ``results/bench_study.md`` for the default model and to
+``results/bench_study_<size>.md`` for any other (``bench_study_paper.md`` for ``--size paper``).
+``--study-only`` times ``study all`` and its cached rerun alone, without the protocol
+comparison and the 2,000-atom relaxation; the conclusions table is printed in every mode.
 
 "wall" is this invocation's wall clock (after a resume it covers only the remaining work);
 "relaxation compute, summed" adds the ``wall_s`` every relaxation row records (summed over
@@ -92,16 +98,28 @@ def _large() -> dict:
     return {"atoms": len(hs), "wall_s": wall, "steps": r.nsteps, "s_per_step": wall / max(1, r.nsteps), "converged": r.converged}
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", nargs="+", default=["default"])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--fmax", default=None)
     ap.add_argument("--skip-large", action="store_true")
+    ap.add_argument("--study-only", action="store_true",
+                    help="time study all and its rerun only: no protocol comparison, no 2,000-atom relaxation")
     ap.add_argument("--out", type=Path, default=None,
                     help="output folder (default: a new temporary one); an interrupted benchmark rerun on the same "
                          "folder resumes from the store, so its wall time then covers only the remaining relaxations")
-    args = ap.parse_args()
+    return ap
+
+
+def results_name(argv: list[str]) -> str:
+    """``bench_study`` for the default model, ``bench_study_<size>`` for any other."""
+    size = _parser().parse_known_args(argv)[0].size
+    return "bench_study" if size == ["default"] else "bench_study_" + "_".join(size)
+
+
+def main() -> None:
+    args = _parser().parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     s = _study_all(args.size, args.workers, args.fmax, args.out)
     print("| benchmark | atoms | relaxations | mean steps | wall (s) | relaxation compute, summed (s) | compute per step (s) "
@@ -109,6 +127,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     print(f"| study all --size {' '.join(args.size)} ({args.workers} workers) | {s['atoms']} | {s['relaxations']} | "
           f"{s['mean_steps']:.0f} | {s['wall_s']:.0f} | {s['compute_s']:.0f} | {s['s_per_step']:.2f} | {s['rerun_s']:.0f} |")
+    if not args.study_only:
+        _compare_protocols(args)
+    _print_tables(s["out"])
+
+
+def _compare_protocols(args: argparse.Namespace) -> None:
+    """The layers series with the old and the new protocol, and the 2,000-atom relaxation."""
     print("\n| layers series, same run | relaxations | mean steps | wall (s) | relaxation compute, summed (s) |")
     print("|---|---|---|---|---|")
     series = {}
@@ -123,9 +148,15 @@ def main() -> None:
         big = _large()
         print(f"| one relaxation, perovskite 6x6x6 + 2 layers (converged {big['converged']}) | {big['atoms']} | 1 | "
               f"{big['steps']} | {big['wall_s']:.0f} | {big['wall_s']:.0f} | {big['s_per_step']:.2f} | |")
-    for sub, table in (("layers", "layers"), ("chalcohalide", "chalcohalide"), ("alloy", "alloy"), ("alloy", "alloy_summary")):
+
+
+def _print_tables(out: Path) -> None:
+    """The study's conclusions and result tables, as Markdown."""
+    tables = ((".", "conclusions"), ("layers", "layers"), ("chalcohalide", "chalcohalide"), ("alloy", "alloy"),
+              ("alloy", "alloy_summary"))
+    for sub, table in tables:
         print(f"\n## {table}")
-        with open(s["out"] / sub / f"{table}.csv") as fh:
+        with open(out / sub / f"{table}.csv") as fh:
             for i, row in enumerate(csv.reader(fh)):
                 print("| " + " | ".join(f"{float(v):.3f}" if _num(v) and "." in v else v for v in row) + " |")
                 if i == 0:
@@ -145,4 +176,4 @@ if __name__ == "__main__":
 
     from _results import run_benchmark
 
-    sys.exit(run_benchmark("bench_study", main))
+    sys.exit(run_benchmark(results_name(sys.argv[1:]), main))

@@ -510,10 +510,13 @@ def _workers_beyond_memory():
 
 @pytest.mark.parametrize("extra, message", [
     (["--optimizer", "Foo"], "unknown --optimizer 'Foo'"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--random-seeds", "1"], "--random-seeds must be an integer >= 2"),
     (["--workers", "MEM"], "GB of memory ("),
 ])
 def test_bad_protocol_or_a_study_too_large_for_memory_is_refused(tmp_path, extra, message):
-    """One line, exit 2, nothing written: an unknown optimizer, or a study whose memory estimate
+    """One line, exit 2, nothing written: an unknown optimizer, fewer than one seed or two random
+    alloys, or a study whose memory estimate
     (workers × the engine's cost-model memory per model) exceeds the machine; the message says it."""
     extra = [_workers_beyond_memory() if v == "MEM" else v for v in extra]
     r = run_cli("study", "all", "--size", "2", "2", "2", "1", *extra, "-o", str(tmp_path / "out"), "--db", str(tmp_path / "x.db"))

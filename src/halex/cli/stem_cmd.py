@@ -7,6 +7,9 @@ import argparse
 from halex.cli._common import output_path
 from halex.units import DEFAULT_SIGNIFICANCE
 
+#: ``stem phase`` options that only ptychography reads, with their defaults (the help strings quote them).
+_PTYCHO_DEFAULTS = {"iterations": 10, "defocus": 0.0, "upsample": 1, "ptycho_python": None}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="stem_command", metavar="{analyze,phase,simulate}", required=True)
@@ -42,10 +45,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f.add_argument("--method", default="icom", choices=["icom", "ptycho"],
                    help="icom (halex, default) or ptycho (single-slice ptychography by py4DSTEM, GPL, run in its own "
                         "environment: .venv-ptycho from scripts/setup.sh, or --ptycho-python)")
-    f.add_argument("--iterations", type=int, default=None, help="ptycho: gradient-descent iterations (default 10)")
-    f.add_argument("--defocus", type=float, default=None, help="ptycho: probe defocus in Å (default 0)")
+    f.add_argument("--iterations", type=int, default=None,
+                   help=f"ptycho: gradient-descent iterations (default {_PTYCHO_DEFAULTS['iterations']})")
+    f.add_argument("--defocus", type=float, default=None,
+                   help=f"ptycho: probe defocus in Å (default {_PTYCHO_DEFAULTS['defocus']:g})")
     f.add_argument("--upsample", type=int, default=None,
-                   help="ptycho: pad the patterns N× for an object sampled N× finer (cost ≈ N²; default 1)")
+                   help="ptycho: pad the patterns N× for an object sampled N× finer "
+                        f"(cost ≈ N²; default {_PTYCHO_DEFAULTS['upsample']})")
     f.add_argument("--ptycho-python", default=None,
                    help="ptycho: Python of an environment with py4DSTEM 0.14 (default $HALEX_PTYCHO_PYTHON or .venv-ptycho)")
     f.add_argument("--scan-step", type=float, default=None, help="probe step in Å (overrides the file)")
@@ -86,8 +92,6 @@ def _simulate_4d(args: argparse.Namespace, atoms, out) -> int:
     return 0
 
 
-#: ``stem phase`` options that only ptychography reads, with their defaults.
-_PTYCHO_DEFAULTS = {"iterations": 10, "defocus": 0.0, "upsample": 1, "ptycho_python": None}
 
 
 def _phase(args: argparse.Namespace) -> int:
