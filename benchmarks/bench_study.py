@@ -13,7 +13,7 @@
     .venv/bin/python benchmarks/bench_study.py                      # default model
     .venv/bin/python benchmarks/bench_study.py --size 3 3 3 1       # a smaller model
     .venv/bin/python benchmarks/bench_study.py --skip-large         # without the 2,000-atom relaxation
-    .venv/bin/python benchmarks/bench_study.py --size paper --study-only   # the source study's size (about 42 min)
+    .venv/bin/python benchmarks/bench_study.py --size paper --study-only   # the source study's size (44 min on 2 cores)
 
 The results go to ``results/bench_study.md`` for the default model and to
 ``results/bench_study_<size>.md`` for any other (``bench_study_paper.md`` for ``--size paper``).

@@ -56,6 +56,26 @@ def test_children_start_from_the_lowest_parent_and_record_it(lj_engine, tmp_path
     assert again["c"].energy == done["c"].energy
 
 
+def test_eta_counts_computed_tasks_only(lj_engine, tmp_path, caplog):
+    """A resumed run whose first results come from the store gives no ETA until a relaxation is
+    computed, then one from the computed tasks alone: cache hits cost nothing, and counting them
+    made a resumed 3 h titration promise to finish in 38 s."""
+    import logging
+
+    from halex.studies.runner import RelaxTask, run_relaxations
+
+    hs = _hs()
+    store = str(tmp_path / "s.db")
+    run_relaxations([RelaxTask("p", hs)], lj_engine, store, fmax=0.05)
+    tasks = [RelaxTask("p", hs), RelaxTask("p~r1", hs, (), 1), RelaxTask("p~r2", hs, (), 2)]
+    with caplog.at_level(logging.INFO, logger="halex"):
+        done, _ = run_relaxations(tasks, lj_engine, store, fmax=0.05)
+    lines = [r.getMessage() for r in caplog.records if "done:" in r.getMessage()]
+    assert done["p"].cached and not done["p~r1"].cached and len(lines) == 3, lines
+    assert "(from the store)" in lines[0] and "ETA" not in lines[0]
+    assert "ETA" in lines[1] and "ETA" not in lines[2]
+
+
 def _trajectory(db, label):
     from ase.db import connect
 

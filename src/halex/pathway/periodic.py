@@ -204,7 +204,7 @@ def mixing_check(engine, store_url: str, *, supercell: tuple[int, int, int] = (2
         found.append(_relaxed_energy(lattice, occ, a_built, a_cl, a_i, engine, store, fmax=fmax, steps=steps,
                                      rattle=rattle, replicas=n_rep))
         log.info("[pathway] mixing check: %d/%d configurations relaxed%s", k + 1, len(occs),
-                 _eta(time.perf_counter() - t0, k + 1, len(occs)))
+                 _eta(time.perf_counter() - t0, k + 1, len(occs) - k - 1))
     energies, converged, spread = (np.array(v) for v in zip(*found))
     out = _compare(lattice, occs, energies, converged, len(train), supercell, a_cl, a_i)
     n_fu = lattice.n_sites // 3

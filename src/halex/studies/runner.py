@@ -314,10 +314,11 @@ def run_relaxations(
     def _report(res: TaskResult) -> None:
         done[res.name] = res
         finished = len(done) + len(failed)
+        computed = sum(not r.cached for r in done.values()) + len(failed)
         log.info("[study] %d/%d done: %s  E = %.4f eV  %d steps%s%s  %.0f s%s", finished, total, res.name,
                  res.energy, res.nsteps, f" (warm from {res.parent})" if res.parent else "",
                  " (from the store)" if res.cached else "", res.seconds,
-                 _eta(time.perf_counter() - t_start, finished, total))
+                 _eta(time.perf_counter() - t_start, computed, total - finished))
 
     if client is None:
         for t in tasks:
@@ -380,13 +381,23 @@ def _run_dask(tasks: Sequence[RelaxTask], eng, store_url: str, fmax: float, step
             client.unsubscribe_topic(PROGRESS_TOPIC)
 
 
-def _eta(elapsed_s: float, finished: int, total: int) -> str:
-    """``"; ETA 3 min"`` from the mean wall time per finished task so far (empty when done)."""
-    if finished >= total or finished == 0:
+def _eta(elapsed_s: float, computed: int, remaining: int) -> str:
+    """``"; ETA 3 min"``: the wall time so far per task *computed* so far, times the tasks left.
+
+    Results served from the store cost nothing, so they are not counted: a resumed study whose
+    first results are cache hits would otherwise promise to finish in seconds. Empty when
+    nothing is left or nothing has been computed yet.
+
+    Examples
+    --------
+    >>> _eta(300.0, 2, 4), _eta(0.5, 0, 70), _eta(10.0, 3, 0)
+    ('; ETA 10 min', '', '')
+    """
+    if remaining <= 0 or computed <= 0:
         return ""
     from halex.io import format_duration
 
-    return f"; ETA {format_duration(elapsed_s / finished * (total - finished))}"
+    return f"; ETA {format_duration(elapsed_s / computed * remaining)}"
 
 
 def raise_failures(failed: dict[str, str]) -> None:
