@@ -86,6 +86,9 @@ def test_rescoring_is_exact_on_analytic_engines(variants, tmp_path):
     assert c["engine_spread"] == pytest.approx(0.1 * abs(c["value"]), rel=1e-6)
     assert c["engines_agree"] and "test-lj-scaled" in c["value_by_engine"]
     assert [e["name"] for e in study.meta["rescore"]["engines"]] == ["test-lj-shifted", "test-lj-scaled", "test-lj"]
+    # questions about the relaxed geometry (the lattice profile) have one answer for every engine
+    profile = [c for c in _conclusions(study) if c["unit"] == "Å per layer"]
+    assert profile and all(c["engines_agree"] and c["engine_spread"] == pytest.approx(0.0) for c in profile), profile
 
 
 def _conclusions(study):
@@ -98,15 +101,20 @@ def test_a_verdict_is_withdrawn_when_an_engine_disagrees_in_sign():
     from halex.studies.conclusions import _with_engines
 
     row = {"question": "q", "value": 0.8, "verdict": "holds", "method": "t interval"}
-    agree = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "q", "value": 0.3}]})
+    agree = _with_engines(row, "mlip", {"7net-0": [{"question": "q", "value": 0.3}]})
     assert agree["verdict"] == "holds" and agree["engines_agree"] and agree["engine_spread"] == pytest.approx(0.5)
-    flip = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "q", "value": -0.2}]})
+    flip = _with_engines(row, "mlip", {"7net-0": [{"question": "q", "value": -0.2}]})
     assert flip["verdict"] == "not resolved at this noise" and not flip["engines_agree"] and "7net-0" in flip["method"]
-    other = _with_engines(row, 0, "mlip", {"7net-0": [{"question": "another", "value": 0.9}]})
+    other = _with_engines(row, "mlip", {"7net-0": [{"question": "another", "value": 0.9}]})
     assert other["verdict"] == "not resolved at this noise" and other["engine_spread"] is None
-    unresolved = _with_engines({**row, "verdict": "not resolved at this noise"}, 0, "mlip",
+    assert "7net-0 no answer" in other["value_by_engine"]
+    unresolved = _with_engines({**row, "verdict": "not resolved at this noise"}, "mlip",
                                {"7net-0": [{"question": "q", "value": -0.2}]})
     assert unresolved["verdict"] == "not resolved at this noise"
+    # answers are matched by question, not by position: an engine that answers fewer questions
+    # (or in another order) keeps its answer to this one
+    shifted = _with_engines(row, "mlip", {"7net-0": [{"question": "other", "value": -1.0}, {"question": "q", "value": 0.5}]})
+    assert shifted["verdict"] == "holds" and shifted["engines_agree"] and shifted["engine_spread"] == pytest.approx(0.3)
 
 
 def test_unknown_rescore_engine_is_refused_before_anything_is_written(tmp_path):

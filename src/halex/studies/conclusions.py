@@ -387,19 +387,22 @@ def study_conclusions(study) -> list[dict[str, Any]]:
     rescored = (study.meta or {}).get("rescore", {}).get("conclusions")
     if rescored:
         primary = str((study.meta.get("engine") or {}).get("name", "study engine"))
-        rows = [_with_engines(r, i, primary, rescored) for i, r in enumerate(rows)]
+        rows = [_with_engines(r, primary, rescored) for r in rows]
     return rows
 
 
-def _with_engines(row: dict[str, Any], i: int, primary: str, rescored: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def _with_engines(row: dict[str, Any], primary: str, rescored: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """A conclusion row with each engine's value, their spread, and the verdict withdrawn where an engine
-    puts the value on the other side of zero (or answers another question)."""
+    puts the value on the other side of zero (or does not answer the question).
+
+    Each engine's answer is found by the question's text, so a question one engine cannot answer
+    leaves the others' answers in place."""
     values: dict[str, float | None] = {primary: row["value"]}
     for name, answers in rescored.items():
-        a = answers[i] if i < len(answers) else None
-        values[name] = a["value"] if a is not None and a["question"] == row["question"] else None
+        by_question = {a["question"]: a["value"] for a in answers}
+        values[name] = by_question.get(row["question"])
     nums = [v for v in values.values() if v is not None]
-    out = {**row, "value_by_engine": "; ".join(f"{k} {'another question' if v is None else format(v, '+.3g')}"
+    out = {**row, "value_by_engine": "; ".join(f"{k} {'no answer' if v is None else format(v, '+.3g')}"
                                                for k, v in values.items()),
            "engine_spread": float(max(nums) - min(nums)) if len(nums) == len(values) else None}
     differ = [k for k, v in values.items() if v is None or (v > 0) != (row["value"] > 0)]
