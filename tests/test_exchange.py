@@ -116,7 +116,7 @@ def test_csi_parallel_and_pbi2_perpendicular(nc):
     assert entry["achieved_fraction"] == len(ch) / n_cl
 
 
-def test_chalcohalide_layers_fraction_and_rounding(nc):
+def test_chalcohalide_layers_fraction_and_rounding(nc, caplog):
     # label the two lowest perovskite layers as a stand-in chalcohalide domain to test site selection
     fake = nc.copy()
     low = np.isin(fake.arrays["layer"], [0, 1])
@@ -130,6 +130,14 @@ def test_chalcohalide_layers_fraction_and_rounding(nc):
     assert exchange_chalcohalide_layers(fake, 2, 0.4, seed=1) == out
     with pytest.raises(InputError, match="not a whole number"):
         exchange_chalcohalide_layers(fake, 2, 0.33, seed=1, exact=True)
+    # rounding is said once per process, not once per seed
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="halex"):
+        for seed in range(4):
+            exchange_chalcohalide_layers(fake, 2, 0.37, seed=seed)
+    rounded = [r for r in caplog.records if r.getMessage().startswith("0.37 of")]
+    assert len(rounded) == 1 and "rounded to" in rounded[0].getMessage(), [r.getMessage() for r in rounded]
     with pytest.raises(InputError, match="chalcohalide layers"):
         exchange_chalcohalide_layers(nc, 1, 0.5)
     with pytest.raises(InputError, match=r"\[1, 2\]"):

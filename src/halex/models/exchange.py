@@ -26,6 +26,7 @@ Operations
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -144,8 +145,15 @@ def _count_for(fraction: float, n_sites: int, *, exact: bool, what: str) -> int:
         msg = f"{fraction:g} of {n_sites} {what} is {want:.3f} sites, not a whole number"
         if exact:
             raise InputError(msg + ": choose a fraction that is a multiple of 1/" + str(n_sites) + " or allow rounding")
-        log.warning("%s: rounded to %d (%.4f)", msg, count, count / n_sites)
+        _warn_once(f"{msg}: rounded to {count} ({count / n_sites:.4f})")
     return count
+
+
+@functools.lru_cache(maxsize=256)
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a warning the first time this process meets it: a study builds the
+    same fraction of the same model for every seed and replica, and said so 17 times a run."""
+    log.warning(message)
 
 
 def _chalcohalide_sites(atoms: Atoms, n_layers: int, source: str) -> tuple[np.ndarray, np.ndarray]:
