@@ -92,8 +92,6 @@ def _simulate_4d(args: argparse.Namespace, atoms, out) -> int:
     return 0
 
 
-
-
 def _phase(args: argparse.Namespace) -> int:
     from pathlib import Path
 

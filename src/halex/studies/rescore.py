@@ -153,8 +153,8 @@ def rescore_study(study: Study, settings: StudySettings) -> Study:
                                      **{c: v for c, v in r.items() if _DE.match(c)}})
         meta["engines"].append({**engine.describe(), "reference_energies_eV_per_formula_unit":
                                 {f"Pb{settings.source}2": refs[0], f"Pb{settings.target}2": refs[1]}})
-        # the geometry (structure table) is the study engine's for every engine: questions about it
-        # (the lattice profile) get the same answer, not "another question"
+        # the geometry (structure table) is the study engine's for every engine, so questions about
+        # it (the lattice profile) get the same answer from every engine instead of none
         geometry = {k: study.tables[k] for k in ("structure",) if k in study.tables}
         meta["conclusions"][engine.name] = [{"question": c["question"], "value": c["value"]}
                                             for c in study_conclusions(Study(study.name, {**tables, **geometry}, study.meta))]
