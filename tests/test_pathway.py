@@ -228,8 +228,10 @@ def test_titration_finds_the_jump_of_an_attractive_lattice_and_none_without_inte
 
 def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, capsys):
     """halex pathway on a heterostructure and its free nanocrystal: the training set is relaxed
-    through the store (a rerun is all cache hits), and every output is written with its verdicts."""
+    through the store (a rerun is all cache hits), and every output is written with its verdicts;
+    the plan line before it counts each particle's round-0 configurations exactly."""
     import json
+    import re
 
     from halex.cli.main import main
     from halex.io import write_structure
@@ -238,12 +240,18 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
     args = ["pathway", str(tmp_path / "hs.extxyz"), "--engine", "test-mixed-lj", "--compare-free-nc", "--fmax", "0.2",
             "--rounds", "2", "--per-round", "4", "--sweeps", "20", "--db", str(tmp_path / "p.db"), "-o", str(tmp_path / "out")]
     assert main(args) == 0
+    printed = capsys.readouterr()
     from ase.db import connect
 
     n_rows = connect(tmp_path / "p.db").count()
     out = tmp_path / "out"
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["particles"]) == {"particle", "free-nc"}
+    plan = next(line for line in printed.err.splitlines() if line.startswith("plan: at most"))
+    for name in ("particle", "free-nc"):  # round 0, then at most 4 Monte Carlo samples in round 1
+        planned = int(re.search(rf"{name}: (\d+) of", plan).group(1))
+        rounds = summary["particles"][name]["training_rounds"]
+        assert planned - 4 == rounds[0]["configurations"] and rounds[-1]["configurations"] <= planned, (plan, rounds)
     part = summary["particles"]["particle"]
     assert part["cv"]["rmse_meV_per_halide"] > 0 and part["training_rounds"][0]["configurations"] > 10
     assert {"conversion_order", "segmented_state", "two_phase_regions"} <= set(part["verdicts"])
@@ -255,7 +263,7 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
 
     snap = read_structure(out / "particle_xcl50.extxyz")
     assert "layer" in snap.arrays and "I" in snap.get_chemical_symbols()
-    assert "converts first" in capsys.readouterr().out
+    assert "converts first" in printed.out
     assert main(args) == 0 and connect(tmp_path / "p.db").count() == n_rows  # rerun: nothing relaxed again
 
 

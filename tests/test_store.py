@@ -161,7 +161,7 @@ def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp
     from ase.build import molecule
     from ase.db import connect
 
-    from halex.cli._common import TYPICAL_STUDY_STEPS, steps_estimate
+    from halex.cli._common import TYPICAL_PATHWAY_STEPS, TYPICAL_STUDY_STEPS, steps_estimate
 
     db = tmp_path / "s.db"
     assert steps_estimate(str(db), "mlip", 3) == (TYPICAL_STUDY_STEPS, "typical") and not db.exists()
@@ -170,8 +170,13 @@ def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp
             c.write(molecule("H2O"), task="relax", engine="mlip", status="done", converged=True, step=steps,
                     label=f"study m{k}" if k < 5 else "relax by hand")
         c.write(molecule("C6H6"), task="relax", engine="mlip", status="done", converged=True, step=7, label="study big")
+        for k, steps in enumerate([300, 310, 320, 330, 340, 350]):  # pathway training relaxations price pathway plans only
+            c.write(molecule("H2O"), task="relax", engine="mlip", status="done", converged=True, step=steps,
+                    label=f"study pathway-{k:012x}")
     assert steps_estimate(str(db), "mlip", 3) == (80, "median of 5 earlier study relaxations in the store")
     assert steps_estimate(str(db), "cp2k", 3)[0] == TYPICAL_STUDY_STEPS
+    assert steps_estimate(str(db), "mlip", 3, kind="pathway") == (325, "median of 6 earlier pathway relaxations in the store")
+    assert steps_estimate(str(db), "cp2k", 3, kind="pathway") == (TYPICAL_PATHWAY_STEPS, "typical")
 
 
 def test_the_same_relaxation_started_twice_at_once_is_computed_once(tmp_path, mlip):

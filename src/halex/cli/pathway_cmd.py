@@ -61,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
         from halex.studies.exchange import standalone_perovskite
 
         particles.append(("free-nc", standalone_perovskite(atoms)))
-    for _, a in particles:  # a model without halide sites is refused before anything is relaxed
-        halide_lattice(a, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells)
+    # a model without halide sites is refused before anything is relaxed
+    lattices = [halide_lattice(a, chalcohalide_layers=args.chalcohalide_layers, n_shells=args.shells) for _, a in particles]
     jobs = job_spec(args)
     engine = make_engine(args, cores=jobs.cores if jobs else None)
     engine.require("energy")
     db = args.db or default_store_url()
+    _plan(args, engine, particles, lattices, db, jobs.jobs if jobs else args.workers)
     fmax = args.fmax or DEFAULT_FMAX
     from halex.studies.runner import lazy_client
 
@@ -93,3 +94,24 @@ def run(args: argparse.Namespace) -> int:
               f"two-phase regions: {len(v['two_phase_regions'])}")
     print(f"report: {report}")
     return 0
+
+
+def _plan(args: argparse.Namespace, engine, particles, lattices, db: str, workers: int) -> None:
+    """One plan line before the first relaxation: the training relaxations at most, and how long
+    they take by the engine's cost model at the steps such relaxations took before."""
+    from halex.cli._common import steps_estimate
+    from halex.io import format_duration
+    from halex.pathway.train import n_training_relaxations
+
+    counts = [n_training_relaxations(lat, rounds=args.rounds, per_round=args.per_round) for lat in lattices]
+    what = ", ".join(f"{name}: {n} of {len(a)} atoms" for (name, a), n in zip(particles, counts))
+    costs = [engine.cost(a) for _, a in particles]
+    if any(c is None for c in costs):
+        log.info("plan: at most %d training relaxations (%s) with %s", sum(counts), what, engine.name)
+        return
+    steps, source = steps_estimate(db, engine.name, max(len(a) for _, a in particles), kind="pathway")
+    total = sum(n * steps * c.seconds for n, c in zip(counts, costs))
+    log.info("plan: at most %d training relaxations (%s) with %s: ≈ %s of compute (%d steps each, %s), ≈ %s on %d "
+             "worker(s); peak memory ≈ %.1f GB per worker; relaxations already in the store are not repeated",
+             sum(counts), what, engine.name, format_duration(total), steps, source, format_duration(total / max(1, workers)),
+             workers, max(c.memory_GB for c in costs))

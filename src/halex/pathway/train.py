@@ -124,9 +124,8 @@ def active_learning(lattice: HalideLattice, engine, store_url: str, *, fmax: flo
     """
     if rounds < 1 or per_round < 1:
         raise InputError(f"rounds and per_round must be >= 1, got {rounds}, {per_round}")
-    n_terms = len(lattice.kinds) + len(lattice.shells)
-    n_random = max(2 * n_terms, 10) if n_random is None else n_random
-    occs = np.concatenate([structured_configurations(lattice), random_configurations(lattice, n_random, seed)])
+    occs = np.concatenate([structured_configurations(lattice),
+                           random_configurations(lattice, _n_random(lattice, n_random), seed)])
     y = relaxed_targets(lattice, occs, engine, store_url, fmax=fmax, steps=steps, client=client)
     model = fit_lattice_model(lattice, occs, y)
     history = [{"round": 0, "configurations": int(len(y)), **_cv(model)}]
@@ -146,6 +145,18 @@ def active_learning(lattice: HalideLattice, engine, store_url: str, *, fmax: flo
         if model.cv["rmse_meV_per_halide"] > (1 - min_gain) * previous.cv["rmse_meV_per_halide"]:
             break
     return model, {"rounds": history, "occupations": occs, "energies_eV": y}
+
+
+def _n_random(lattice: HalideLattice, n_random: int | None) -> int:
+    """Random round-0 configurations: twice the model's terms (site kinds + pair shells), at least 10."""
+    return max(2 * (len(lattice.kinds) + len(lattice.shells)), 10) if n_random is None else n_random
+
+
+def n_training_relaxations(lattice: HalideLattice, *, rounds: int, per_round: int, n_random: int | None = None) -> int:
+    """Relaxations :func:`active_learning` asks for at most: the structured and random round-0
+    configurations, then ``per_round`` Monte Carlo samples in each later round (fewer when it stops
+    early; configurations already in the store are not relaxed again)."""
+    return len(structured_configurations(lattice)) + _n_random(lattice, n_random) + (rounds - 1) * per_round
 
 
 def _prospective_rmse(lattice: HalideLattice, model: LatticeModel, occs: np.ndarray, y: np.ndarray) -> float:
