@@ -137,3 +137,35 @@ def test_ordered_patterns_with_several_plane_choices_use_welch():
     (below,) = [r for r in study_conclusions(Study("alloy", {"alloy": rows}, {})) if "lies below" in r["question"]]
     v, w = np.var([-1.0, -1.3, -0.8], ddof=1) / 3, np.var([1.0, 1.2, 0.8, 1.1, 0.9], ddof=1) / 5
     assert below["se"] == pytest.approx(np.sqrt(v + w)) and "Welch" in below["method"] and below["verdict"] == "holds"
+
+
+def test_layers_figure_has_replica_error_bars_on_energy_and_strain():
+    """Each start in one colour on both panels; the cumulative and step ΔE carry √2·SD/x error bars
+    (kcal/mol per halide) and the strain the replicas' pooled strain SD; one replica: none."""
+    from halex.studies.output import _layers_figure
+    from halex.units import EV_KCAL_PER_MOL
+
+    def row(start, n, e, strain, reps, strains):
+        return {"start": start, "n_layers": n, "model": f"{start}-{n}", "x_step": 10, "x_total": 10 * max(n, 1),
+                "dE_cum_kcal_mol": e, "dE_step_kcal_mol": e, "interfacial_strain_percent": strain,
+                "replica_energies_eV": reps, "replica_strains_percent": strains}
+
+    rows = [row("none", 0, None, 1.0, "0.0 0.2", "1.0 1.4"), row("interface", 1, 1.0, 3.0, "5.0 5.2", "3.0 3.4"),
+            row("bottom", 1, 0.5, 1.5, "6.0 6.2", "1.5 1.9")]
+    fig = _layers_figure({"layers": rows})
+    ax1, ax2 = fig.axes[:2]
+    sd_e, sd_s = np.sqrt(0.02), np.sqrt(0.08)  # pooled over three models of two replicas each
+    bars = [c for c in ax1.containers if c.has_yerr]
+    assert len(bars) == 4
+    seg = bars[0].lines[2][0].get_segments()[0]
+    assert seg[1][1] - seg[0][1] == pytest.approx(2 * sd_e * np.sqrt(2) * EV_KCAL_PER_MOL / 10)
+    strain_bars = [c for c in ax2.containers if c.has_yerr]
+    assert len(strain_bars) == 2
+    seg = strain_bars[0].lines[2][0].get_segments()[0]
+    assert seg[1][1] - seg[0][1] == pytest.approx(2 * sd_s)
+    colours = {tuple(c.lines[0].get_color()) if not isinstance(c.lines[0].get_color(), str) else c.lines[0].get_color()
+               for c in ax2.containers}
+    assert len(colours) == 2
+    single = [{**r, "replica_energies_eV": "1.0", "replica_strains_percent": "1.0"} for r in rows]
+    fig = _layers_figure({"layers": single})
+    assert not any(c.has_yerr for ax in fig.axes[:2] for c in ax.containers)

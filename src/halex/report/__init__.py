@@ -33,10 +33,10 @@ _LABELS = {"x": "halides exchanged", "x_step": "halides exchanged in the step", 
 #: caption of each figure a study writes (by file stem)
 FIGURE_CAPTIONS = {
     "layers_energy_strain": "Left: exchange energy per exchanged halide after N perovskite layers are exchanged from the "
-                            "interface (circles) or from the bottom (squares), cumulative (solid, error bars: standard "
-                            "error from the replicas) and per step (faint). "
-                            "Right: interfacial strain (mean |Pb–Pb strain| of the interface layer against the "
-                            "standalone nanocrystal).",
+                            "interface (blue circles) or from the bottom (orange squares), cumulative (solid) and per "
+                            "step (dashed, faint). Right: interfacial strain (mean |Pb–Pb strain| of the interface "
+                            "layer against the standalone nanocrystal); N = 0 is the pristine model. Error bars: one "
+                            "standard error from the replicas' pooled standard deviation (none with one replica).",
     "layers_profiles": "Per layer (negative: chalcohalide): in-plane Pb–Pb spacing per cell, Pb–Pb strain against the "
                        "standalone nanocrystal and octahedral tilt, for every relaxed model of the layers study.",
     "chalcohalide_energy_strain": "Left: exchange energy of each step of I into the first chalcohalide layers. Right: the "

@@ -47,19 +47,25 @@ def _replica_error(rows: list[dict[str, Any]], x: float) -> float | None:
 
 
 def _layers_figure(t: dict[str, list[dict[str, Any]]]):
-    """ΔE (cumulative and step) with replica error bars and interfacial strain against exchanged layers, both starts."""
+    """ΔE (cumulative and step) and interfacial strain against exchanged layers, both starts, each
+    start in one colour, with error bars of one standard error from the replicas' pooled SD."""
     from halex.plotting.figures import new_figure
+    from halex.studies.conclusions import _pooled_replica_sd
 
     fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
-    strain0 = t["layers"][0]["interfacial_strain_percent"]
-    for start, mk in (("interface", "o-"), ("bottom", "s-")):
+    rows0 = t["layers"][0]
+    strain_sd, _ = _pooled_replica_sd(t["layers"], "replica_strains_percent")
+    for k, (start, mk) in enumerate((("interface", "o"), ("bottom", "s"))):
         rows = [r for r in t["layers"] if r["start"] == start]
         n = [r["n_layers"] for r in rows]
-        err = [_replica_error(t["layers"], r["x_total"]) for r in rows]
-        ax1.errorbar(n, [r["dE_cum_kcal_mol"] for r in rows], yerr=None if None in err else err, fmt=mk, capsize=3,
-                     label=f"from the {start} (cumulative)")
-        ax1.plot(n, [r["dE_step_kcal_mol"] for r in rows], mk, alpha=0.4, label=f"from the {start} (step)")
-        ax2.plot([0] + n, [strain0] + [r["interfacial_strain_percent"] for r in rows], mk, label=start)
+        cum = [_replica_error(t["layers"], r["x_total"]) for r in rows]
+        step = [_replica_error(t["layers"], r["x_step"]) for r in rows]
+        ax1.errorbar(n, [r["dE_cum_kcal_mol"] for r in rows], yerr=None if None in cum else cum, fmt=mk + "-",
+                     color=f"C{k}", capsize=3, label=f"from the {start}, cumulative")
+        ax1.errorbar(n, [r["dE_step_kcal_mol"] for r in rows], yerr=None if None in step else step, fmt=mk + "--",
+                     color=f"C{k}", alpha=0.45, capsize=2, label=f"from the {start}, each step")
+        ax2.errorbar([0] + n, [rows0["interfacial_strain_percent"]] + [r["interfacial_strain_percent"] for r in rows],
+                     yerr=strain_sd, fmt=mk + "-", color=f"C{k}", capsize=3, label=f"from the {start}")
     ax1.axhline(0, color="k", lw=0.5)
     ax1.set_ylabel("ΔE exchange (kcal/mol per halide)")
     ax2.set_ylabel("interfacial strain (%)")
