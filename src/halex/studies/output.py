@@ -69,8 +69,11 @@ def _layers_figure(t: dict[str, list[dict[str, Any]]]):
     ax1.axhline(0, color="k", lw=0.5)
     ax1.set_ylabel("ΔE exchange (kcal/mol per halide)")
     ax2.set_ylabel("interfacial strain (%)")
-    for ax in (ax1, ax2):
+    ns = sorted({r["n_layers"] for r in t["layers"]})  # layers are whole numbers: one tick each
+    for ax, ticks in ((ax1, [n for n in ns if n > 0]), (ax2, ns)):
         ax.set_xlabel("exchanged perovskite layers")
+        ax.set_xticks(ticks)
+        ax.set_xlim(min(ticks) - 0.5, max(ticks) + 0.5)
         ax.legend(fontsize=8)
     return fig
 
