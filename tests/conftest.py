@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -19,6 +20,20 @@ HALEX = [sys.executable, "-m", "halex.cli.main"]
 def _default_store(tmp_path, monkeypatch):
     """Each test's default result store ($HALEX_DB) is its own, never ./halex.db of the checkout."""
     monkeypatch.setenv("HALEX_DB", str(tmp_path / "default-store.db"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_log_handler():
+    """A test that calls the CLI's ``main()`` in-process leaves ``logging.basicConfig``'s handler on
+    the root logger, writing to that test's captured stderr; later tests in the same worker then
+    log into a closed stream ("--- Logging error ---"). Remove it, and restore the root level."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in root.handlers[:]:
+        if type(handler) is logging.StreamHandler:  # basicConfig's; pytest's own handlers are subclasses
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -69,8 +69,9 @@ def test_eta_counts_computed_tasks_only(lj_engine, tmp_path, caplog):
     run_relaxations([RelaxTask("p", hs)], lj_engine, store, fmax=0.05)
     tasks = [RelaxTask("p", hs), RelaxTask("p~r1", hs, (), 1), RelaxTask("p~r2", hs, (), 2)]
     with caplog.at_level(logging.INFO, logger="halex"):
+        caplog.clear()  # only the resumed run's lines
         done, _ = run_relaxations(tasks, lj_engine, store, fmax=0.05)
-    lines = [r.getMessage() for r in caplog.records if "done:" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if "/3 done:" in r.getMessage()]
     assert done["p"].cached and not done["p~r1"].cached and len(lines) == 3, lines
     assert "(from the store)" in lines[0] and "ETA" not in lines[0]
     assert "ETA" in lines[1] and "ETA" not in lines[2]
