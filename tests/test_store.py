@@ -161,7 +161,7 @@ def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp
     from ase.build import molecule
     from ase.db import connect
 
-    from halex.cli._common import TYPICAL_PATHWAY_STEPS, TYPICAL_STUDY_STEPS, steps_estimate
+    from halex.cli._common import TYPICAL_PATHWAY_STEPS, TYPICAL_STUDY_STEPS, step_seconds_estimate, steps_estimate
 
     db = tmp_path / "s.db"
     assert steps_estimate(str(db), "mlip", 3) == (TYPICAL_STUDY_STEPS, "typical") and not db.exists()
@@ -177,6 +177,16 @@ def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp
     assert steps_estimate(str(db), "cp2k", 3)[0] == TYPICAL_STUDY_STEPS
     assert steps_estimate(str(db), "mlip", 3, kind="pathway") == (325, "median of 6 earlier pathway relaxations in the store")
     assert steps_estimate(str(db), "cp2k", 3, kind="pathway") == (TYPICAL_PATHWAY_STEPS, "typical")
+    # seconds per step as measured: median of wall/step, scaled by atoms; None without 5 timed rows
+    assert step_seconds_estimate(str(db), "mlip", 3) is None
+    with connect(db) as c:
+        for k, (steps, wall, mol) in enumerate([(10, 1.0, "H2O"), (10, 2.0, "H2O"), (20, 3.0, "H2O"), (10, 4.0, "NH3"),
+                                                (5, 5.0, "H2O")]):
+            c.write(molecule(mol), task="relax", engine="mlip", status="done", converged=True, step=steps, wall_s=wall,
+                    label=f"study t{k}")
+    # per step and scaled to 3 atoms: 0.1, 0.2, 0.15, 0.3, 1.0 s -> median 0.2 s
+    assert step_seconds_estimate(str(db), "mlip", 3) == pytest.approx(0.2)
+    assert step_seconds_estimate(str(db), "mlip", 3, kind="pathway") is None
 
 
 def test_the_same_relaxation_started_twice_at_once_is_computed_once(tmp_path, mlip):

@@ -162,6 +162,25 @@ _STEP_SOURCES = {"study": ("study ", ("study pathway-",), TYPICAL_STUDY_STEPS),
                  "pathway": ("study pathway-", (), TYPICAL_PATHWAY_STEPS)}
 
 
+def _history(db_url: str, engine_name: str, n_atoms: int, kind: str) -> list:
+    """Finished, converged relaxations of ``kind`` in the store with this engine on models of
+    0.5–2 × ``n_atoms`` atoms (empty for a store that does not exist, which is not created, or
+    cannot be read: the command itself reports that)."""
+    from pathlib import Path
+
+    prefix, skip, _ = _STEP_SOURCES[kind]
+    if "://" not in db_url and not Path(db_url).is_file():
+        return []
+    try:
+        from ase.db import connect
+
+        rows = connect(db_url).select(task="relax", engine=engine_name, status="done", converged=True)
+        return [r for r in rows if 0.5 * n_atoms <= r.natoms <= 2 * n_atoms and r.get("step") is not None
+                and str(r.get("label", "")).startswith(prefix) and not str(r.get("label", "")).startswith(skip)]
+    except Exception:
+        return []
+
+
 def steps_estimate(db_url: str, engine_name: str, n_atoms: int, *, kind: str = "study") -> tuple[int, str]:
     """Optimizer steps to price a study (or pathway) relaxation at, and where the number comes from.
 
@@ -171,25 +190,27 @@ def steps_estimate(db_url: str, engine_name: str, n_atoms: int, *, kind: str = "
     :data:`TYPICAL_STUDY_STEPS` or :data:`TYPICAL_PATHWAY_STEPS`. A store that does not exist
     yet is not created.
     """
-    from pathlib import Path
-
     import numpy as np
 
-    prefix, skip, typical = _STEP_SOURCES[kind]
-    if "://" not in db_url and not Path(db_url).is_file():
-        return typical, "typical"
-    try:
-        from ase.db import connect
-
-        rows = connect(db_url).select(task="relax", engine=engine_name, status="done", converged=True)
-        steps = [r.get("step") for r in rows if 0.5 * n_atoms <= r.natoms <= 2 * n_atoms
-                 and str(r.get("label", "")).startswith(prefix) and not str(r.get("label", "")).startswith(skip)]
-    except Exception:  # an unreadable store is reported by the study itself, not by its plan
-        return typical, "typical"
-    steps = [s for s in steps if s is not None]
+    steps = [r.get("step") for r in _history(db_url, engine_name, n_atoms, kind)]
     if len(steps) < 5:
-        return typical, "typical"
+        return _STEP_SOURCES[kind][2], "typical"
     return int(np.median(steps)), f"median of {len(steps)} earlier {kind} relaxations in the store"
+
+
+def step_seconds_estimate(db_url: str, engine_name: str, n_atoms: int, *, kind: str = "study") -> float | None:
+    """Seconds per optimizer step of an ``n_atoms`` model as measured on this store's earlier
+    relaxations of the same ``kind`` and engine (median of wall time per step, scaled linearly
+    by atoms), when there are at least 5 with a recorded wall time; else None (use the cost model).
+
+    The measured time includes the conditions those relaxations ran under (workers, threads),
+    which is what a rerun on the same machine meets; the engine's cost model is a generic bound.
+    """
+    import numpy as np
+
+    per = [float(r.get("wall_s")) / r.get("step") * n_atoms / r.natoms
+           for r in _history(db_url, engine_name, n_atoms, kind) if r.get("wall_s") and r.get("step")]
+    return float(np.median(per)) if len(per) >= 5 else None
 
 
 def add_yes_option(p: argparse.ArgumentParser) -> None:

@@ -98,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace, engine, particles, lattices, db: str, workers: int) -> None:
     """One plan line before the first relaxation: the training relaxations at most, and how long
-    they take by the engine's cost model at the steps such relaxations took before."""
-    from halex.cli._common import steps_estimate
+    they take at the steps such relaxations took before, each step priced as measured on the
+    store's earlier ones (else by the engine's cost model)."""
+    from halex.cli._common import step_seconds_estimate, steps_estimate
     from halex.io import format_duration
     from halex.pathway.train import n_training_relaxations
 
@@ -110,8 +111,11 @@ def _plan(args: argparse.Namespace, engine, particles, lattices, db: str, worker
         log.info("plan: at most %d training relaxations (%s) with %s", sum(counts), what, engine.name)
         return
     steps, source = steps_estimate(db, engine.name, max(len(a) for _, a in particles), kind="pathway")
-    total = sum(n * steps * c.seconds for n, c in zip(counts, costs))
-    log.info("plan: at most %d training relaxations (%s) with %s: ≈ %s of compute (%d steps each, %s), ≈ %s on %d "
-             "worker(s); peak memory ≈ %.1f GB per worker; relaxations already in the store are not repeated",
-             sum(counts), what, engine.name, format_duration(total), steps, source, format_duration(total / max(1, workers)),
-             workers, max(c.memory_GB for c in costs))
+    measured = [step_seconds_estimate(db, engine.name, len(a), kind="pathway") for _, a in particles]
+    per_step = [m or c.seconds for m, c in zip(measured, costs)]
+    total = sum(n * steps * t for n, t in zip(counts, per_step))
+    log.info("plan: at most %d training relaxations (%s) with %s: ≈ %s of compute (%d steps each, %s; per step %s), "
+             "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker; relaxations already in the store are not repeated",
+             sum(counts), what, engine.name, format_duration(total), steps, source,
+             "as measured in the store" if all(measured) else "by the cost model",
+             format_duration(total / max(1, workers)), workers, max(c.memory_GB for c in costs))

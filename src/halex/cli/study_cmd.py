@@ -115,7 +115,7 @@ def _plan(args: argparse.Namespace, engine, model, jobs=None) -> None:
     """One plan line before the first relaxation: how many, how large, how long, by the engine's cost model."""
     import os
 
-    from halex.cli._common import steps_estimate
+    from halex.cli._common import step_seconds_estimate, steps_estimate
     from halex.io import format_duration
     from halex.store import default_store_url
 
@@ -143,12 +143,15 @@ def _plan(args: argparse.Namespace, engine, model, jobs=None) -> None:
             raise InputError(f"this study needs ≈ {need:.1f} GB of memory ({workers} worker(s) × {cost.memory_GB:.1f} GB for "
                              f"{len(model)} atoms, by the {engine.name} engine's cost model), more than this machine's "
                              f"{have:.1f} GB: use fewer --workers, a smaller --size, or a cluster (--scheduler)")
-    steps, source = steps_estimate(args.db or default_store_url(), engine.name, len(model))
-    total = cost.seconds * steps * n
-    log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s; %s per step), "
+    db = args.db or default_store_url()
+    steps, source = steps_estimate(db, engine.name, len(model))
+    measured = step_seconds_estimate(db, engine.name, len(model))
+    per_step = measured or cost.seconds
+    total = per_step * steps * n
+    log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s; %s per step, %s), "
              "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker", n, len(model), engine.name, format_duration(total),
-             steps, source, format_duration(cost.seconds), format_duration(total / max(1, workers)), workers,
-             cost.memory_GB)
+             steps, source, format_duration(per_step), "as measured in the store" if measured else "by the cost model",
+             format_duration(total / max(1, workers)), workers, cost.memory_GB)
 
 
 def run(args: argparse.Namespace) -> int:
