@@ -117,5 +117,6 @@ def _plan(args: argparse.Namespace, engine, particles, lattices, db: str, worker
     log.info("plan: at most %d training relaxations (%s) with %s: ≈ %s of compute (%d steps each, %s; per step %s), "
              "≈ %s on %d worker(s); peak memory ≈ %.1f GB per worker; relaxations already in the store are not repeated",
              sum(counts), what, engine.name, format_duration(total), steps, source,
-             "as measured in the store" if all(measured) else "by the cost model",
+             "as measured in the store" if all(measured) else "partly by the cost model" if any(measured)
+             else "by the cost model",
              format_duration(total / max(1, workers)), workers, max(c.memory_GB for c in costs))

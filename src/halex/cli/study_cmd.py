@@ -112,7 +112,9 @@ def _models_and_references(args: argparse.Namespace, model) -> int:
 
 
 def _plan(args: argparse.Namespace, engine, model, jobs=None) -> None:
-    """One plan line before the first relaxation: how many, how large, how long, by the engine's cost model."""
+    """One plan line before the first relaxation: how many, how large, how long (steps and step time
+    from the store's earlier study relaxations when it has them, else typical steps and the engine's
+    cost model), and the memory by the cost model."""
     import os
 
     from halex.cli._common import step_seconds_estimate, steps_estimate
