@@ -157,14 +157,19 @@ def test_a_finished_relaxation_keeps_the_row_id_of_its_checkpoint(tmp_path, mlip
     assert [row.id for row in store.rows()] == [1]
 
 
-def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp_path):
+def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp_path, monkeypatch):
+    import ase.db
     from ase.build import molecule
     from ase.db import connect
 
-    from halex.cli._common import TYPICAL_PATHWAY_STEPS, TYPICAL_STUDY_STEPS, step_seconds_estimate, steps_estimate
+    from halex.cli._common import TYPICAL_PATHWAY_STEPS, TYPICAL_STUDY_STEPS, relaxation_history, step_seconds_estimate, steps_estimate
 
     db = tmp_path / "s.db"
-    assert steps_estimate(str(db), "mlip", 3) == (TYPICAL_STUDY_STEPS, "typical") and not db.exists()
+
+    def est(engine="mlip", n=3, kind="study"):
+        return steps_estimate(relaxation_history(str(db), engine, kind=kind), n, kind=kind)
+
+    assert est() == (TYPICAL_STUDY_STEPS, "typical") and not db.exists()
     with connect(db) as c:
         for k, steps in enumerate([40, 60, 80, 100, 120, 5000]):
             c.write(molecule("H2O"), task="relax", engine="mlip", status="done", converged=True, step=steps,
@@ -173,20 +178,27 @@ def test_study_plan_prices_steps_from_earlier_study_relaxations_in_the_store(tmp
         for k, steps in enumerate([300, 310, 320, 330, 340, 350]):  # pathway training relaxations price pathway plans only
             c.write(molecule("H2O"), task="relax", engine="mlip", status="done", converged=True, step=steps,
                     label=f"study pathway-{k:012x}")
-    assert steps_estimate(str(db), "mlip", 3) == (80, "median of 5 earlier study relaxations in the store")
-    assert steps_estimate(str(db), "cp2k", 3)[0] == TYPICAL_STUDY_STEPS
-    assert steps_estimate(str(db), "mlip", 3, kind="pathway") == (325, "median of 6 earlier pathway relaxations in the store")
-    assert steps_estimate(str(db), "cp2k", 3, kind="pathway") == (TYPICAL_PATHWAY_STEPS, "typical")
+    assert est() == (80, "median of 5 earlier study relaxations in the store")
+    assert est("cp2k")[0] == TYPICAL_STUDY_STEPS
+    assert est(kind="pathway") == (325, "median of 6 earlier pathway relaxations in the store")
+    assert est("cp2k", kind="pathway") == (TYPICAL_PATHWAY_STEPS, "typical")
+    assert est(n=12) == (TYPICAL_STUDY_STEPS, "typical")  # only the 12-atom row is within 0.5-2x of 12 atoms
     # seconds per step as measured: median of wall/step, scaled by atoms; None without 5 timed rows
-    assert step_seconds_estimate(str(db), "mlip", 3) is None
+    assert step_seconds_estimate(relaxation_history(str(db), "mlip"), 3) is None
     with connect(db) as c:
         for k, (steps, wall, mol) in enumerate([(10, 1.0, "H2O"), (10, 2.0, "H2O"), (20, 3.0, "H2O"), (10, 4.0, "NH3"),
                                                 (5, 5.0, "H2O")]):
             c.write(molecule(mol), task="relax", engine="mlip", status="done", converged=True, step=steps, wall_s=wall,
                     label=f"study t{k}")
     # per step and scaled to 3 atoms: 0.1, 0.2, 0.15, 0.3, 1.0 s -> median 0.2 s
-    assert step_seconds_estimate(str(db), "mlip", 3) == pytest.approx(0.2)
-    assert step_seconds_estimate(str(db), "mlip", 3, kind="pathway") is None
+    assert step_seconds_estimate(relaxation_history(str(db), "mlip"), 3) == pytest.approx(0.2)
+    assert step_seconds_estimate(relaxation_history(str(db), "mlip", kind="pathway"), 3) is None
+    # one plan reads the store once: the history is read once and priced twice
+    opened = []
+    monkeypatch.setattr(ase.db, "connect", lambda *a, **k: opened.append(a) or connect(*a, **k))
+    history = relaxation_history(str(db), "mlip")
+    assert (steps_estimate(history, 3), step_seconds_estimate(history, 3)) == (est(), pytest.approx(0.2))
+    assert len(opened) == 2  # this history, and the one est() read to compare
 
 
 def test_the_same_relaxation_started_twice_at_once_is_computed_once(tmp_path, mlip):

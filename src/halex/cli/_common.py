@@ -162,10 +162,12 @@ _STEP_SOURCES = {"study": ("study ", ("study pathway-",), TYPICAL_STUDY_STEPS),
                  "pathway": ("study pathway-", (), TYPICAL_PATHWAY_STEPS)}
 
 
-def _history(db_url: str, engine_name: str, n_atoms: int, kind: str) -> list:
-    """Finished, converged relaxations of ``kind`` in the store with this engine on models of
-    0.5–2 × ``n_atoms`` atoms (empty for a store that does not exist, which is not created, or
-    cannot be read: the command itself reports that)."""
+def relaxation_history(db_url: str, engine_name: str, *, kind: str = "study") -> list[tuple[int, int, float | None]]:
+    """``(atoms, steps, wall seconds or None)`` of every finished, converged relaxation of ``kind``
+    (study steps, or pathway training configurations, told apart by their labels) in the store
+    with this engine, read in one pass: what :func:`steps_estimate` and
+    :func:`step_seconds_estimate` price a plan from. Empty for a store that does not exist (which
+    is not created) or cannot be read: the command itself reports that."""
     from pathlib import Path
 
     prefix, skip, _ = _STEP_SOURCES[kind]
@@ -175,41 +177,44 @@ def _history(db_url: str, engine_name: str, n_atoms: int, kind: str) -> list:
         from ase.db import connect
 
         rows = connect(db_url).select(task="relax", engine=engine_name, status="done", converged=True)
-        return [r for r in rows if 0.5 * n_atoms <= r.natoms <= 2 * n_atoms and r.get("step") is not None
+        return [(r.natoms, r.get("step"), r.get("wall_s")) for r in rows if r.get("step") is not None
                 and str(r.get("label", "")).startswith(prefix) and not str(r.get("label", "")).startswith(skip)]
     except Exception:
         return []
 
 
-def steps_estimate(db_url: str, engine_name: str, n_atoms: int, *, kind: str = "study") -> tuple[int, str]:
+def _near(history: list, n_atoms: int) -> list:
+    """The relaxations in ``history`` of models with 0.5–2 × ``n_atoms`` atoms."""
+    return [h for h in history if 0.5 * n_atoms <= h[0] <= 2 * n_atoms]
+
+
+def steps_estimate(history: list, n_atoms: int, *, kind: str = "study") -> tuple[int, str]:
     """Optimizer steps to price a study (or pathway) relaxation at, and where the number comes from.
 
-    The median step count of the finished relaxations of the same ``kind`` in the store (study
-    steps, or pathway training configurations, told apart by their labels), run with the same
-    engine on models of 0.5–2 × ``n_atoms`` atoms, when there are at least 5 of them; else
-    :data:`TYPICAL_STUDY_STEPS` or :data:`TYPICAL_PATHWAY_STEPS`. A store that does not exist
-    yet is not created.
+    The median step count of the relaxations in ``history`` (from :func:`relaxation_history`
+    with the same ``kind`` and engine) on models of 0.5–2 × ``n_atoms`` atoms, when there are
+    at least 5 of them; else :data:`TYPICAL_STUDY_STEPS` or :data:`TYPICAL_PATHWAY_STEPS`.
     """
     import numpy as np
 
-    steps = [r.get("step") for r in _history(db_url, engine_name, n_atoms, kind)]
+    steps = [h[1] for h in _near(history, n_atoms)]
     if len(steps) < 5:
         return _STEP_SOURCES[kind][2], "typical"
     return int(np.median(steps)), f"median of {len(steps)} earlier {kind} relaxations in the store"
 
 
-def step_seconds_estimate(db_url: str, engine_name: str, n_atoms: int, *, kind: str = "study") -> float | None:
-    """Seconds per optimizer step of an ``n_atoms`` model as measured on this store's earlier
-    relaxations of the same ``kind`` and engine (median of wall time per step, scaled linearly
-    by atoms), when there are at least 5 with a recorded wall time; else None (use the cost model).
+def step_seconds_estimate(history: list, n_atoms: int) -> float | None:
+    """Seconds per optimizer step of an ``n_atoms`` model as measured on the relaxations in
+    ``history`` (from :func:`relaxation_history`) of models with 0.5–2 × ``n_atoms`` atoms
+    (median of wall time per step, scaled linearly by atoms), when there are at least 5 with a
+    recorded wall time; else None (use the cost model).
 
     The measured time includes the conditions those relaxations ran under (workers, threads),
     which is what a rerun on the same machine meets; the engine's cost model is a generic bound.
     """
     import numpy as np
 
-    per = [float(r.get("wall_s")) / r.get("step") * n_atoms / r.natoms
-           for r in _history(db_url, engine_name, n_atoms, kind) if r.get("wall_s") and r.get("step")]
+    per = [float(wall) / steps * n_atoms / atoms for atoms, steps, wall in _near(history, n_atoms) if wall and steps]
     return float(np.median(per)) if len(per) >= 5 else None
 
 

@@ -100,7 +100,7 @@ def _plan(args: argparse.Namespace, engine, particles, lattices, db: str, worker
     """One plan line before the first relaxation: the training relaxations at most, and how long
     they take at the steps such relaxations took before, each step priced as measured on the
     store's earlier ones (else by the engine's cost model)."""
-    from halex.cli._common import step_seconds_estimate, steps_estimate
+    from halex.cli._common import relaxation_history, step_seconds_estimate, steps_estimate
     from halex.io import format_duration
     from halex.pathway.train import n_training_relaxations
 
@@ -110,8 +110,9 @@ def _plan(args: argparse.Namespace, engine, particles, lattices, db: str, worker
     if any(c is None for c in costs):
         log.info("plan: at most %d training relaxations (%s) with %s", sum(counts), what, engine.name)
         return
-    steps, source = steps_estimate(db, engine.name, max(len(a) for _, a in particles), kind="pathway")
-    measured = [step_seconds_estimate(db, engine.name, len(a), kind="pathway") for _, a in particles]
+    history = relaxation_history(db, engine.name, kind="pathway")
+    steps, source = steps_estimate(history, max(len(a) for _, a in particles), kind="pathway")
+    measured = [step_seconds_estimate(history, len(a)) for _, a in particles]
     per_step = [m or c.seconds for m, c in zip(measured, costs)]
     total = sum(n * steps * t for n, t in zip(counts, per_step))
     log.info("plan: at most %d training relaxations (%s) with %s: ≈ %s of compute (%d steps each, %s; per step %s), "

@@ -117,7 +117,7 @@ def _plan(args: argparse.Namespace, engine, model, jobs=None) -> None:
     cost model), and the memory by the cost model."""
     import os
 
-    from halex.cli._common import step_seconds_estimate, steps_estimate
+    from halex.cli._common import relaxation_history, step_seconds_estimate, steps_estimate
     from halex.io import format_duration
     from halex.store import default_store_url
 
@@ -146,8 +146,9 @@ def _plan(args: argparse.Namespace, engine, model, jobs=None) -> None:
                              f"{len(model)} atoms, by the {engine.name} engine's cost model), more than this machine's "
                              f"{have:.1f} GB: use fewer --workers, a smaller --size, or a cluster (--scheduler)")
     db = args.db or default_store_url()
-    steps, source = steps_estimate(db, engine.name, len(model))
-    measured = step_seconds_estimate(db, engine.name, len(model))
+    history = relaxation_history(db, engine.name)
+    steps, source = steps_estimate(history, len(model))
+    measured = step_seconds_estimate(history, len(model))
     per_step = measured or cost.seconds
     total = per_step * steps * n
     log.info("plan: %d relaxations of up to %d atoms with %s: ≈ %s of compute (%d steps each, %s; %s per step, %s), "

@@ -37,12 +37,11 @@ def _write_table(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -
         json.dump({"settings": meta, "rows": [{k: json_safe(v) for k, v in r.items()} for r in rows]}, fh, indent=1, default=str)
 
 
-def _replica_error(rows: list[dict[str, Any]], x: float) -> float | None:
-    """Standard error (kcal/mol per halide) of a ΔE over x halides between two models, from the replicas' pooled SD."""
-    from halex.studies.conclusions import _pooled_replica_sd
+def _replica_error(sd: float | None, x: float) -> float | None:
+    """Standard error (kcal/mol per halide) of a ΔE over x halides between two models, each with
+    the replicas' pooled SD ``sd`` (eV) of a total energy."""
     from halex.units import EV_KCAL_PER_MOL
 
-    sd, _ = _pooled_replica_sd(rows)
     return None if sd is None or not x else sd * np.sqrt(2.0) * EV_KCAL_PER_MOL / x
 
 
@@ -54,12 +53,13 @@ def _layers_figure(t: dict[str, list[dict[str, Any]]]):
 
     fig, (ax1, ax2) = new_figure(1, 2, figsize=(10, 4))
     rows0 = t["layers"][0]
+    energy_sd, _ = _pooled_replica_sd(t["layers"])  # once for the figure: each point scales it by its halides
     strain_sd, _ = _pooled_replica_sd(t["layers"], "replica_strains_percent")
     for k, (start, mk) in enumerate((("interface", "o"), ("bottom", "s"))):
         rows = [r for r in t["layers"] if r["start"] == start]
         n = [r["n_layers"] for r in rows]
-        cum = [_replica_error(t["layers"], r["x_total"]) for r in rows]
-        step = [_replica_error(t["layers"], r["x_step"]) for r in rows]
+        cum = [_replica_error(energy_sd, r["x_total"]) for r in rows]
+        step = [_replica_error(energy_sd, r["x_step"]) for r in rows]
         ax1.errorbar(n, [r["dE_cum_kcal_mol"] for r in rows], yerr=None if None in cum else cum, fmt=mk + "-",
                      color=f"C{k}", capsize=3, label=f"from the {start}, cumulative")
         ax1.errorbar(n, [r["dE_step_kcal_mol"] for r in rows], yerr=None if None in step else step, fmt=mk + "--",
