@@ -3,6 +3,12 @@ the current ones, in the same run, for a ~40-atom and a ~100-atom heterostructur
 
     .venv/bin/python benchmarks/bench_cp2k.py                      # 43 and 108 atoms, 400 Ry (hours on 2 cores)
     .venv/bin/python benchmarks/bench_cp2k.py --cutoff 150 --sizes 43   # the reduced run of the results file
+    .venv/bin/python benchmarks/bench_cp2k.py --cutoff 150 --sizes 108 --cache cp2k108.json   # resumable
+
+``--cache FILE`` keeps each finished settings' two calls (with the date they were timed) in a
+JSON file, written atomically after each; a rerun with the same file computes only the
+settings not yet in it, so a run of hours survives an interruption. Rows taken from the
+cache say when they were timed: compare settings timed under the same conditions.
 
 For each model and settings the engine's own calculator makes two force calls in one run
 directory, as a relaxation does: the start geometry (atomic guess), then the geometry moved
@@ -17,6 +23,8 @@ the current defaults in a cube of the atoms' extent + 2 × 7 Å instead.
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import re
 import sys
 import tempfile
@@ -52,6 +60,20 @@ def _calls(atoms, settings: dict, ranks: int, workdir: Path) -> list[dict]:
     return out
 
 
+def _cached(cache: Path | None) -> dict:
+    """The finished settings of an earlier run (empty without a cache file)."""
+    return json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
+
+
+def _keep(cache: Path | None, done: dict) -> None:
+    """Write the finished settings to the cache file atomically."""
+    from halex.io import atomic_output
+
+    if cache is not None:
+        with atomic_output(cache) as fh:
+            json.dump(done, fh, indent=1)
+
+
 def main(argv: list[str] | None = None) -> None:
     from halex.engines import get_engine
     from halex.engines.cp2k.template import box_for
@@ -61,7 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", nargs="+", type=int, default=sorted(SIZES), choices=sorted(SIZES))
     p.add_argument("--cutoff", type=float, default=400.0, help="plane-wave cutoff, Ry (default 400, the reference)")
     p.add_argument("--ranks", type=int, default=2, help="MPI ranks (default 2)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="JSON file keeping each finished settings' calls, so that a rerun resumes (see above)")
     args = p.parse_args(argv)
+    done = _cached(args.cache)
     rel = 60.0 if args.cutoff >= 300 else 30.0
     print(f"CP2K PBE/DZVP-MOLOPT-SR-GTH, cutoff {args.cutoff:g} Ry, REL_CUTOFF {rel:g} Ry, {args.ranks} MPI ranks × 1 thread\n")
     print("| atoms | settings | box edge Å | call | SCF steps | s per call | s per SCF step | E (eV) |")
@@ -73,10 +98,17 @@ def main(argv: list[str] | None = None) -> None:
             settings = {"cutoff_ry": args.cutoff, "rel_cutoff_ry": rel, **extra}
             eng = get_engine("cp2k", **settings)
             edge = box_for(model, eng.settings["vacuum"], eng.settings["box"])[0][0]
-            with tempfile.TemporaryDirectory(prefix="halex-bench-cp2k-") as tmp:
-                calls = _calls(model, settings, args.ranks, Path(tmp))
+            key = f"{len(model)} atoms, {args.cutoff:g} Ry, {args.ranks} ranks: {label}"
+            if key not in done:
+                with tempfile.TemporaryDirectory(prefix="halex-bench-cp2k-") as tmp:
+                    calls = _calls(model, settings, args.ranks, Path(tmp))
+                done[key] = {"timed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                             "calls": calls}
+                _keep(args.cache, done)
+            calls = done[key]["calls"]
+            when = f" (timed {done[key]['timed']})" if args.cache is not None else ""
             for i, c in enumerate(calls, 1):
-                print(f"| {len(model)} | {label} | {edge:.1f} | {i} | {c['scf_steps']} | {c['seconds']:.1f} | "
+                print(f"| {len(model)} | {label}{when} | {edge:.1f} | {i} | {c['scf_steps']} | {c['seconds']:.1f} | "
                       f"{c['seconds'] / max(1, c['scf_steps']):.2f} | {c['energy_eV']:.5f} |", flush=True)
             totals[(n, label)] = sum(c["seconds"] for c in calls)
     print()
