@@ -238,7 +238,7 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
 
     write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
     args = ["pathway", str(tmp_path / "hs.extxyz"), "--engine", "test-mixed-lj", "--compare-free-nc", "--fmax", "0.2",
-            "--rounds", "2", "--per-round", "4", "--sweeps", "20", "--db", str(tmp_path / "p.db"), "-o", str(tmp_path / "out")]
+            "--rounds", "2", "--per-round", "4", "--sweeps", "20", "--refits", "3", "--db", str(tmp_path / "p.db"), "-o", str(tmp_path / "out")]
     assert main(args) == 0
     printed = capsys.readouterr()
     from ase.db import connect
@@ -254,16 +254,21 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
         assert planned - 4 == rounds[0]["configurations"] and rounds[-1]["configurations"] <= planned, (plan, rounds)
     part = summary["particles"]["particle"]
     assert part["cv"]["rmse_meV_per_halide"] > 0 and part["training_rounds"][0]["configurations"] > 10
-    assert {"conversion_order", "segmented_state", "two_phase_regions"} <= set(part["verdicts"])
+    assert {"conversion_order", "segmented_state", "two_phase_regions", "uncertainty"} <= set(part["verdicts"])
+    u = part["verdicts"]["uncertainty"]
+    assert u["refits"] == 3 and len(u["layers"]) == len(part["verdicts"]["conversion_order"])
+    assert 0 <= u["first_layer_agreement"] <= 1 and u["kT_meV"] == pytest.approx(25.7, abs=0.1)
     assert not any(k.startswith("chalcohalide") for k in summary["particles"]["free-nc"]["site_energy_eV"])
-    for f in ("titration.csv", "titration.json", "titration.png", "parity.png", "layers_particle.png", "layers_free-nc.png",
+    for f in ("titration.csv", "titration.json", "titration.png", "parity.png", "conversion.png", "layers_particle.png",
+              "layers_free-nc.png",
               "report.html", "particle_xcl50.extxyz", "free-nc_xcl25.extxyz"):
         assert (out / f).stat().st_size > 100, f
     from halex.io import read_structure
 
     snap = read_structure(out / "particle_xcl50.extxyz")
     assert "layer" in snap.arrays and "I" in snap.get_chemical_symbols()
-    assert "converts first" in printed.out
+    assert "converts first" in printed.out and "of 3 refits" in printed.out
+    assert "bootstrap refits of the lattice model" in (out / "report.html").read_text()
     assert main(args) == 0 and connect(tmp_path / "p.db").count() == n_rows  # rerun: nothing relaxed again
 
 
@@ -271,6 +276,7 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
     (["--temperature", "0"], "temperature must be > 0"),
     (["--dmu", "0.5", "0.1", "5"], "increasing range"),
     (["--workers", "0"], "--workers must be >= 1"),
+    (["--refits", "1"], "--refits must be 0 (none) or at least 2"),
 ])
 def test_pathway_cli_refuses_bad_input(tmp_path, extra, message):
     from conftest import run_cli
@@ -373,3 +379,75 @@ def test_pathway_check_refuses_bad_input(tmp_path, extra):
     r = run_cli("pathway-check", *extra, "--db", str(tmp_path / "x.db"), "-o", str(tmp_path / "out"))
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.db").exists()
+
+
+def test_bootstrap_refits_spread_like_the_least_squares_standard_errors():
+    """Data from a known model plus Gaussian noise σ: the refits' spread of each site and pair
+    energy matches the analytic least-squares standard error √(σ² (XᵀX)⁻¹), and their mean
+    the truth."""
+    from halex.pathway.model import bootstrap_lattice_models
+
+    lat = halide_lattice(perovskite_nanocrystal((2, 2, 2), "Cl"), n_shells=2)
+    rng = np.random.default_rng(7)
+    truth = LatticeModel(rng.normal(0.0, 0.1, len(lat.kinds)), np.array([0.03, -0.02]), {})
+    occs = (rng.random((200, lat.n_sites)) < rng.random((200, 1))).astype(np.int8)
+    sigma = 0.02
+    y = np.array([truth.energy(lat, o) for o in occs]) + rng.normal(0, sigma, len(occs))
+    refits = bootstrap_lattice_models(lat, occs, y, alpha=1e-8, n=300, seed=1)
+    coef = np.array([np.concatenate([m.site_energy, m.pair_energy]) for m in refits])
+    X = np.array([features(lat, o) for o in occs])
+    se = np.sqrt(np.diag(sigma**2 * np.linalg.inv(X.T @ X)))
+    ratio = coef.std(axis=0, ddof=1) / se
+    assert 0.75 < np.median(ratio) < 1.3 and ratio.min() > 0.5 and ratio.max() < 2.0
+    assert np.all(np.abs(coef.mean(axis=0) - np.concatenate([truth.site_energy, truth.pair_energy])) < 4 * se)
+
+
+def _layered(step, noise, seed=0):
+    """A free nanocrystal's lattice whose site energies rise by ``step`` eV per layer, and a
+    fitted particle made from 120 noisy (``noise`` eV) configurations of that model."""
+    lat = halide_lattice(perovskite_nanocrystal((2, 2, 3), "Cl"), n_shells=1)
+    h = np.array([0.1 + step * int(k.split()[1]) for k in lat.kinds])
+    truth = LatticeModel(h, np.array([0.0]), {})
+    rng = np.random.default_rng(seed)
+    occs = (rng.random((120, lat.n_sites)) < rng.random((120, 1))).astype(np.int8)
+    y = np.array([truth.energy(lat, o) for o in occs]) + rng.normal(0, noise, len(occs))
+    fit = {"name": "nc", "lattice": lat, "model": fit_lattice_model(lat, occs, y),
+           "history": {"occupations": occs, "energies_eV": y, "rounds": []}}
+    return fit
+
+
+def test_verdicts_are_resolved_when_layers_differ_and_not_when_noise_hides_the_difference():
+    """Layers 150 meV apart, little noise: every refit converts them in the same order (resolved,
+    each step wider than the CV error). Equal layers under heavy noise: the refits disagree on
+    the order, and the verdict says it is not resolved."""
+    from halex.pathway.uncertainty import verdict_uncertainty
+    from halex.pathway.workflow import titrate_particle
+
+    dmus = np.linspace(-0.3, 0.8, 23)
+    res = titrate_particle(_layered(0.15, 0.005), dmus, temperature=300.0, sweeps=20, refits=10)
+    u = res["verdicts"]["uncertainty"]
+    assert len(res["verdicts"]["conversion_order"]) >= 3
+    assert u["first_layer_resolved"] and u["first_layer_agreement"] == 1.0 and u["same_order"] == 1.0
+    assert all(p["agreement"] == 1.0 and not p["within_cv_error"] for p in u["adjacent_pairs"])
+    assert u["jump_fraction"] == 0.0 and u["jump_resolved"]
+    assert all(x["sd_eV"] < 0.02 for x in u["layers"])
+    fit = _layered(0.0, 0.3, seed=1)
+    res = titrate_particle(fit, dmus, temperature=300.0, sweeps=20)
+    assert res["verdicts"]["uncertainty"] is None  # no refits asked for
+    u = verdict_uncertainty(fit, res["verdicts"], dmus, temperature=300.0, sweeps=20, refits=10)
+    assert u["same_order"] < 0.9 and any(p["agreement"] < 0.9 for p in u["adjacent_pairs"])
+    assert all(p["within_cv_error"] for p in u["adjacent_pairs"])
+
+
+def test_a_ridge_penalty_at_the_top_of_its_grid_is_flagged(caplog):
+    """Pure noise: cross-validation wants the strongest penalty; the fit says it is at the grid's
+    top (where the old grid, ending at 1, pinned both default particles)."""
+    lat = halide_lattice(perovskite_nanocrystal((2, 2, 2), "Cl"), n_shells=1)
+    rng = np.random.default_rng(3)
+    occs = (rng.random((60, lat.n_sites)) < 0.5).astype(np.int8)
+    y = rng.normal(0, 1.0, len(occs))
+    with caplog.at_level("WARNING", logger="halex.pathway"):
+        fit = fit_lattice_model(lat, occs, y, alphas=(1e-6, 1e-3, 1.0))
+    assert fit.cv["alpha"] == 1.0 and fit.cv["alpha_at_edge"] and "largest tried" in caplog.text
+    signal = np.array([LatticeModel(np.full(len(lat.kinds), 0.2), np.array([0.05]), {}).energy(lat, o) for o in occs])
+    assert not fit_lattice_model(lat, occs, signal + 0.01 * y).cv["alpha_at_edge"]

@@ -27,6 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shells", type=int, default=2, help="pair shells of the lattice model (default 2)")
     p.add_argument("--chalcohalide-layers", type=int, default=1, help="chalcohalide layers whose halides are sites")
     p.add_argument("--sweeps", type=int, default=200, help="sampled Monte Carlo sweeps per Δμ (default 200)")
+    p.add_argument("--refits", type=int, default=None,
+                   help="bootstrap refits of the lattice model, each titrated, that say how often every verdict "
+                        "holds (default 20; 0: none)")
     p.add_argument("--workers", type=int, default=1,
                    help="training relaxations on this many local Dask workers (default 1: one after another)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://host:8786")
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from halex.errors import InputError
     from halex.io import read_structure
     from halex.pathway.lattice import halide_lattice
-    from halex.pathway.output import write_pathway
+    from halex.pathway.output import verdict_line, write_pathway
+    from halex.pathway.uncertainty import DEFAULT_REFITS
     from halex.pathway.workflow import DEFAULT_TEMPERATURE_K, default_dmu_grid, fit_particle, titrate_particle
     from halex.store import default_store_url
     from halex.studies.cluster import for_engine
@@ -55,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--dmu FROM TO N needs an increasing range (FROM < TO) and N >= 2, got {args.dmu}")
     if args.rounds < 1 or args.per_round < 1 or args.sweeps < 1 or args.workers < 1:
         raise InputError("--rounds, --per-round, --sweeps and --workers must be >= 1")
+    refits = DEFAULT_REFITS if args.refits is None else args.refits
+    if refits == 1 or refits < 0:
+        raise InputError(f"--refits must be 0 (none) or at least 2, got {args.refits}")
     atoms = read_structure(args.model)
     particles = [("particle", atoms)]
     if args.compare_free_nc:
@@ -81,17 +88,13 @@ def run(args: argparse.Namespace) -> int:
             client.close()  # leaves a cluster given by --scheduler running
     dmus = (np.linspace(args.dmu[0], args.dmu[1], int(args.dmu[2])) if args.dmu is not None
             else default_dmu_grid([f["model"] for f in fits]))  # one grid for every particle, so the curves compare
-    results = [titrate_particle(f, dmus, temperature=temperature, sweeps=args.sweeps) for f in fits]
+    results = [titrate_particle(f, dmus, temperature=temperature, sweeps=args.sweeps, refits=refits) for f in fits]
     meta = {"engine": engine.describe(), "store": str(db), "temperature_K": temperature, "fmax_eV_per_A": fmax,
             "rounds": args.rounds, "per_round": args.per_round, "shells": args.shells, "sweeps": args.sweeps,
-            "chalcohalide_layers": args.chalcohalide_layers, "model": str(Path(args.model))}
+            "chalcohalide_layers": args.chalcohalide_layers, "refits": refits, "model": str(Path(args.model))}
     report = write_pathway(results, args.output, meta)
     for r in results:
-        v = r["verdicts"]
-        order = ", ".join(x["layer"] for x in v["conversion_order"] if x["half_converted_at_dmu_eV"] is not None)
-        print(f"{r['name']}: CV RMSE {r['model'].cv['rmse_meV_per_halide']:.1f} meV per halide; converts first: "
-              f"{order or 'none'}; segmented: {'yes' if v['segmented_state'] else 'no'}; "
-              f"two-phase regions: {len(v['two_phase_regions'])}")
+        print(verdict_line(r))
     print(f"report: {report}")
     return 0
 

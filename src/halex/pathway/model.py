@@ -15,6 +15,7 @@ its cross-validated error is reported per exchanged halide.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,15 @@ import numpy as np
 from halex.errors import InputError
 from halex.pathway.lattice import HalideLattice
 
-__all__ = ["LatticeModel", "features", "fit_lattice_model", "reaction_energy", "per_halide_rmse"]
+__all__ = ["LatticeModel", "features", "fit_lattice_model", "bootstrap_lattice_models", "reaction_energy", "per_halide_rmse",
+           "RIDGE_ALPHAS"]
+
+log = logging.getLogger("halex.pathway")
+
+#: ridge penalties the fit chooses from, one per decade. The default heterostructure's
+#: training sets chose 100 (particle) and 1000 (free nanocrystal) on this grid; the earlier
+#: grid, which ended at 1, had them both pinned at its end.
+RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-6, 4, 11))
 
 
 def reaction_energy(e_config: float, e_pristine: float, n_exchanged: int, e_pbcl2: float, e_pbi2: float) -> float:
@@ -128,7 +137,7 @@ class LatticeModel:
 
 
 def fit_lattice_model(lattice: HalideLattice, occupations: np.ndarray, energies: np.ndarray, *,
-                      alphas: tuple[float, ...] = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), folds: int = 5) -> LatticeModel:
+                      alphas: tuple[float, ...] = RIDGE_ALPHAS, folds: int = 5) -> LatticeModel:
     """Fit site and pair energies to reaction energies of configurations (RidgeCV, no intercept).
 
     Parameters
@@ -140,7 +149,10 @@ def fit_lattice_model(lattice: HalideLattice, occupations: np.ndarray, energies:
     energies
         Reaction energies ``y(σ)`` in eV (:func:`reaction_energy`).
     alphas
-        Ridge penalties tried; the one with the lowest leave-one-out error is used.
+        Ridge penalties tried (eV² per count², the features being counts); the one with the
+        lowest leave-one-out error is used. The largest one chosen is logged as a warning
+        (``cv["alpha_at_edge"]``): a stronger penalty may fit better. (The smallest, 10⁻⁶, is
+        plain least squares for count features; choosing it needs no warning.)
     folds
         K of the K-fold cross-validation that reports the error.
 
@@ -174,5 +186,52 @@ def fit_lattice_model(lattice: HalideLattice, occupations: np.ndarray, energies:
     cv = {"rmse_meV_per_halide": 1000 * rmse, "rmse_kcal_mol_per_halide": rmse * EV_KCAL_PER_MOL,
           "n_configurations": int(len(y)), "n_terms": int(n_terms), "alpha": float(model.alpha_), "folds": int(min(folds, len(y))),
           "predicted_eV": pred.tolist(), "target_eV": y.tolist()}
+    cv["alpha_at_edge"] = bool(len(alphas) > 1 and model.alpha_ == max(alphas))
+    if cv["alpha_at_edge"]:
+        log.warning("the ridge penalty chosen by cross-validation, %g, is the largest tried (%g–%g): a stronger one "
+                    "may fit better; pass a wider grid (alphas=...)", model.alpha_, min(alphas), max(alphas))
     coef = np.asarray(model.coef_, float)
     return LatticeModel(coef[: len(lattice.kinds)], coef[len(lattice.kinds):], cv)
+
+
+def bootstrap_lattice_models(lattice: HalideLattice, occupations: np.ndarray, energies: np.ndarray, *, alpha: float,
+                             n: int, seed: int = 0) -> list[LatticeModel]:
+    """The lattice model refitted on ``n`` bootstrap resamples of its training set.
+
+    Each refit draws as many configurations as the training set holds, with replacement, and
+    fits the site and pair energies by ridge regression at the penalty ``alpha`` the full fit
+    chose. The spread of anything computed from the refits (a titration, a verdict) is the
+    uncertainty that the finite, noisy training set puts on it (Efron & Tibshirani, *An
+    Introduction to the Bootstrap*, 1993); the model's own form error is the cross-validated
+    RMSE, which the refits do not include.
+
+    Parameters
+    ----------
+    lattice
+        The halide lattice.
+    occupations, energies
+        The training set of the full fit (:func:`fit_lattice_model`).
+    alpha
+        Ridge penalty (the full fit's ``cv["alpha"]``).
+    n
+        Refits.
+    seed
+        Random seed of the resampling.
+
+    Returns
+    -------
+    list of LatticeModel
+        Refits, each with ``cv = {"bootstrap": k, "alpha": alpha}``.
+    """
+    from sklearn.linear_model import Ridge
+
+    occ = np.asarray(occupations)
+    y = np.asarray(energies, float)
+    X = np.array([features(lattice, o) for o in occ])
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        pick = rng.integers(0, len(y), len(y))
+        coef = np.asarray(Ridge(alpha=alpha, fit_intercept=False).fit(X[pick], y[pick]).coef_, float)
+        out.append(LatticeModel(coef[: len(lattice.kinds)], coef[len(lattice.kinds):], {"bootstrap": k, "alpha": alpha}))
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 
 from halex.io import atomic_output, json_safe
 
-__all__ = ["write_pathway", "write_mixing_check"]
+__all__ = ["write_pathway", "write_mixing_check", "verdict_line"]
 
 
 def _titration_rows(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,17 +88,86 @@ def _summary(res: dict[str, Any]) -> dict[str, Any]:
             "training_rounds": res["history"]["rounds"], "verdicts": res["verdicts"]}
 
 
+def _of(fraction: float, u: dict[str, Any]) -> str:
+    """``"in 19 of 20 refits"``."""
+    return f"in {round(fraction * u['refits'])} of {u['refits']} refits"
+
+
+def verdict_line(res: dict[str, Any]) -> str:
+    """One line of verdicts per particle, each with how often the bootstrap refits agree."""
+    v, u = res["verdicts"], res["verdicts"].get("uncertainty")
+    order = [r["layer"] for r in v["conversion_order"] if r["half_converted_at_dmu_eV"] is not None]
+    line = f"{res['name']}: CV RMSE {res['model'].cv['rmse_meV_per_halide']:.1f} meV per halide; converts first: "
+    line += ", ".join(order) or "none"
+    if u:
+        line += (f" (first {_of(u['first_layer_agreement'], u)}, whole order {_of(u['same_order'], u)}"
+                 + ("" if u["first_layer_resolved"] else "; NOT RESOLVED") + ")")
+    line += f"; segmented: {'yes' if v['segmented_state'] else 'no'}"
+    line += f" (yes {_of(u['segmented_fraction'], u)})" if u else ""
+    line += f"; two-phase regions: {len(v['two_phase_regions'])}"
+    return line + (f" (a jump {_of(u['jump_fraction'], u)})" if u else "")
+
+
+def _trust(res: dict[str, Any]) -> list[str]:
+    """Sentences on how far the verdicts can be trusted (none without refits)."""
+    u = res["verdicts"].get("uncertainty")
+    if not u:
+        return []
+    name = html.escape(res["name"])
+    close = [p for p in u["adjacent_pairs"] if p["agreement"] < u["resolved_at"]]
+    out = [f"<b>{name}</b>, over {u['refits']} bootstrap refits of the lattice model: the first layer "
+           f"({html.escape(str(u['first_layer']))}) converts first {_of(u['first_layer_agreement'], u)}"
+           + (" (resolved)" if u["first_layer_resolved"] else f" (<b>not resolved</b>: fewer than "
+              f"{100 * u['resolved_at']:.0f} %)") + f"; the whole order is the same {_of(u['same_order'], u)}. "
+           + ("Neighbours in the order that the refits swap: " + "; ".join(
+               f"{html.escape(p['before'])} before {html.escape(p['after'])} {_of(p['agreement'], u)} "
+               f"(ΔΔμ {1000 * p['gap_eV']:.0f} meV)" for p in close) + "." if close else
+              "Every neighbouring pair keeps its order in at least "
+              f"{100 * u['resolved_at']:.0f} % of the refits.")]
+    inside = [p for p in u["adjacent_pairs"] if p["within_cv_error"]]
+    out.append(f"The model's cross-validated error is {u['cv_rmse_meV_per_halide']:.1f} meV per halide "
+               f"(k<sub>B</sub>T = {u['kT_meV']:.1f} meV); "
+               + (f"{len(inside)} of {len(u['adjacent_pairs'])} neighbouring layers convert less than that apart in Δμ, "
+                  "so the model's form, not only its fit, could swap them." if inside else
+                  "every neighbouring pair of layers converts further apart in Δμ than that."))
+    return out
+
+
 def _sentences(res: dict[str, Any]) -> list[str]:
     v = res["verdicts"]
+    u = v.get("uncertainty")
     order = [r["layer"] for r in v["conversion_order"] if r["half_converted_at_dmu_eV"] is not None]
     seg = v["segmented_state"]
     jumps = v["two_phase_regions"]
     return [f"<b>{html.escape(res['name'])}</b>: layers convert in the order {html.escape(', '.join(order) or 'none')}.",
             "A segmented state (a perovskite layer ≥ 80 % I next to one ≤ 20 % I) "
-            + (f"appears at Δμ = {seg['dmu_eV']:.3f} eV." if seg else "does not appear."),
-            ("A two-phase region (forward and backward sweeps differ): "
-             + "; ".join(f"Δμ {j['dmu_low_eV']:.3f}–{j['dmu_high_eV']:.3f} eV, ΔX_Cl {j['jump_x_cl']:.2f}" for j in jumps))
-            if jumps else "No two-phase region: the titration is continuous at this temperature."]
+            + (f"appears at Δμ = {seg['dmu_eV']:.3f} eV" if seg else "does not appear")
+            + (f" (a segmented state {_of(u['segmented_fraction'], u)})." if u else "."),
+            (("A two-phase region (forward and backward sweeps differ): "
+              + "; ".join(f"Δμ {j['dmu_low_eV']:.3f}–{j['dmu_high_eV']:.3f} eV, ΔX_Cl {j['jump_x_cl']:.2f}" for j in jumps))
+             if jumps else "No two-phase region: the titration is continuous at this temperature")
+            + (f" (a jump {_of(u['jump_fraction'], u)})." if u else "."), *_trust(res)]
+
+
+def _conversion_figure(results: list[dict[str, Any]]):
+    """Each layer's half-conversion Δμ, ± its SD over the bootstrap refits, per particle."""
+    from halex.plotting.figures import new_figure
+
+    names = list(dict.fromkeys(r["layer"] for res in results for r in res["verdicts"]["conversion_order"]))
+    fig, ax = new_figure(figsize=(7, 0.4 * len(names) + 2))
+    for k, res in enumerate(results):
+        u = res["verdicts"].get("uncertainty") or {}
+        sd = {x["layer"]: x["sd_eV"] for x in u.get("layers", [])}
+        rows = [r for r in res["verdicts"]["conversion_order"] if r["half_converted_at_dmu_eV"] is not None]
+        y = [names.index(r["layer"]) + 0.15 * (k - (len(results) - 1) / 2) for r in rows]
+        err = [sd.get(r["layer"]) or 0.0 for r in rows]
+        ax.errorbar([r["half_converted_at_dmu_eV"] for r in rows], y, xerr=err if u else None, fmt="o", capsize=3,
+                    color=f"C{k}", label=res["name"] + (f" (± SD over {u['refits']} refits)" if u else ""))
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("Δμ at which the layer is half converted (eV), forward sweep")
+    ax.legend(fontsize=8)
+    return fig
 
 
 def write_pathway(results: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) -> Path:
@@ -111,6 +180,7 @@ def write_pathway(results: list[dict[str, Any]], out: str | Path, meta: dict[str
     out.mkdir(parents=True, exist_ok=True)
     _write_table(out / "titration", [r for res in results for r in _titration_rows(res)], meta)
     figs = [save_figure(_titration_figure(results), out / "titration.png"), save_figure(_parity(results), out / "parity.png")]
+    figs.append(save_figure(_conversion_figure(results), out / "conversion.png"))
     figs += [save_figure(_heatmap(res), out / f"layers_{res['name']}.png") for res in results]
     for res in results:
         snapshots(res, out, meta["temperature_K"])

@@ -119,13 +119,20 @@ def default_dmu_grid(models: list[LatticeModel], n: int = 41, margin: float = 0.
     return np.linspace(float(h.min()) - margin, float(h.max()) + margin, n)
 
 
-def titrate_particle(fit: dict[str, Any], dmus, *, temperature: float, sweeps: int = 200) -> dict[str, Any]:
-    """Add the titration curves (Δμ and iodide supplied) and the verdicts to a fitted particle."""
+def titrate_particle(fit: dict[str, Any], dmus, *, temperature: float, sweeps: int = 200,
+                     refits: int = 0) -> dict[str, Any]:
+    """Add the titration curves (Δμ and iodide supplied) and the verdicts to a fitted particle;
+    with ``refits`` ≥ 2, also each verdict counted over that many bootstrap refits of the model
+    (``verdicts["uncertainty"]``, :func:`halex.pathway.uncertainty.verdict_uncertainty`)."""
+    from halex.pathway.uncertainty import verdict_uncertainty
+
     lattice, model = fit["lattice"], fit["model"]
     t = titration(lattice, model, dmus, temperature=temperature, sweeps=sweeps, equilibrate=max(sweeps // 2, 1))
     can = canonical_titration(lattice, model, np.linspace(0, 1, 11), temperature=temperature)
     verdicts = {"conversion_order": conversion_order(t), "segmented_state": segmented_state(t),
                 "two_phase_regions": two_phase_regions(t["dmu_eV"], t["x_cl_forward"], t["x_cl_backward"])}
+    verdicts["uncertainty"] = (verdict_uncertainty(fit, verdicts, dmus, temperature=temperature, sweeps=sweeps,
+                                                   refits=refits) if refits >= 2 else None)
     return {**fit, "titration": t, "canonical": can, "verdicts": verdicts}
 
 
