@@ -238,7 +238,8 @@ def test_pathway_cli_end_to_end_on_a_classical_engine(mixed_engine, tmp_path, ca
 
     write_structure(tmp_path / "hs.extxyz", heterostructure((2, 2, 2), 1))
     args = ["pathway", str(tmp_path / "hs.extxyz"), "--engine", "test-mixed-lj", "--compare-free-nc", "--fmax", "0.2",
-            "--rounds", "2", "--per-round", "4", "--sweeps", "20", "--refits", "3", "--db", str(tmp_path / "p.db"), "-o", str(tmp_path / "out")]
+            "--rounds", "2", "--per-round", "4", "--sweeps", "20", "--refits", "3", "--db", str(tmp_path / "p.db"),
+            "-o", str(tmp_path / "out")]
     assert main(args) == 0
     printed = capsys.readouterr()
     from ase.db import connect

@@ -30,8 +30,8 @@ __all__ = ["LatticeModel", "features", "fit_lattice_model", "bootstrap_lattice_m
 log = logging.getLogger("halex.pathway")
 
 #: ridge penalties the fit chooses from, one per decade. The default heterostructure's
-#: training sets chose 100 (particle) and 1000 (free nanocrystal) on this grid; the earlier
-#: grid, which ended at 1, had them both pinned at its end.
+#: final training sets chose 100 on this grid, for the particle and its free nanocrystal
+#: (docs/pathway.md); the earlier grid ended at 1 and had them both pinned at its end.
 RIDGE_ALPHAS = tuple(float(a) for a in np.logspace(-6, 4, 11))
 
 
