@@ -438,6 +438,9 @@ def test_verdicts_are_resolved_when_layers_differ_and_not_when_noise_hides_the_d
     u = verdict_uncertainty(fit, res["verdicts"], dmus, temperature=300.0, sweeps=20, refits=10)
     assert u["same_order"] < 0.9 and any(p["agreement"] < 0.9 for p in u["adjacent_pairs"])
     assert all(p["within_cv_error"] for p in u["adjacent_pairs"])
+    with pytest.raises(InputError, match="training set"):
+        verdict_uncertainty({k: v for k, v in fit.items() if k != "history"}, res["verdicts"], dmus,
+                            temperature=300.0, sweeps=20)
 
 
 def test_a_ridge_penalty_at_the_top_of_its_grid_is_flagged(caplog):

@@ -93,6 +93,11 @@ def _of(fraction: float, u: dict[str, Any]) -> str:
     return f"in {round(fraction * u['refits'])} of {u['refits']} refits"
 
 
+def _unsettled(resolved: bool) -> str:
+    """``"; <b>not resolved</b>"`` for a yes/no verdict the refits split on (else nothing)."""
+    return "" if resolved else "; <b>not resolved</b>"
+
+
 def verdict_line(res: dict[str, Any]) -> str:
     """One line of verdicts per particle, each with how often the bootstrap refits agree."""
     v, u = res["verdicts"], res["verdicts"].get("uncertainty")
@@ -142,11 +147,12 @@ def _sentences(res: dict[str, Any]) -> list[str]:
     return [f"<b>{html.escape(res['name'])}</b>: layers convert in the order {html.escape(', '.join(order) or 'none')}.",
             "A segmented state (a perovskite layer ≥ 80 % I next to one ≤ 20 % I) "
             + (f"appears at Δμ = {seg['dmu_eV']:.3f} eV" if seg else "does not appear")
-            + (f" (a segmented state {_of(u['segmented_fraction'], u)})." if u else "."),
+            + (f" (a segmented state {_of(u['segmented_fraction'], u)}{_unsettled(u['segmented_resolved'])})."
+               if u else "."),
             (("A two-phase region (forward and backward sweeps differ): "
               + "; ".join(f"Δμ {j['dmu_low_eV']:.3f}–{j['dmu_high_eV']:.3f} eV, ΔX_Cl {j['jump_x_cl']:.2f}" for j in jumps))
              if jumps else "No two-phase region: the titration is continuous at this temperature")
-            + (f" (a jump {_of(u['jump_fraction'], u)})." if u else "."), *_trust(res)]
+            + (f" (a jump {_of(u['jump_fraction'], u)}{_unsettled(u['jump_resolved'])})." if u else "."), *_trust(res)]
 
 
 def _conversion_figure(results: list[dict[str, Any]]):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from halex.errors import InputError
 from halex.pathway.lattice import HalideLattice
 from halex.pathway.mc import KB_EV
 from halex.pathway.model import LatticeModel, bootstrap_lattice_models
@@ -84,6 +85,11 @@ def verdict_uncertainty(fit: dict[str, Any], verdicts: dict[str, Any], dmus, *, 
     seed
         Random seed of the resampling.
 
+    Raises
+    ------
+    InputError
+        ``fit`` without its training set.
+
     Returns
     -------
     dict
@@ -94,6 +100,9 @@ def verdict_uncertainty(fit: dict[str, Any], verdicts: dict[str, Any], dmus, *, 
         ``within_cv_error``); ``segmented_fraction``, ``segmented_resolved``,
         ``jump_fraction``, ``jump_resolved``.
     """
+    if "history" not in fit:
+        raise InputError("bootstrap refits need the model's training set (fit['history'] with 'occupations' and "
+                         "'energies_eV', as fit_particle gives it); pass refits=0 for a model without one")
     lattice, model, history = fit["lattice"], fit["model"], fit["history"]
     members = bootstrap_lattice_models(lattice, history["occupations"], history["energies_eV"],
                                        alpha=model.cv["alpha"], n=refits, seed=seed)
