@@ -455,3 +455,21 @@ def test_a_ridge_penalty_at_the_top_of_its_grid_is_flagged(caplog):
     assert fit.cv["alpha"] == 1.0 and fit.cv["alpha_at_edge"] and "largest tried" in caplog.text
     signal = np.array([LatticeModel(np.full(len(lat.kinds), 0.2), np.array([0.05]), {}).energy(lat, o) for o in occs])
     assert not fit_lattice_model(lat, occs, signal + 0.01 * y).cv["alpha_at_edge"]
+
+
+def test_the_fit_says_where_its_error_lies_by_iodide_fraction():
+    """Data with a collective −0.5 eV relaxation for any iodide, which no site or pair term can
+    hold: the cross-validated error by iodide fraction shows those configurations relaxing lower
+    than predicted, and the error per halide largest at the dilute end."""
+    lat = halide_lattice(perovskite_nanocrystal((2, 2, 2), "Cl"), n_shells=2)
+    rng = np.random.default_rng(5)
+    truth = LatticeModel(rng.normal(0.1, 0.05, len(lat.kinds)), np.array([0.02, -0.01]), {})
+    n = rng.integers(1, lat.n_sites + 1, 150)
+    occs = np.array([rng.permutation(np.r_[np.ones(k), np.zeros(lat.n_sites - k)]) for k in n]).astype(np.int8)
+    y = np.array([truth.energy(lat, o) for o in occs]) - 0.5 + rng.normal(0, 0.01, len(occs))
+    rows = fit_lattice_model(lat, occs, y).cv["error_by_iodide_fraction"]
+    assert [r["iodide_fraction"] for r in rows] == ["0–5 %", "5–15 %", "15–100 %"]
+    assert sum(r["configurations"] for r in rows) == 150
+    dilute, rest = rows[0], rows[-1]
+    assert dilute["configurations"] > 0 and dilute["mean_error_eV"] > 0.2
+    assert dilute["rms_meV_per_halide"] > 5 * rest["rms_meV_per_halide"]

@@ -25,7 +25,7 @@ from halex.errors import InputError
 from halex.pathway.lattice import HalideLattice
 
 __all__ = ["LatticeModel", "features", "fit_lattice_model", "bootstrap_lattice_models", "reaction_energy", "per_halide_rmse",
-           "RIDGE_ALPHAS"]
+           "error_by_iodide_fraction", "RIDGE_ALPHAS", "IODIDE_FRACTION_BINS"]
 
 log = logging.getLogger("halex.pathway")
 
@@ -71,6 +71,40 @@ def per_halide_rmse(predicted: np.ndarray, target: np.ndarray, occupations: np.n
     """
     per = (np.asarray(predicted, float) - np.asarray(target, float)) / np.maximum(np.asarray(occupations).sum(axis=1), 1)
     return float(np.sqrt(np.mean(per**2)))
+
+
+#: iodide fractions of the sites that split the cross-validated error into dilute, low and the rest
+IODIDE_FRACTION_BINS = (0.05, 0.15)
+
+
+def error_by_iodide_fraction(predicted: np.ndarray, target: np.ndarray, occupations: np.ndarray,
+                             edges: tuple[float, ...] = IODIDE_FRACTION_BINS) -> list[dict[str, Any]]:
+    """Where a fit's error lies: per range of iodide fraction, the configurations, the RMS error
+    of the total reaction energy (eV), the RMS error per exchanged halide (meV), and the mean
+    signed error, predicted − target (eV: > 0 when those configurations relax lower than the
+    model predicts).
+
+    Examples
+    --------
+    >>> occ = np.array([[1] + [0] * 19, [1] * 20])      # 5 % and 100 % I
+    >>> rows = error_by_iodide_fraction(np.array([0.5, 2.0]), np.array([0.0, 2.0]), occ)
+    >>> [(r["iodide_fraction"], r["configurations"], r["mean_error_eV"]) for r in rows]
+    [('0–5 %', 0, None), ('5–15 %', 1, 0.5), ('15–100 %', 1, 0.0)]
+    """
+    occ = np.asarray(occupations)
+    n_i, frac = occ.sum(axis=1), occ.mean(axis=1)
+    err = np.asarray(predicted, float) - np.asarray(target, float)
+    bounds = (0.0, *edges, 1.0 + 1e-12)
+    out = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        k = (frac >= lo) & (frac < hi)
+        row = {"iodide_fraction": f"{100 * lo:.0f}–{100 * min(hi, 1.0):.0f} %", "configurations": int(k.sum()),
+               "rms_eV": None, "rms_meV_per_halide": None, "mean_error_eV": None}
+        if k.any():
+            row.update(rms_eV=float(np.sqrt(np.mean(err[k] ** 2))), mean_error_eV=float(np.mean(err[k])),
+                       rms_meV_per_halide=1000 * float(np.sqrt(np.mean((err[k] / np.maximum(n_i[k], 1)) ** 2))))
+        out.append(row)
+    return out
 
 
 def features(lattice: HalideLattice, occ: np.ndarray) -> np.ndarray:
@@ -185,7 +219,8 @@ def fit_lattice_model(lattice: HalideLattice, occupations: np.ndarray, energies:
     rmse = per_halide_rmse(pred, y, occ)
     cv = {"rmse_meV_per_halide": 1000 * rmse, "rmse_kcal_mol_per_halide": rmse * EV_KCAL_PER_MOL,
           "n_configurations": int(len(y)), "n_terms": int(n_terms), "alpha": float(model.alpha_), "folds": int(min(folds, len(y))),
-          "predicted_eV": pred.tolist(), "target_eV": y.tolist()}
+          "predicted_eV": pred.tolist(), "target_eV": y.tolist(),
+          "error_by_iodide_fraction": error_by_iodide_fraction(pred, y, occ)}
     cv["alpha_at_edge"] = bool(len(alphas) > 1 and model.alpha_ == max(alphas))
     if cv["alpha_at_edge"]:
         log.warning("the ridge penalty chosen by cross-validation, %g, is the largest tried (%g–%g): a stronger one "

@@ -88,6 +88,14 @@ def _summary(res: dict[str, Any]) -> dict[str, Any]:
             "training_rounds": res["history"]["rounds"], "verdicts": res["verdicts"]}
 
 
+def _error_where(cv: dict[str, Any]) -> str:
+    """The cross-validated error by iodide fraction, in words."""
+    rows = [r for r in cv.get("error_by_iodide_fraction", []) if r["configurations"]]
+    return "by iodide fraction: " + "; ".join(
+        f"{r['iodide_fraction']}: {r['configurations']} configurations, {r['rms_eV']:.2f} eV RMS in total, "
+        f"{r['rms_meV_per_halide']:.0f} meV per halide, mean predicted − relaxed {r['mean_error_eV']:+.2f} eV" for r in rows)
+
+
 def _of(fraction: float, u: dict[str, Any]) -> str:
     """``"in 19 of 20 refits"``."""
     return f"in {round(fraction * u['refits'])} of {u['refits']} refits"
@@ -200,7 +208,8 @@ def write_pathway(results: list[dict[str, Any]], out: str | Path, meta: dict[str
             "<h2>Lattice models</h2><ul>" + "".join(
                 f"<li>{html.escape(res['name'])}: {res['lattice'].n_sites} sites, CV RMSE "
                 f"{res['model'].cv['rmse_meV_per_halide']:.1f} meV = {res['model'].cv['rmse_kcal_mol_per_halide']:.3f} "
-                f"kcal/mol per halide over {res['model'].cv['n_configurations']} relaxed configurations</li>" for res in results)
+                f"kcal/mol per halide over {res['model'].cv['n_configurations']} relaxed configurations; "
+                f"{_error_where(res['model'].cv)}</li>" for res in results)
             + "</ul>"]
     page += [f"<figure><img src='{p.name}'></figure>" for p in figs]
     page.append(f"<p>Settings: {html.escape(json.dumps(json_safe(meta), default=str))}</p></body></html>")
