@@ -23,7 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help="chalcohalide size: LAYERS (half stacking periods, ≈7.7 Å each), or M1 M2 LAYERS with the "
                          "footprint in perovskite cells (default 2: the perovskite's footprint, 2 layers)")
     hs.add_argument("--halide", default="Cl", help="perovskite halide (default Cl)")
-    hs.add_argument("--chalcohalide-cif", default=None, help="use this Pb4S3X2 CIF instead of the shipped (provisional) Pb4S3Cl2")
+    which = hs.add_mutually_exclusive_group()
+    which.add_argument("--chalcohalide-phase", default="Pb4S3Cl2", choices=["Pb4S3Cl2", "Pb4S3Cl2-D3", "Pb4S3I2"],
+                       help="shipped Pb4S3X2 phase (default Pb4S3Cl2, provisional; Pb4S3Cl2-D3: the validated "
+                            "search protocol's result, see docs/phases.md)")
+    which.add_argument("--chalcohalide-cif", default=None, help="use this Pb4S3X2 CIF instead of a shipped phase")
     hs.add_argument("--a", type=float, default=None, help="perovskite Pb-Pb spacing in Å (default: experimental)")
     hs.add_argument("--incoherent", action="store_true", help="do not strain the chalcohalide onto the perovskite lattice")
     hs.add_argument("--vacuum", type=float, default=8.0, help="vacuum around the model in Å")
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
         size = _ints(args.perovskite, "--perovskite", (3,))
         ch = _ints(args.chalcohalide, "--chalcohalide", (1, 3))
-        atoms = heterostructure(size, ch[-1], halide=args.halide, chalcohalide=args.chalcohalide_cif or "Pb4S3Cl2",
+        atoms = heterostructure(size, ch[-1], halide=args.halide, chalcohalide=args.chalcohalide_cif or args.chalcohalide_phase,
                                 lateral=ch[:2] if len(ch) == 3 else None, a=args.a, coherent=not args.incoherent,
                                 vacuum=args.vacuum)
         rep = json.loads(atoms.info["epitaxy"])

@@ -21,12 +21,14 @@ Construction, step by step (every choice is recorded in ``atoms.info["epitaxy"]`
 3. **Termination and registry.** Every plane between two distinct atomic levels along
    the stacking axis is a candidate termination. For each, the in-plane shift and the
    height of the slab are chosen on a grid (0.2 Å in-plane, 0.1 Å in height) to put the
-   chalcohalide's top Pb atoms (those within 3 Å of the termination) as close as possible
-   to the sites the perovskite cation subnetwork would occupy if it continued below the
-   interface (Pb at (i, j, −m)a, Cs at (i+½, j+½, −m−½)a): the RMS distance to those
-   sites is the *cation registry* that is minimised, so the Pb2+/Cs+ subnetwork runs on
-   across the interface. Placements that bring interface atoms too close (cation–anion
-   < 2.6 Å, cation–cation < 3.4 Å, anion–anion < 3.2 Å) are rejected.
+   chalcohalide's topmost cation plane (its Pb within a/2, the spacing of the perovskite's
+   Pb and Cs planes, of the highest one) as close as possible to the sites the perovskite
+   cation subnetwork would occupy if it continued below the interface (Pb at (i, j, −m)a,
+   Cs at (i+½, j+½, −m−½)a): the RMS distance to those sites is the *cation registry*
+   that is minimised, so the Pb2+/Cs+ subnetwork runs on across the interface.
+   Placements that bring interface atoms too close (cation–anion < 2.6 Å, cation–cation
+   < 3.4 Å, anion–anion < 3.2 Å), or leave no cation–anion bond (≤ 3.6 Å) across the
+   interface, are rejected.
 4. **Cut.** The chalcohalide is cut to the lateral footprint of the perovskite (or a
    larger one, ``lateral``) and to ``layers`` chalcohalide layers of half a stacking
    period each (b/2 ≈ 7.7 Å, the repeat of the [Pb4S3X2] sheets), counted from the
@@ -269,7 +271,7 @@ def _place(oriented: Atoms, a: float, film: np.ndarray, halide: str) -> dict[str
             continue
         top_pos = pos[top] - np.array([0.0, 0.0, zc])  # heights relative to the termination
         z_top_cation = top_pos[cation, 2].max()
-        sel = cation & (top_pos[:, 2] >= z_top_cation - INTERFACE_DEPTH)
+        sel = cation & (top_pos[:, 2] > z_top_cation - a / 2)  # the topmost cation plane
         # rms over (shift, height) for the interfacial cations, vectorised
         cat = top_pos[sel]
         dz = tops - z_top_cation  # termination height so that the top cation sits at `tops`
@@ -289,7 +291,9 @@ def _place(oriented: Atoms, a: float, film: np.ndarray, halide: str) -> dict[str
             ok = (d[cation][:, iface_cation].min(initial=9) >= MIN_CATION_CATION
                   and d[~cation][:, ~iface_cation].min(initial=9) >= MIN_ANION_ANION
                   and d[cation][:, ~iface_cation].min(initial=9) >= MIN_CATION_ANION
-                  and d[~cation][:, iface_cation].min(initial=9) >= MIN_CATION_ANION)
+                  and d[~cation][:, iface_cation].min(initial=9) >= MIN_CATION_ANION
+                  and min(d[cation][:, ~iface_cation].min(initial=9), d[~cation][:, iface_cation].min(initial=9))
+                  <= BOND_CUTOFF)  # bonded to the perovskite, not floating below it
             if ok:
                 best = {"termination": k, "cut_fraction": float(np.mod(cut, period) / period),
                         "termination_height_A": float(dz[i_z]), "shift_A": shifts2[i_s].tolist(),
