@@ -27,6 +27,16 @@ def _sym(m):
     return np.array(m.get_chemical_symbols())
 
 
+def _interface_continuity(m):
+    """Longest bond (Å) from an interfacial CsX halide to a chalcohalide Pb, and the height (Å)
+    of the first perovskite Pb plane above the top chalcohalide Pb."""
+    sym, pos, dom, lay = _sym(m), m.positions, m.arrays["domain"], m.arrays["layer"]
+    ch_pb = cKDTree(pos[(dom == "chalcohalide") & (sym == "Pb")])
+    d0 = ch_pb.query(pos[(lay == 0) & np.isin(sym, ["Cl", "Br", "I"])])[0]
+    gap = pos[(dom == "perovskite") & (sym == "Pb"), 2].min() - pos[(dom == "chalcohalide") & (sym == "Pb"), 2].max()
+    return d0.max(), gap
+
+
 @pytest.mark.parametrize("size, layers", [((1, 1, 1), 1), ((2, 3, 2), 1), ((3, 3, 3), 3), ((5, 4, 2), 2)])
 def test_neutral_and_perovskite_stoichiometry(size, layers):
     m = heterostructure(size, layers)
@@ -52,12 +62,10 @@ def test_bond_lengths_and_interface_continuity(hs):
     # every anion bonded to a Pb at a sensible distance (Pb-S 2.8-3.0 in PbS/Pb4S3Cl2, Pb-Cl 2.8-3.1)
     assert 2.5 <= d_s.min() and d_s.max() <= 3.3
     assert 2.6 <= d_cl.min() and d_cl.max() <= 3.5
-    # continuity: every halide of the interfacial CsCl monolayer bonds to a chalcohalide Pb ...
-    ch_pb = cKDTree(pos[(dom == "chalcohalide") & (sym == "Pb")])
-    d0 = ch_pb.query(pos[(lay == 0) & (sym == "Cl")])[0]
-    assert d0.max() < 3.6
-    # ... which sits where the next perovskite Pb plane would be (one cell below the first)
-    gap = pos[(dom == "perovskite") & (sym == "Pb"), 2].min() - pos[(dom == "chalcohalide") & (sym == "Pb"), 2].max()
+    # continuity: every halide of the interfacial CsCl monolayer bonds to a chalcohalide Pb,
+    # which sits where the next perovskite Pb plane would be (one cell below the first)
+    longest, gap = _interface_continuity(hs)
+    assert longest < 3.6
     assert gap == pytest.approx(hs.info["a"], abs=0.3)
     # chalcohalide layers are b/2 slabs below the interface, in order
     z_top = pos[dom == "chalcohalide", 2].max()
@@ -251,10 +259,8 @@ def test_builds_on_the_dispersion_corrected_chalcohalide():
     assert r_d3["chalcohalide_phase"] == "Pb4S3Cl2-D3"
     assert r_d3["termination"] == r_def["termination"]
     assert r_d3["registry_rms_A"] < r_def["registry_rms_A"] < 0.75
-    sym, pos, dom, lay = _sym(d3), d3.positions, d3.arrays["domain"], d3.arrays["layer"]
-    ch_pb = cKDTree(pos[(dom == "chalcohalide") & (sym == "Pb")])
-    assert ch_pb.query(pos[(lay == 0) & (sym == "Cl")])[0].max() < 3.0
-    gap = pos[(dom == "perovskite") & (sym == "Pb"), 2].min() - pos[(dom == "chalcohalide") & (sym == "Pb"), 2].max()
+    longest, gap = _interface_continuity(d3)
+    assert longest < 3.0
     assert gap == pytest.approx(d3.info["a"], abs=0.1)
     # coherent epitaxy on CsPbCl3 (5.605 Å): the D3 cell is smaller in-plane, so it is stretched
     assert min(r_d3["applied_strain_percent"]) > 0 > max(r_def["applied_strain_percent"])

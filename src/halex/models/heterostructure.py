@@ -288,12 +288,11 @@ def _place(oriented: Atoms, a: float, film: np.ndarray, halide: str) -> dict[str
             placed = top_pos + shift
             placed[:, :2] = _wrap_2d(placed[:, :2], lat2)
             d = _min_image_pairs(placed, iface_pos, lat2)
+            cation_anion = min(d[cation][:, ~iface_cation].min(initial=9), d[~cation][:, iface_cation].min(initial=9))
             ok = (d[cation][:, iface_cation].min(initial=9) >= MIN_CATION_CATION
                   and d[~cation][:, ~iface_cation].min(initial=9) >= MIN_ANION_ANION
-                  and d[cation][:, ~iface_cation].min(initial=9) >= MIN_CATION_ANION
-                  and d[~cation][:, iface_cation].min(initial=9) >= MIN_CATION_ANION
-                  and min(d[cation][:, ~iface_cation].min(initial=9), d[~cation][:, iface_cation].min(initial=9))
-                  <= BOND_CUTOFF)  # bonded to the perovskite, not floating below it
+                  # not too close, and bonded to the perovskite rather than floating below it
+                  and MIN_CATION_ANION <= cation_anion <= BOND_CUTOFF)
             if ok:
                 best = {"termination": k, "cut_fraction": float(np.mod(cut, period) / period),
                         "termination_height_A": float(dz[i_z]), "shift_A": shifts2[i_s].tolist(),
