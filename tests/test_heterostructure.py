@@ -87,7 +87,9 @@ def test_epitaxy_report_matches_the_cells(hs):
     mism = sorted(r["mismatch_percent"])
     assert mism == pytest.approx(sorted([(a - a_ch / np.sqrt(2)) / a * 100, (a - c_ch / np.sqrt(2)) / a * 100]), abs=1e-2)
     assert abs(mism[0]) < 3 and r["coherent"]
-    assert "provisional" in hs.info  # models from the provisional phase say so
+    assert "provisional" not in hs.info  # the default phase passed its validation
+    old = heterostructure((3, 3, 2), 2, chalcohalide="Pb4S3Cl2-provisional")
+    assert "PROVISIONAL" in old.info["provisional"]  # models from the provisional phase say so
 
 
 def test_coherent_chalcohalide_takes_the_perovskite_lattice(hs):
@@ -176,21 +178,22 @@ def test_cli_build_heterostructure(tmp_path):
     out = tmp_path / "hs.extxyz"
     r = run_cli("build", "heterostructure", "--perovskite", "2", "2", "2", "--chalcohalide", "1", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert "mismatch" in r.stdout and "PROVISIONAL" in r.stdout
+    assert "mismatch" in r.stdout and "PROVISIONAL" not in r.stdout
     import ase.io
 
     m = ase.io.read(out)
     assert formal_charge(m) == 0 and "chalcohalide" in set(m.arrays["domain"])
-    d3 = tmp_path / "d3.extxyz"
+    assert epitaxy_report(m)["chalcohalide_phase"] == "Pb4S3Cl2"
+    old = tmp_path / "old.extxyz"
     r = run_cli("build", "heterostructure", "--perovskite", "2", "2", "2", "--chalcohalide", "1",
-                "--chalcohalide-phase", "Pb4S3Cl2-D3", "-o", str(d3))
-    assert r.returncode == 0 and "PROVISIONAL" not in r.stdout, r.stderr
-    assert epitaxy_report(ase.io.read(d3))["chalcohalide_phase"] == "Pb4S3Cl2-D3"
+                "--chalcohalide-phase", "Pb4S3Cl2-provisional", "-o", str(old))
+    assert r.returncode == 0 and "note: chalcohalide Pb4S3Cl2-provisional: PROVISIONAL" in r.stdout, r.stderr
+    assert epitaxy_report(ase.io.read(old))["chalcohalide_phase"] == "Pb4S3Cl2-provisional"
     bad = tmp_path / "bad.extxyz"
     for args, needle in [(("--chalcohalide", "1", "2"), "1 or 3 integers"),
                          (("--chalcohalide-cif", str(tmp_path / "none.cif")), "does not exist"),
                          (("--perovskite", "2", "x", "2"), "integers"),
-                         (("--chalcohalide-phase", "Pb4S3Cl2-D3", "--chalcohalide-cif", "x.cif"), "not allowed with")]:
+                         (("--chalcohalide-phase", "Pb4S3Cl2", "--chalcohalide-cif", "x.cif"), "not allowed with")]:
         r = run_cli("build", "heterostructure", *args, "-o", str(bad))
         assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
         assert not bad.exists()
@@ -239,31 +242,32 @@ def test_a_chalcohalide_far_from_epitaxy_is_named_in_a_warning(tmp_path):
     assert len(warned) == 1 and "-3.88 %" in warned[0] and "UserWarning" not in r.stderr
 
 
-def test_builds_on_the_dispersion_corrected_chalcohalide():
-    """Pb4S3Cl2-D3 (the validated search protocol's result) builds a neutral, labelled model
-    with the same interface as the default Pb4S3Cl2: every halide of the interfacial CsCl
-    monolayer bonded to a chalcohalide Pb one cell below the first perovskite Pb plane, and
-    a closer cation registry (docs/phases.md: 0.45 against 0.70 Å rms on 3 × 3 × 3 on 2
-    layers). The registry is scored on the chalcohalide's topmost cation plane: counting Pb
-    down to a fixed 3 Å instead took in the next plane of the D3 cell (b shorter by 0.56 Å,
-    2.98 Å below) and chose a termination 6.3 Å down with 0.89 Å rms.
+def test_the_validated_chalcohalide_has_the_closer_interface():
+    """The default Pb4S3Cl2 (the search protocol validated on Pb4S3I2) builds a neutral model
+    with the same interface as the earlier provisional search result: every halide of the
+    interfacial CsCl monolayer bonded to a chalcohalide Pb one cell below the first perovskite
+    Pb plane, and a closer cation registry (docs/phases.md: 0.45 against 0.70 Å rms on
+    3 × 3 × 3 on 2 layers). The registry is scored on the chalcohalide's topmost cation plane:
+    counting Pb down to a fixed 3 Å instead took in the next plane of this cell (b shorter by
+    0.56 Å, 2.98 Å below) and chose a termination 6.3 Å down with 0.89 Å rms.
     """
     from halex.models.heterostructure import epitaxy_report
 
-    d3 = heterostructure((3, 3, 3), 2, chalcohalide="Pb4S3Cl2-D3")
-    default = heterostructure((3, 3, 3), 2)
-    charge = sum({"Cs": 1, "Pb": 2, "Cl": -1, "S": -2}[s] for s in d3.get_chemical_symbols())
-    assert charge == 0 and "provisional" not in d3.info and "provisional" in default.info
-    assert set(d3.arrays["domain"]) == {"perovskite", "chalcohalide"}
-    r_d3, r_def = epitaxy_report(d3), epitaxy_report(default)
-    assert r_d3["chalcohalide_phase"] == "Pb4S3Cl2-D3"
-    assert r_d3["termination"] == r_def["termination"]
-    assert r_d3["registry_rms_A"] < r_def["registry_rms_A"] < 0.75
-    longest, gap = _interface_continuity(d3)
-    assert longest < 3.0
-    assert gap == pytest.approx(d3.info["a"], abs=0.1)
-    # coherent epitaxy on CsPbCl3 (5.605 Å): the D3 cell is smaller in-plane, so it is stretched
-    assert min(r_d3["applied_strain_percent"]) > 0 > max(r_def["applied_strain_percent"])
+    new = heterostructure((3, 3, 3), 2)
+    old = heterostructure((3, 3, 3), 2, chalcohalide="Pb4S3Cl2-provisional")
+    charge = sum({"Cs": 1, "Pb": 2, "Cl": -1, "S": -2}[s] for s in new.get_chemical_symbols())
+    assert charge == 0 and "provisional" not in new.info and "provisional" in old.info
+    assert set(new.arrays["domain"]) == {"perovskite", "chalcohalide"}
+    r_new, r_old = epitaxy_report(new), epitaxy_report(old)
+    assert r_new["chalcohalide_phase"] == "Pb4S3Cl2"
+    assert r_new["termination"] == r_old["termination"]
+    assert r_new["registry_rms_A"] < r_old["registry_rms_A"] < 0.75
+    for model in (new, old):
+        longest, gap = _interface_continuity(model)
+        assert longest < 3.0
+        assert gap == pytest.approx(model.info["a"], abs=0.1)
+    # coherent epitaxy on CsPbCl3 (5.605 Å): the validated cell is smaller in-plane, so it is stretched
+    assert min(r_new["applied_strain_percent"]) > 0 > max(r_old["applied_strain_percent"])
 
 
 def test_a_poorly_matched_chalcohalide_still_bonds_to_the_perovskite():

@@ -186,8 +186,8 @@ def test_chalcohalides_carry_their_record_and_status():
     import halex.phases
 
     expected = {  # name: (provisional, status line, engine line)
-        "Pb4S3Cl2": (True, "# status: PROVISIONAL", "# engine: mlip chgnet"),
-        "Pb4S3Cl2-D3": (False, "# status: structure search result", "# engine: mlip-tuned chgnet"),
+        "Pb4S3Cl2": (False, "# status: structure search result", "# engine: mlip-tuned chgnet"),
+        "Pb4S3Cl2-provisional": (True, "# status: PROVISIONAL", "# engine: mlip chgnet"),
         "Pb4S3I2": (False, "# status: validation", "# engine: mlip-tuned chgnet"),
     }
     for name, (provisional, status, engine) in expected.items():

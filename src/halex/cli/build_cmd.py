@@ -24,9 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          "footprint in perovskite cells (default 2: the perovskite's footprint, 2 layers)")
     hs.add_argument("--halide", default="Cl", help="perovskite halide (default Cl)")
     which = hs.add_mutually_exclusive_group()
-    which.add_argument("--chalcohalide-phase", default="Pb4S3Cl2", choices=["Pb4S3Cl2", "Pb4S3Cl2-D3", "Pb4S3I2"],
-                       help="shipped Pb4S3X2 phase (default Pb4S3Cl2, provisional; Pb4S3Cl2-D3: the validated "
-                            "search protocol's result, see docs/phases.md)")
+    which.add_argument("--chalcohalide-phase", default="Pb4S3Cl2", choices=["Pb4S3Cl2", "Pb4S3Cl2-provisional", "Pb4S3I2"],
+                       help="shipped Pb4S3X2 phase (default Pb4S3Cl2: the search protocol validated on Pb4S3I2; "
+                            "Pb4S3Cl2-provisional: the earlier search without dispersion, see docs/phases.md)")
     which.add_argument("--chalcohalide-cif", default=None, help="use this Pb4S3X2 CIF instead of a shipped phase")
     hs.add_argument("--a", type=float, default=None, help="perovskite Pb-Pb spacing in Å (default: experimental)")
     hs.add_argument("--incoherent", action="store_true", help="do not strain the chalcohalide onto the perovskite lattice")

@@ -340,8 +340,9 @@ def heterostructure(
     halide
         Perovskite halide (``"Cl"`` for the starting CsPbCl3–Pb4S3Cl2 system).
     chalcohalide
-        A library phase name (default ``"Pb4S3Cl2"``, provisional), a CIF path, or an
-        ``Atoms`` cell of a Pb4S3X2 phase.
+        A library phase name (default ``"Pb4S3Cl2"``, the structure search with the
+        protocol validated on Pb4S3I2; ``"Pb4S3Cl2-provisional"`` is the earlier search
+        without dispersion), a CIF path, or an ``Atoms`` cell of a Pb4S3X2 phase.
     lateral
         Footprint (m1, m2) of the chalcohalide in perovskite cells, centred under the
         perovskite (default: the perovskite's own n1, n2).

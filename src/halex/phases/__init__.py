@@ -153,20 +153,20 @@ PHASES: dict[str, Phase] = {
         ),
         Phase(
             "Pb4S3Cl2",
-            "Pb4S3Cl2_search.cif",
-            "Pnma (62)",
-            "halex structure search, default engine without dispersion (halex phases search Pb4S3Cl2; record in "
-            "the CIF header)",
-            "PROVISIONAL: search result; this protocol misses Pb4S3I2 by up to 8 % (the validated one gives Pb4S3Cl2-D3)",
-            provisional=True,
-        ),
-        Phase(
-            "Pb4S3Cl2-D3",
             "Pb4S3Cl2_D3_search.cif",
             "Pnma (62)",
             "halex structure search, mlip-tuned + D3(BJ) (halex phases search Pb4S3Cl2 --engine mlip-tuned --set "
             "dispersion=d3bj; record in the CIF header)",
             "search result; the same protocol gives Pb4S3I2 within 1.3 % per axis of the published cell",
+        ),
+        Phase(
+            "Pb4S3Cl2-provisional",
+            "Pb4S3Cl2_nodisp_search.cif",
+            "Pnma (62)",
+            "halex structure search, default engine without dispersion (halex phases search Pb4S3Cl2; record in "
+            "the CIF header); the default chalcohalide of halex until the validated protocol replaced it",
+            "PROVISIONAL: search result; this protocol misses Pb4S3I2 by up to 8 % (superseded by Pb4S3Cl2)",
+            provisional=True,
         ),
         Phase(
             "Pb4S3I2",
