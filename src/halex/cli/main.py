@@ -88,6 +88,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"halex: warning: {message}", file=sys.stderr if file is None else file)
 
 
+def _interrupted(stop: _Stop) -> int:
+    """The one line and the exit status (128 + signal) of a command ended by a signal."""
+    name = {signal.SIGTERM: "terminated (SIGTERM)"}.get(stop.signum, "interrupted")
+    print(f"halex: {name}; results already stored are kept, rerun the same command to resume", file=sys.stderr)
+    return 128 + (stop.signum or signal.SIGINT)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -107,9 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"halex: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        name = {signal.SIGTERM: "terminated (SIGTERM)"}.get(stop.signum, "interrupted")
-        print(f"halex: {name}; results already stored are kept, rerun the same command to resume", file=sys.stderr)
-        return 128 + (stop.signum or signal.SIGINT)
+        return _interrupted(stop)
+    except Exception:
+        if stop.signum is None:
+            raise
+        # the interrupt surfaced inside a library's lock or wait, whose unwinding then failed
+        # (Dask's as_completed: "cannot release un-acquired lock"); it is still the signal
+        return _interrupted(stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
