@@ -214,3 +214,26 @@ def test_a_heavy_dft_run_needs_yes_and_says_how_big_it_is(tmp_path):
     assert not out.exists() and not (tmp_path / "big.db").exists()
     r = run_cli("electronic", str(model), "-o", str(tmp_path / "el"), "--db", str(tmp_path / "big.db"))
     _assert_clean_error(r, "orbital analysis of 775 atoms is heavy")
+
+
+def test_a_signal_that_surfaces_as_another_error_still_ends_with_the_interrupt_line(monkeypatch, capsys):
+    """A SIGTERM whose KeyboardInterrupt turns into another error while a library unwinds (as
+    Dask's as_completed once raised "cannot release un-acquired lock") still gives the one
+    interrupt line and exit 128 + 15, not a traceback."""
+    import os
+    import signal
+    import time
+
+    import halex.cli.phases_cmd
+    from halex.cli.main import main
+
+    def run(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        finally:
+            raise RuntimeError("cannot release un-acquired lock")
+
+    monkeypatch.setattr(halex.cli.phases_cmd, "run", run)
+    assert main(["phases", "list"]) == 128 + signal.SIGTERM
+    assert "terminated (SIGTERM)" in capsys.readouterr().err
