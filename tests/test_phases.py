@@ -107,6 +107,15 @@ def test_phases_list_cli():
     for name in PHASES:
         assert name in r.stdout
     assert "COD 4335639" in r.stdout
+    rows = [line for line in r.stdout.splitlines()[1:] if line.strip()]
+    columns = {line.index(" " + line.split()[1] + " ") for line in rows}  # where each row's formula starts
+    assert len(columns) == 1, "the formula column starts at the same place on every row"
+
+
+def test_build_offers_every_shipped_chalcohalide():
+    from halex.cli.build_cmd import CHALCOHALIDE_PHASES
+
+    assert CHALCOHALIDE_PHASES == [n for n in PHASES if n.startswith("Pb4S3")]
 
 
 def test_phases_generate_cli_takes_the_shared_engine_and_store_options(tmp_path):

@@ -6,6 +6,10 @@ import argparse
 
 from halex.cli._common import output_path
 
+# The shipped Pb4S3X2 phases of halex.phases.PHASES, written out so that building the parser does not
+# import ASE (tests/test_phases.py checks that the two lists agree).
+CHALCOHALIDE_PHASES = ["Pb4S3Cl2", "Pb4S3Cl2-provisional", "Pb4S3I2"]
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="build_command", metavar="{nanocrystal,heterostructure}", required=True)
@@ -24,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          "footprint in perovskite cells (default 2: the perovskite's footprint, 2 layers)")
     hs.add_argument("--halide", default="Cl", help="perovskite halide (default Cl)")
     which = hs.add_mutually_exclusive_group()
-    which.add_argument("--chalcohalide-phase", default="Pb4S3Cl2", choices=["Pb4S3Cl2", "Pb4S3Cl2-provisional", "Pb4S3I2"],
+    which.add_argument("--chalcohalide-phase", default="Pb4S3Cl2", choices=CHALCOHALIDE_PHASES,
                        help="shipped Pb4S3X2 phase (default Pb4S3Cl2: the search protocol validated on Pb4S3I2; "
                             "Pb4S3Cl2-provisional: the earlier search without dispersion, see docs/phases.md)")
     which.add_argument("--chalcohalide-cif", default=None, help="use this Pb4S3X2 CIF instead of a shipped phase")

@@ -29,12 +29,13 @@ def run(args: argparse.Namespace) -> int:
     from halex.search.candidates import space_group
 
     if args.phases_command == "list":
-        print(f"{'name':<14} {'formula':<12} {'space group':<13} {'a':>8} {'b':>8} {'c':>8} {'status':<48} source")
+        w = max(len("name"), *(len(n) for n in PHASES))  # the widest name sets the column
+        print(f"{'name':<{w}} {'formula':<12} {'space group':<13} {'a':>8} {'b':>8} {'c':>8} {'status':<48} source")
         for name, ph in PHASES.items():
             atoms = load_phase(name)
             a, b, c = atoms.cell.lengths()
             formula = atoms.get_chemical_formula(mode="metal")
-            print(f"{name:<14} {formula:<12} {space_group(atoms):<13} {a:8.4f} {b:8.4f} {c:8.4f} {ph.status:<48} {ph.source}")
+            print(f"{name:<{w}} {formula:<12} {space_group(atoms):<13} {a:8.4f} {b:8.4f} {c:8.4f} {ph.status:<48} {ph.source}")
         return 0
     from pathlib import Path
 
