@@ -60,6 +60,31 @@ def test_input_has_reference_level_of_theory(tmp_path):
     assert "PERIODIC XYZ" in ptext and "SCF_GUESS RESTART" in ptext
 
 
+def test_basis_family_names_resolve_to_the_valence_entry(tmp_path):
+    # a basis family listed only with valence suffixes (as BASIS_MOLOPT_UZH is) gets the entry
+    # whose -qN matches the element's potential; an exact name is written as given
+    (tmp_path / "BASIS").write_text(
+        "Pb TZVP-FAM-q4 TZVP-ALIAS-q4\n 1\n Pb TZVP-FAM-q14\n 1\nCl TZVP-FAM-q7\n 1\nCl EXACT\n 1\n")
+    (tmp_path / "POT").write_text("Pb GTH-PBE-q4 GTH-PBE\n 2 2\nCl GTH-PBE-q7 GTH-PBE\n 2 5\n")
+    settings = {**Cp2kEngine.defaults, "basis_file": "BASIS", "potential_file": "POT", "basis_set": "TZVP-FAM"}
+    text = build_input(_pbcl2(), settings, data_dir=tmp_path, restart=False)
+    assert "&KIND Pb\n      BASIS_SET TZVP-FAM-q4\n" in text and "&KIND Cl\n      BASIS_SET TZVP-FAM-q7\n" in text
+    exact = build_input(_pbcl2(), {**settings, "basis_set": "EXACT"}, data_dir=tmp_path, restart=False)
+    assert "&KIND Cl\n      BASIS_SET EXACT\n" in exact
+    assert "&KIND Pb\n      BASIS_SET EXACT\n" in exact  # not in the file: as given, for CP2K to report
+
+
+@needs_cp2k
+def test_uzh_basis_family_entries_exist_for_every_element_of_the_chemistry():
+    from halex.engines.cp2k import find_data_dir
+    from halex.engines.cp2k.template import kind_basis
+
+    settings = {**Cp2kEngine.defaults, "basis_set": "TZV2P-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"}
+    names = {el: kind_basis(find_data_dir(), settings, el) for el in ("Cs", "Pb", "Cl", "I", "S")}
+    assert names == {"Cs": "TZV2P-MOLOPT-PBE-GTH-q9", "Pb": "TZV2P-MOLOPT-PBE-GTH-q4", "Cl": "TZV2P-MOLOPT-PBE-GTH-q7",
+                     "I": "TZV2P-MOLOPT-PBE-GTH-q7", "S": "TZV2P-MOLOPT-PBE-GTH-q6"}
+
+
 def test_atoms_too_close_to_box_rejected(tmp_path):
     m = _pbcl2(vacuum=1.0)
     with pytest.raises(StructureError, match="box boundary"):

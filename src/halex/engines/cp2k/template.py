@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,45 @@ def _dft_section(s: Mapping[str, Any], *, data_dir: Path, restart: bool, poisson
 """
 
 
+@lru_cache(maxsize=32)
+def _entries(path: Path, mtime: float) -> dict[str, list[tuple[str, ...]]]:
+    """Names on every element line of a CP2K basis or potential file, by element."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            words = line.split("#", 1)[0].split()
+            if len(words) >= 2 and re.fullmatch(r"[A-Z][a-z]?", words[0]) and not words[1][0].isdigit():
+                out.setdefault(words[0], []).append(tuple(words[1:]))
+    return out
+
+
+def _names(path: Path, element: str) -> list[tuple[str, ...]]:
+    return _entries(path, path.stat().st_mtime).get(element, []) if path.is_file() else []
+
+
+def kind_basis(data_dir: Path, settings: Mapping[str, Any], element: str) -> str:
+    """The basis set name written for ``element``: ``basis_set`` as given, or its ``-qN`` entry.
+
+    Basis families such as ``TZVP-MOLOPT-PBE-GTH`` (``BASIS_MOLOPT_UZH``) list each element
+    only with its valence suffix (``TZVP-MOLOPT-PBE-GTH-q4`` for Pb), and CP2K matches names
+    exactly. When the basis file has no entry called ``basis_set`` for the element, the
+    entry ``basis_set-qN`` is used, N being the valence of the element's ``potential`` in
+    the potential file (``GTH-PBE`` is ``GTH-PBE-q4`` for Pb). Otherwise, or when the files
+    cannot be read, the name is written as given and CP2K reports what it cannot find.
+    """
+    name = str(settings["basis_set"])
+    basis = _names(data_dir / settings["basis_file"], element)
+    if not basis or any(name in line for line in basis):
+        return name
+    pots = [line for line in _names(data_dir / settings["potential_file"], element) if settings["potential"] in line]
+    valences = {m.group(1) for line in pots for w in line if (m := re.search(r"-q(\d+)$", w))}
+    if len(valences) == 1:
+        candidate = f"{name}-q{valences.pop()}"
+        if any(candidate in line for line in basis):
+            return candidate
+    return name
+
+
 def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, restart: bool,
                 run_type: str = "ENERGY_FORCE", dft_print: str = "") -> str:
     """Text of a CP2K input for ``atoms`` with ``settings``.
@@ -157,7 +197,7 @@ def build_input(atoms: Atoms, settings: Mapping[str, Any], *, data_dir: Path, re
     cell_block, poisson, positions = _cell_and_poisson(atoms, s)
     coords = "\n".join(f"      {sym} {x:.10f} {y:.10f} {z:.10f}" for sym, (x, y, z) in zip(atoms.get_chemical_symbols(), positions))
     kinds = "\n".join(
-        f"    &KIND {el}\n      BASIS_SET {s['basis_set']}\n      POTENTIAL {s['potential']}\n    &END KIND"
+        f"    &KIND {el}\n      BASIS_SET {kind_basis(data_dir, s, el)}\n      POTENTIAL {s['potential']}\n    &END KIND"
         for el in sorted(set(atoms.get_chemical_symbols()))
     )
     dft = _dft_section(s, data_dir=data_dir, restart=restart, poisson=poisson, dft_print=dft_print)
