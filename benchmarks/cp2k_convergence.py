@@ -7,7 +7,7 @@ PbI2 molecule references): three molecules, the cheapest exchange energy of this
 at the dataset's geometries (``halex/engines/data/parity_cp2k_pbe.json``). Every other
 setting is the CP2K engine's default (PBE, GTH-PBE, wavelet box, EPS_SCF 1e-6).
 
-- **Cutoff**: 300, 400 (the reference), 600 and 500 Ry with the reference basis
+- **Cutoff**: 300, 400 (the reference) and 600 Ry with the reference basis
   DZVP-MOLOPT-SR-GTH (REL_CUTOFF 60 Ry).
 - **Basis**: at 400 Ry, the ``BASIS_MOLOPT_UZH`` family re-optimised for PBE, in increasing
   size: DZVP-, TZVP- and TZV2P-MOLOPT-PBE-GTH (the ``-qN`` entry of each element, matching
@@ -41,7 +41,6 @@ SETTINGS = {
     "400 Ry, TZV2P-MOLOPT-PBE-GTH": {"basis_set": "TZV2P-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
     "400 Ry, TZVP-MOLOPT-PBE-GTH": {"basis_set": "TZVP-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
     "400 Ry, DZVP-MOLOPT-PBE-GTH": {"basis_set": "DZVP-MOLOPT-PBE-GTH", "basis_file": "BASIS_MOLOPT_UZH"},
-    "500 Ry, DZVP-MOLOPT-SR-GTH": {"cutoff_ry": 500.0},
 }
 
 
@@ -114,6 +113,13 @@ def main(argv: list[str] | None = None) -> None:
     for label, (de, e, secs) in rows.items():
         diff = "" if ref is None else f"{de - ref:+.3f}"
         print(f"| {label} | {de:.3f} | {diff} | " + " | ".join(f"{e[n]:.5f}" for n in names) + f" | {secs:.0f} |")
+    cut = [de for label, (de, _, _) in rows.items() if "DZVP-MOLOPT-SR-GTH" in label]
+    basis = {label: de for label, (de, _, _) in rows.items() if "MOLOPT-PBE-GTH" in label}
+    if len(cut) > 1:
+        print(f"\ncutoff ({len(cut)} cutoffs, reference basis): ΔE spans {max(cut) - min(cut):.4f} kcal/mol per halide")
+    if ref is not None and basis:
+        print("basis (400 Ry): " + "; ".join(f"{label.split(', ')[1]} − reference {de - ref:+.3f}" for label, de in basis.items())
+              + " kcal/mol per halide")
     return 0
 
 
