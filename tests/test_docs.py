@@ -67,3 +67,18 @@ def test_engine_bias_table_in_the_docs_is_the_benchmarks_output():
     result = (ROOT / "benchmarks" / "results" / "engine_bias.md").read_text()
     assert shown and shown in result
     assert "- date: " in result and "- versions: Python " in result and "- machine: " in result
+
+
+def test_cp2k_convergence_in_the_docs_is_the_benchmarks_output():
+    """Every exchange energy of benchmarks/results/cp2k_convergence.md is the one docs/engines.md quotes."""
+    page = (DOCS / "engines.md").read_text()
+    section = page.split("### Convergence of an exchange energy in cutoff and basis")[1].split("\n## ")[0]
+    result = (ROOT / "benchmarks" / "results" / "cp2k_convergence.md").read_text()
+    rows = [line.split("|") for line in result.splitlines() if line.startswith("| 400 Ry") or line.startswith("| 300 Ry")
+            or line.startswith("| 600 Ry")]
+    assert len(rows) == 6
+    for cells in rows:
+        settings, de = cells[1].strip(), float(cells[2])
+        basis = settings.split(", ")[1].split(" ")[0]
+        assert basis in section, settings
+        assert f"{de:.3f}".replace("-", "−") in section, (settings, de)
