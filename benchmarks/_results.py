@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import json
 import os
 import platform
 import shlex
@@ -87,3 +88,17 @@ def run_benchmark(name: str, main: Callable[[], int | None], *, fenced: bool = F
     os.replace(tmp, RESULTS / f"{name}.md")
     print(f"[benchmark] wrote {RESULTS / f'{name}.md'}", file=sys.stderr)
     return 0
+
+
+def read_cache(cache: Path | None) -> dict:
+    """The finished work of an earlier run kept in a JSON cache file (empty without one)."""
+    return json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
+
+
+def keep_cache(cache: Path | None, done: dict) -> None:
+    """Write the finished work to the JSON cache file atomically (nothing without one)."""
+    from halex.io import atomic_output
+
+    if cache is not None:
+        with atomic_output(cache) as fh:
+            json.dump(done, fh, indent=1)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import re
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import run_benchmark  # noqa: E402
+from _results import keep_cache, read_cache, run_benchmark  # noqa: E402
 
 SIZES = {43: ((2, 1, 1), 1), 108: ((2, 2, 2), 1)}
 #: the chalcohalide of the timed models (the default when the results were measured; the
@@ -66,20 +65,6 @@ def _calls(atoms, settings: dict, ranks: int, workdir: Path) -> list[dict]:
     return out
 
 
-def _cached(cache: Path | None) -> dict:
-    """The finished settings of an earlier run (empty without a cache file)."""
-    return json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
-
-
-def _keep(cache: Path | None, done: dict) -> None:
-    """Write the finished settings to the cache file atomically."""
-    from halex.io import atomic_output
-
-    if cache is not None:
-        with atomic_output(cache) as fh:
-            json.dump(done, fh, indent=1)
-
-
 def main(argv: list[str] | None = None) -> None:
     from halex.engines import get_engine
     from halex.engines.cp2k.template import box_for
@@ -95,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", type=Path, default=None,
                    help="JSON file keeping each finished settings' calls, so that a rerun resumes (see above)")
     args = p.parse_args(argv)
-    done = _cached(args.cache)
+    done = read_cache(args.cache)
     rel = 60.0 if args.cutoff >= 300 else 30.0
     print(f"CP2K PBE/DZVP-MOLOPT-SR-GTH, cutoff {args.cutoff:g} Ry, REL_CUTOFF {rel:g} Ry, {args.ranks} MPI ranks × 1 thread\n")
     print("| atoms | settings | box edge Å | call | SCF steps | s per call | s per SCF step | E (eV) |")
@@ -114,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
                     calls = _calls(model, settings, args.ranks, Path(tmp))
                 done[key] = {"timed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                              "calls": calls}
-                _keep(args.cache, done)
+                keep_cache(args.cache, done)
             calls = done[key]["calls"]
             when = f" (timed {done[key]['timed']})" if args.cache is not None else ""
             for i, c in enumerate(calls, 1):

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import run_benchmark  # noqa: E402
+from _results import keep_cache, read_cache, run_benchmark  # noqa: E402
 
 REACTION = "PbCl2 -> PbClI"
 #: settings in the order printed; the first is the reference level of theory
@@ -59,14 +58,6 @@ def _single_point(atoms, settings: dict, ranks: int) -> dict:
                 "timed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def _keep(cache: Path | None, done: dict) -> None:
-    from halex.io import atomic_output
-
-    if cache is not None:
-        with atomic_output(cache) as fh:
-            json.dump(done, fh, indent=1)
-
-
 def main(argv: list[str] | None = None) -> None:
     from ase import Atoms
 
@@ -83,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     reaction = next(r for r in data["reactions"] if r["name"] == REACTION)
     names = [reaction["reactant"], reaction["product"], REFERENCES["Cl"], REFERENCES["I"]]
     names = list(dict.fromkeys(names))  # PbCl2 is both the reactant and the Cl reference
-    done = json.loads(args.cache.read_text()) if args.cache is not None and args.cache.is_file() else {}
+    done = read_cache(args.cache)
     total = len(args.only) * len(names)
     t0, k = time.perf_counter(), 0
     for label in args.only:
@@ -94,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
                 rec = data["structures"][name]
                 atoms = Atoms(rec["symbols"], positions=rec["positions_A"], cell=rec["cell_A"], pbc=rec["pbc"])
                 done[key] = _single_point(atoms, SETTINGS[label], args.ranks)
-                _keep(args.cache, done)
+                keep_cache(args.cache, done)
                 eta = (time.perf_counter() - t0) / k * (total - k)
                 print(f"[convergence] {k}/{total} {key}: {done[key]['energy_eV']:.5f} eV, "
                       f"{done[key]['seconds']:.0f} s; ETA {eta / 60:.0f} min", file=sys.stderr, flush=True)
